@@ -1,0 +1,167 @@
+"""The cache's tables, as named migrations applied in order and recorded in `_migrations`.
+
+A migration is never edited once released: a change to the schema is a new named step.
+docs/cache.md documents every table.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_records", """
+        CREATE TABLE IF NOT EXISTS contacts (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT,
+            updated_at TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            merged_into TEXT,
+            pulled_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS contacts_email ON contacts(email);
+        CREATE TABLE IF NOT EXISTS companies (
+            id TEXT PRIMARY KEY,
+            domain TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT,
+            updated_at TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            merged_into TEXT,
+            pulled_at TEXT
+        );
+        CREATE TABLE IF NOT EXISTS engagements (
+            type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            occurred_at TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT,
+            updated_at TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            pulled_at TEXT,
+            PRIMARY KEY (type, id)
+        );
+        CREATE TABLE IF NOT EXISTS associations (
+            from_type TEXT NOT NULL,
+            from_id TEXT NOT NULL,
+            to_type TEXT NOT NULL,
+            to_id TEXT NOT NULL,
+            type_id INTEGER NOT NULL,
+            PRIMARY KEY (from_type, from_id, to_type, to_id, type_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS associations_to ON associations(to_type, to_id);
+        CREATE TABLE IF NOT EXISTS property_catalog (
+            object_type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT,
+            field_type TEXT,
+            label TEXT,
+            options TEXT,
+            read_only INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (object_type, name)
+        );
+    """),
+    ("0002_sync_state", """
+        CREATE TABLE IF NOT EXISTS sync_state (
+            stream TEXT PRIMARY KEY,
+            watermark TEXT,
+            cursor TEXT,
+            phase TEXT,
+            updated_at TEXT
+        );
+        CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running',
+            api_calls INTEGER NOT NULL DEFAULT 0,
+            records INTEGER NOT NULL DEFAULT 0,
+            details TEXT,
+            pid INTEGER
+        );
+    """),
+    ("0003_scores", """
+        CREATE TABLE IF NOT EXISTS scores (
+            contact_id TEXT PRIMARY KEY,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            fit REAL NOT NULL,
+            engagement REAL NOT NULL,
+            total REAL NOT NULL,
+            grade TEXT,
+            stage TEXT,
+            inactive INTEGER NOT NULL DEFAULT 0,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            scored_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS score_history (
+            id INTEGER PRIMARY KEY,
+            contact_id TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            old_total REAL,
+            new_total REAL,
+            old_grade TEXT,
+            new_grade TEXT,
+            old_stage TEXT,
+            new_stage TEXT,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            run_id INTEGER,
+            pushed_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS score_history_contact ON score_history(contact_id, id);
+        CREATE INDEX IF NOT EXISTS score_history_changed ON score_history(changed_at);
+    """),
+    ("0004_write_back", """
+        CREATE TABLE IF NOT EXISTS pushed (
+            contact_id TEXT NOT NULL,
+            property TEXT NOT NULL,
+            value TEXT,
+            pushed_at TEXT NOT NULL,
+            run_id INTEGER,
+            PRIMARY KEY (contact_id, property)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS outbox (
+            id INTEGER PRIMARY KEY,
+            contact_id TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            retriable INTEGER,
+            batch TEXT,
+            run_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, id);
+    """),
+    ("0005_inbox", """
+        CREATE TABLE IF NOT EXISTS inbox (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,
+            event_id INTEGER,
+            subscription_type TEXT NOT NULL,
+            object_id TEXT,
+            occurred_at INTEGER,
+            payload TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            error TEXT,
+            processed_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS inbox_status ON inbox(status, next_attempt_at, id);
+    """),
+    ("0006_association_queue", """
+        CREATE TABLE IF NOT EXISTS association_queue (
+            object_type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            PRIMARY KEY (object_type, id)
+        ) WITHOUT ROWID;
+    """),
+]
