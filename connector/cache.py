@@ -77,8 +77,37 @@ class Cache:
                 (utcnow(), outcome, api_calls, records,
                  json.dumps(details, sort_keys=True) if details is not None else None, run_id))
 
+    @contextmanager
+    def run(self, command: str) -> Iterator["RunRecord"]:
+        """Record a command in `runs`: 'ok' on success, 'interrupted' on Ctrl-C, else 'failed'."""
+        record = RunRecord(self.start_run(command))
+        outcome = "failed"
+        try:
+            yield record
+            outcome = "ok"
+        except KeyboardInterrupt:
+            outcome = "interrupted"
+            raise
+        except Exception as exc:
+            # Library errors carry one-line messages that never include the token.
+            record.details["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise
+        finally:
+            self.finish_run(record.id, outcome, api_calls=record.api_calls, records=record.records,
+                            details=record.details)
+
     def migrations(self) -> list[str]:
         return [row[0] for row in self.conn.execute("SELECT name FROM _migrations ORDER BY name")]
+
+
+@dataclass
+class RunRecord:
+    """What a running command reports about itself; saved when the run ends."""
+
+    id: int
+    api_calls: int = 0
+    records: int = 0
+    details: dict = field(default_factory=dict)
 
 
 def open_cache(path: str | os.PathLike) -> Cache:
@@ -88,15 +117,18 @@ def open_cache(path: str | os.PathLike) -> Cache:
         parent = Path(path).resolve().parent
         if not parent.is_dir():
             raise CacheError(f"{path}: directory {parent} does not exist; create it or pass --db")
+    # Autocommit mode: transactions are explicit (Cache.transaction), never implicit.
     try:
-        # Autocommit mode: transactions are explicit (Cache.transaction), never implicit.
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise CacheError(f"{path}: cannot open the cache ({exc}); check the path is writable") from None
+    try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
         db = sqlite_utils.Database(conn)
         migrate(conn)
     except sqlite3.DatabaseError as exc:
+        conn.close()
         raise CacheError(f"{path}: cannot open the cache ({exc}); check the path is writable "
                          f"and is a leadsync cache") from None
     return Cache(db=db, path=path)

@@ -223,3 +223,10 @@ def _next_after(doc: dict) -> str | None:
 def _check_size(items: Sequence, limit: int) -> None:
     if len(items) > limit:
         raise ValueError(f"a batch holds at most {limit} inputs, got {len(items)}")
+
+
+def connect(*, base_url: str, token: str, tier: int, concurrency: int,
+            retrying: Retrying | None = None) -> HubSpot:
+    """A client with a fresh budget for `tier` requests per 10 seconds."""
+    return HubSpot(base_url=base_url, token=token, budget=Budget.for_tier(tier),
+                   concurrency=concurrency, retrying=retrying)

@@ -72,3 +72,9 @@ def with_extra(stream: Stream, extra: tuple[str, ...]) -> Stream:
     """`stream` with `extra` properties appended (duplicates dropped, order kept)."""
     merged = tuple(dict.fromkeys(stream.properties + tuple(extra)))
     return Stream(stream.name, merged, stream.modified_property, stream.associations)
+
+
+def select(names: tuple[str, ...], extra: dict[str, tuple[str, ...]] | None = None) -> dict[str, Stream]:
+    """The named streams, in the given order, with any extra properties the config adds."""
+    known = default_streams()
+    return {name: with_extra(known[name], (extra or {}).get(name, ())) for name in names}
