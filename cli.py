@@ -37,6 +37,14 @@ class Globals:
     def token(self) -> str:
         return settings_mod.access_token()
 
+    def client(self) -> "HubSpot":
+        """A HubSpot client for the configured portal; needs HUBSPOT_ACCESS_TOKEN."""
+        from connector.client import connect
+
+        settings = self.settings()
+        return connect(base_url=self.resolved_base_url(), token=self.token(), tier=settings.tier,
+                       concurrency=settings.concurrency)
+
 
 class LeadsyncGroup(click.Group):
     """Turns library errors into one-line messages: exit 2 for bad input, 1 for the rest."""
@@ -113,6 +121,71 @@ def sandbox(port: int, contacts: int, seed: int, rate_limit: int, latency_ms: in
     except OSError as exc:
         raise click.UsageError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); "
                                f"choose another --port") from None
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on (0 picks a free one).")
+@click.option("--public-url", default=None,
+              help="The URL HubSpot calls, if behind a proxy [default: webhooks.public_url].")
+@click.option("--trust-forwarded", is_flag=True,
+              help="Rebuild the signed URL from X-Forwarded-Proto/-Host (only behind your proxy).")
+@click.option("--max-body-bytes", default=1024 * 1024, show_default=True,
+              type=click.IntRange(1024), help="Larger deliveries are refused with 413.")
+@click.pass_obj
+def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwarded: bool,
+          max_body_bytes: int) -> None:
+    """Receive HubSpot webhooks: verify, file in the inbox, answer 204 (Ctrl-C stops)."""
+    import logging
+
+    from connector import receiver
+
+    config = receiver.ReceiverConfig(
+        secret=settings_mod.client_secret(), max_body_bytes=max_body_bytes,
+        public_url=public_url or g.settings().webhook_public_url, trust_forwarded=trust_forwarded)
+    g.cache().close()  # fail early (one line) on a bad --db, and apply migrations once
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = receiver.Receiver(g.db, config)
+    try:
+        receiver.serve(app, host, port, max_body_bytes=max_body_bytes, announce=lambda url: click.echo(
+            f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops"))
+    finally:
+        app.close()
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Re-list every record instead of searching for changes.")
+@click.option("--stream", "streams", multiple=True, type=click.Choice(settings_mod.STREAMS),
+              help="Pull only this stream (repeatable) [default: pull.streams from the config].")
+@click.option("--from-json", type=click.Path(dir_okay=False),
+              help="Load exported records from a JSON file instead of calling HubSpot.")
+@click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
+              help="Seconds to wait for another run holding the cache.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def pull(g: Globals, full: bool, streams: tuple[str, ...], from_json: str | None, wait: float,
+         quiet: bool, as_json: bool) -> None:
+    """Bring the cache in step with HubSpot: first run lists everything, later runs fetch
+    only what changed (plus archived and merged records). Safe to kill and re-run."""
+    from connector.sync import run_pull
+
+    settings = g.settings()
+    summary = run_pull(g.db, settings, lambda: g.client(), streams=streams or settings.streams,
+                       full=full, from_json=from_json, wait=wait, quiet=quiet or as_json)
+    emit(summary.as_dict(), as_json, summary.render())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_obj
+def status(g: Globals, as_json: bool) -> None:
+    """Show watermarks, record counts, queues, the daily API budget and the last runs."""
+    from connector import status as status_mod
+
+    report = status_mod.status(g.cache())
+    emit(report, as_json, status_mod.render(report))
 
 
 def main() -> None:
