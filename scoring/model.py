@@ -1,0 +1,538 @@
+"""The rule model: one TOML file, loaded and validated into frozen values.
+
+`load(path)` / `loads(text)` return a `Model` or raise `ModelError` listing every problem
+with file, line (where it can be found), rule and field. docs/model.md is the reference.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+from scoring.conditions import Context, Invalid, compile_condition
+from scoring.errors import ModelError, Problem
+from scoring.inputs import SINGULAR, PropertyTypes, contact_resolver, event_resolver
+from scoring.properties import ENGAGEMENT_KINDS, OBJECT_TYPES, TIME_TYPES, TYPES, NUMBER, Catalog
+from scoring.source import Locator
+
+STAGE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
+               "opportunity", "customer", "evangelist")
+DEFAULT_MANAGED = ("subscriber", "lead", "marketingqualifiedlead")
+COUNTS = ("once", "each", "daily")
+DEFAULT_ACTIVITY = ("calls", "emails", "meetings", "recent_conversion_date")
+STARTER = "starter_model.toml"
+
+FREE_EMAIL = frozenset("""
+    gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de ymail.com rocketmail.com
+    hotmail.com hotmail.co.uk hotmail.fr hotmail.de outlook.com live.com msn.com
+    windowslive.com icloud.com me.com mac.com aol.com gmx.com gmx.de gmx.net web.de
+    mail.com email.com protonmail.com proton.me pm.me zoho.com yandex.com yandex.ru mail.ru
+    qq.com 163.com 126.com sina.com naver.com hanmail.net free.fr orange.fr laposte.net
+    libero.it tutanota.com fastmail.com hey.com inbox.com
+""".split())
+
+_TOP = ("model", "lists", "properties", "fit", "engagement", "grades", "stages", "inactive")
+_SECTION_KEYS = {"fit": ("max", "min", "rules"),
+                 "engagement": ("max", "min", "half_life_days", "activity", "rules")}
+_RULE_KEYS = {
+    "fit": ("name", "description", "when", "points", "cap"),
+    "engagement": ("name", "description", "when", "event", "where", "dated_by", "per",
+                   "points", "count", "cap", "window_days", "half_life_days"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One scoring rule, validated. `half_life_days` is effective (rule, else section default)."""
+
+    name: str
+    section: str
+    points: float
+    when: Mapping[str, Any] | None = None
+    event: str | None = None  # the plural engagement kind, e.g. "meetings"
+    where: Mapping[str, Any] | None = None
+    dated_by: str | None = None
+    per: str | None = None
+    count: str = "once"
+    cap: float | None = None
+    window_days: float | None = None
+    half_life_days: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """Fit or engagement: its rules and the bounds applied to their sum."""
+
+    name: str
+    rules: tuple[Rule, ...] = ()
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Grades:
+    """Thresholds: fit ≥ a → A, ≥ b → B, else C; engagement ≥ one → 1, ≥ two → 2, else 3."""
+
+    a: float
+    b: float
+    one: float
+    two: float
+
+
+@dataclass(frozen=True)
+class StageRule:
+    name: str
+    when: Mapping[str, Any]
+    allow_demotion: bool
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Which lifecycle stages leadsync may set, in which order, and under what conditions."""
+
+    order: tuple[str, ...] = STAGE_ORDER
+    managed: tuple[str, ...] = DEFAULT_MANAGED
+    rules: tuple[StageRule, ...] = ()
+    allow_demotion: bool = False
+
+
+# eq=False: models compare (and hash) by identity, so a compiled model can be cached per as_of.
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A validated model. Score = f(model name + version, contact data, as_of)."""
+
+    name: str
+    version: str
+    source: str
+    text: str
+    fit: Section
+    engagement: Section
+    min: float | None = None
+    max: float | None = None
+    grades: Grades | None = None
+    stages: Stages = Stages()
+    inactive_after_days: float | None = None
+    activity: tuple[str, ...] = DEFAULT_ACTIVITY
+    lists: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    declared: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    catalog: Catalog | None = field(default=None, repr=False, compare=False)
+    # object type -> property names the rules read (for pulls and for the cache reader)
+    properties_used: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    description: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def types(self) -> PropertyTypes:
+        return PropertyTypes(self.declared, self.catalog)
+
+
+def starter_path() -> Path:
+    """Where the starter model shipped with leadsync lives."""
+    return Path(str(resources.files("scoring").joinpath(STARTER)))
+
+
+def load(path: str | os.PathLike | None = None, *, catalog: Catalog | None = None) -> Model:
+    """Read and validate the model at `path` (None: the starter model)."""
+    path = Path(path) if path is not None else starter_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ModelError([Problem(str(path), "no such model file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError([Problem(str(path), f"cannot read the model ({exc.__class__.__name__})")]) from None
+    return loads(text, source=str(path), catalog=catalog)
+
+
+def loads(text: str, *, source: str = "<model>", catalog: Catalog | None = None) -> Model:
+    """Parse and validate model text; `catalog` (cached HubSpot properties) makes names strict."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError([Problem(source, f"not valid TOML: {exc}")]) from None
+    return _Loader(raw, text, source, catalog).model()
+
+
+class _Loader:
+    """Builds a Model from parsed TOML, collecting every problem before raising."""
+
+    def __init__(self, raw: dict, text: str, source: str, catalog: Catalog | None) -> None:
+        self.raw, self.text, self.source, self.catalog = raw, text, source, catalog
+        self.locate = Locator(text)
+        self.problems: list[Problem] = []
+        self.names: set[str] = set()
+
+    def problem(self, message: str, *, section: str | None = None, rule: str | None = None,
+                index: int | None = None, field: str | None = None) -> None:
+        if rule is not None:
+            line = self.locate.rule(section or "", index or 0, rule, field)
+        else:
+            line = self.locate.key(section, field)
+        self.problems.append(Problem(self.source, message, line, rule, section, field))
+
+    def model(self) -> Model:
+        for key in self.raw:
+            if key not in _TOP:
+                self.problem(f"unknown section{_hint(key, _TOP)}", section=key)
+        head = self._table("model")
+        lists = self._lists()
+        declared = self._declared()
+        types = PropertyTypes(declared, self.catalog)
+        free = lists.get("free_email", FREE_EMAIL)
+        fit = self._section("fit", types, lists, free)
+        engagement = self._section("engagement", types, lists, free)
+        grades = self._grades()
+        stages = self._stages(types, lists, free)
+        inactive = self._inactive()
+        activity = self._activity(types)
+        name = self._string(head, "model", "name", required=True)
+        version = head.get("version")
+        if version is not None and not isinstance(version, (str, bool)):
+            head = {**head, "version": str(version)}  # e.g. an unquoted date 2026-11-01
+        version = self._string(head, "model", "version", required=True)
+        for key in head:
+            if key not in ("name", "version", "description", "min", "max"):
+                self.problem(f"unknown key{_hint(key, ('name', 'version', 'description', 'min', 'max'))}",
+                             section="model", field=key)
+        low, high = self._bound(head, "model", "min"), self._bound(head, "model", "max")
+        if low is not None and high is not None and low > high:
+            self.problem("min must not be above max", section="model", field="min")
+        if self.problems:
+            raise ModelError(self.problems)
+        return Model(name=name, version=version, source=self.source, text=self.text,
+                     fit=fit, engagement=engagement, min=low, max=high, grades=grades,
+                     stages=stages, inactive_after_days=inactive, activity=activity,
+                     lists=lists, declared=declared, catalog=self.catalog,
+                     properties_used={k: tuple(sorted(v)) for k, v in sorted(types.used.items())},
+                     description=head.get("description"))
+
+    # --- small readers ------------------------------------------------------------------
+
+    def _table(self, section: str) -> dict:
+        value = self.raw.get(section, {})
+        if not isinstance(value, dict):
+            self.problem("must be a table", section=section)
+            return {}
+        return value
+
+    def _string(self, table: dict, section: str, key: str, *, required: bool = False) -> str:
+        value = table.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.problem("is required (non-empty text)" if value is None else "must be non-empty text",
+                         section=section, field=key)
+            return ""
+        return value
+
+    def _bound(self, table: dict, section: str, key: str, *, positive: bool = False,
+               rule: str | None = None, index: int = 0) -> float | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (positive and value <= 0):
+            what = "a positive number" if positive else "a number"
+            self.problem(f"must be {what}, got {value!r}", section=section, rule=rule,
+                         index=index, field=key)
+            return None
+        return float(value)
+
+    def _lists(self) -> dict[str, frozenset[str]]:
+        lists = {"free_email": FREE_EMAIL}
+        for name, values in self._table("lists").items():
+            if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+                self.problem("must be a list of text values", section="lists", field=name)
+                continue
+            lists[name] = frozenset(v.strip().casefold() for v in values)
+        return lists
+
+    def _declared(self) -> dict[str, dict[str, str]]:
+        declared: dict[str, dict[str, str]] = {}
+        for object_type, names in self._table("properties").items():
+            if object_type not in OBJECT_TYPES or not isinstance(names, dict):
+                self.problem(f"must be a table [properties.<object>] with object one of "
+                             f"{', '.join(OBJECT_TYPES)}", section="properties", field=object_type)
+                continue
+            for name, kind in names.items():
+                if kind not in TYPES:
+                    self.problem(f"unknown type {kind!r}; use one of {', '.join(TYPES)}",
+                                 section="properties", field=f"{object_type}.{name}")
+                    continue
+                declared.setdefault(object_type, {})[name] = kind
+        return declared
+
+    # --- sections and rules -------------------------------------------------------------
+
+    def _section(self, name: str, types: PropertyTypes, lists: dict, free: frozenset[str]) -> Section:
+        table = self._table(name)
+        for key in table:
+            if key not in _SECTION_KEYS[name]:
+                self.problem(f"unknown key{_hint(key, _SECTION_KEYS[name])}", section=name, field=key)
+        default_half_life = self._bound(table, name, "half_life_days")
+        rules_raw = table.get("rules", [])
+        if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
+            self.problem(f"rules must be [[{name}.rules]] tables", section=name, field="rules")
+            rules_raw = []
+        rules = [self._rule(name, i, r, types, lists, free, default_half_life)
+                 for i, r in enumerate(rules_raw)]
+        low, high = self._bound(table, name, "min"), self._bound(table, name, "max")
+        if low is not None and high is not None and low > high:
+            self.problem("min must not be above max", section=name, field="min")
+        return Section(name, tuple(r for r in rules if r is not None), low, high)
+
+    def _rule(self, section: str, index: int, raw: dict, types: PropertyTypes, lists: dict,
+              free: frozenset[str], default_half_life: float | None) -> Rule | None:
+        name = raw.get("name")
+        label = name if isinstance(name, str) and name.strip() else f"#{index + 1}"
+
+        def bad(message: str, field: str | None = None) -> None:
+            self.problem(message, section=section, rule=label, index=index, field=field)
+
+        before = len(self.problems)
+        if label != name:
+            bad("is required (a short text naming the rule)", "name")
+        elif name in self.names:
+            bad("another rule already has this name; names must be unique", "name")
+        self.names.add(label)
+        for key in raw:
+            if key not in _RULE_KEYS[section]:
+                bad(f"unknown key{_hint(key, _RULE_KEYS[section])}", key)
+        points = raw.get("points")
+        if isinstance(points, bool) or not isinstance(points, (int, float)):
+            bad("is required (a number, may be negative)" if points is None
+                else f"must be a number, got {points!r}", "points")
+        cap = self._bound(raw, section, "cap", positive=True, rule=label, index=index)
+        count = raw.get("count", "once")
+        if count not in COUNTS:
+            bad(f"must be one of {', '.join(COUNTS)}, got {count!r}", "count")
+        ctx = Context(contact_resolver(types, free, outcomes=False), lists, 0.0)
+        event = self._event_kind(raw, bad)
+        if section == "fit" or "when" in raw or "event" not in raw:
+            self._condition(raw, "when", ctx, bad, required="event" not in raw)
+        if event is not None:
+            if "when" in raw:
+                bad("an event rule tests the event with `where`; use a separate rule for "
+                    "contact properties", "when")
+            if "where" in raw:
+                where_ctx = Context(event_resolver(types, event), lists, 0.0)
+                self._condition(raw, "where", where_ctx, bad, required=False)
+        elif "where" in raw:
+            bad("only event rules have `where`; add event = \"meeting\" (or call, email, "
+                "note, task) or use `when`", "where")
+        dated_by = self._dated_by(raw, types, bad)
+        per = self._per(raw, types, bad, count)
+        window = self._bound(raw, section, "window_days", positive=True, rule=label, index=index)
+        half_life = self._bound(raw, section, "half_life_days", rule=label, index=index)
+        if half_life is not None and half_life < 0:
+            bad("must be 0 (no decay) or more", "half_life_days")
+        if event is None and dated_by is None:
+            for key in ("window_days", "half_life_days"):
+                if key in raw:
+                    bad(f"needs a date: add dated_by = \"<date property>\" or make it an event rule", key)
+            if count == "daily":
+                bad("daily needs events; use it on an event rule", "count")
+        if event is None and count == "each" and per is None and "per" not in raw:
+            bad("each on a property rule needs per = \"<number property>\" (points per unit)", "count")
+        if len(self.problems) > before:
+            return None
+        effective = default_half_life if half_life is None else (half_life or None)
+        return Rule(name=name, section=section, points=float(points), when=raw.get("when"),
+                    event=event, where=raw.get("where"), dated_by=dated_by, per=per,
+                    count=count, cap=cap, window_days=window,
+                    half_life_days=effective if (event or dated_by) else None,
+                    description=raw.get("description"))
+
+    def _event_kind(self, raw: dict, bad: Any) -> str | None:
+        event = raw.get("event")
+        if event is None:
+            return None
+        kind = event_kind(event)
+        if kind is None:
+            singulars = [SINGULAR[k] for k in ENGAGEMENT_KINDS]
+            bad(f"unknown event{_hint(str(event), singulars)}", "event")
+        return kind
+
+    def _condition(self, raw: dict, key: str, ctx: Context, bad: Any, *, required: bool) -> None:
+        spec = raw.get(key)
+        if spec is None:
+            if required:
+                bad("is required: the condition that makes the rule fire", key)
+            return
+        try:
+            compile_condition(spec, ctx, key)
+        except Invalid as exc:
+            bad(exc.message, exc.field)
+
+    def _dated_by(self, raw: dict, types: PropertyTypes, bad: Any) -> str | None:
+        name = raw.get("dated_by")
+        if name is None:
+            return None
+        if raw.get("event") is not None:
+            bad("event rules are dated by the event itself", "dated_by")
+            return None
+        try:
+            kind = types.type_of("contacts", name, "dated_by") if isinstance(name, str) else None
+        except Invalid as exc:
+            bad(exc.message, "dated_by")
+            return None
+        if kind not in TIME_TYPES and kind != "string":
+            bad(f"{name!r} is not a date property", "dated_by")
+            return None
+        return name
+
+    def _per(self, raw: dict, types: PropertyTypes, bad: Any, count: str) -> str | None:
+        name = raw.get("per")
+        if name is None:
+            return None
+        if raw.get("event") is not None or count != "each":
+            bad("per goes with count = \"each\" on a property rule", "per")
+            return None
+        try:
+            kind = types.type_of("contacts", name, "per") if isinstance(name, str) else None
+        except Invalid as exc:
+            bad(exc.message, "per")
+            return None
+        if kind not in (NUMBER, "string"):
+            bad(f"{name!r} is not a number property", "per")
+            return None
+        return name
+
+    # --- grades, stages, inactive -------------------------------------------------------
+
+    def _grades(self) -> Grades | None:
+        table = self._table("grades")
+        if not table:
+            return None
+        values = {}
+        for part, keys in (("fit", ("A", "B")), ("engagement", ("1", "2"))):
+            sub = table.get(part)
+            if not isinstance(sub, dict) or sorted(sub) != list(keys) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in sub.values()):
+                shape = "{ A = 40, B = 20 }" if part == "fit" else "{ 1 = 30, 2 = 10 }"
+                self.problem(f"must be {shape} (the lowest grade takes the rest)",
+                             section="grades", field=part)
+                continue
+            high, low = float(sub[keys[0]]), float(sub[keys[1]])
+            if high <= low:
+                self.problem(f"{keys[0]} must be above {keys[1]}", section="grades", field=part)
+            values[part] = (high, low)
+        for key in table:
+            if key not in ("fit", "engagement"):
+                self.problem(f"unknown key{_hint(key, ('fit', 'engagement'))}", section="grades", field=key)
+        if len(values) < 2:
+            return None
+        return Grades(*values["fit"], *values["engagement"])
+
+    def _stages(self, types: PropertyTypes, lists: dict, free: frozenset[str]) -> Stages:
+        table = self._table("stages")
+        order = self._stage_list(table, "order", STAGE_ORDER, STAGE_ORDER)
+        managed = self._stage_list(table, "managed", DEFAULT_MANAGED, order)
+        demote = table.get("allow_demotion", False)
+        if not isinstance(demote, bool):
+            self.problem("must be true or false", section="stages", field="allow_demotion")
+        ctx = Context(contact_resolver(types, free, outcomes=True), lists, 0.0)
+        rules = []
+        for name, spec in table.items():
+            if name in ("order", "managed", "allow_demotion"):
+                continue
+            rule = self._stage_rule(name, spec, managed, ctx)
+            if rule is not None:
+                rules.append(rule)
+        rules.sort(key=lambda r: order.index(r.name))
+        return Stages(order, managed, tuple(rules), demote is True)
+
+    def _stage_list(self, table: dict, key: str, default: tuple[str, ...],
+                    allowed: tuple[str, ...]) -> tuple[str, ...]:
+        value = table.get(key, list(default))
+        if key == "order" and isinstance(value, list):
+            allowed = tuple(v for v in value if isinstance(v, str))  # a portal's own stages
+        if (not isinstance(value, list) or not value or "other" in value
+                or not all(isinstance(v, str) and v in allowed for v in value)
+                or len(set(value)) != len(value)):
+            self.problem(f"must be a list of distinct stages from {', '.join(allowed)} "
+                         f"(\"other\" is never managed)", section="stages", field=key)
+            return default if all(d in allowed for d in default) else ()
+        return tuple(value)
+
+    def _stage_rule(self, name: str, spec: Any, managed: tuple[str, ...],
+                    ctx: Context) -> StageRule | None:
+        field = name
+        if name not in managed:
+            self.problem(f"is not a managed stage; add it to stages.managed "
+                         f"({', '.join(managed)}){_hint(name, managed, prefix='; did you mean')}",
+                         section="stages", field=field)
+            return None
+        if not isinstance(spec, dict) or "when" not in spec or set(spec) - {"when", "allow_demotion"}:
+            self.problem("must be { when = {...} } with optional allow_demotion = true",
+                         section="stages", field=field)
+            return None
+        demote = spec.get("allow_demotion", False)
+        if not isinstance(demote, bool):
+            self.problem("must be true or false", section="stages", field=f"{name}.allow_demotion")
+            return None
+        try:
+            compile_condition(spec["when"], ctx, f"{name}.when")
+        except Invalid as exc:
+            self.problem(exc.message, section="stages", field=exc.field)
+            return None
+        return StageRule(name, spec["when"], demote)
+
+    def _inactive(self) -> float | None:
+        table = self._table("inactive")
+        for key in table:
+            if key != "after_days":
+                self.problem(f"unknown key{_hint(key, ('after_days',))}", section="inactive", field=key)
+        if table and "after_days" not in table:
+            self.problem("is required (days without engagement)", section="inactive", field="after_days")
+        return self._bound(table, "inactive", "after_days", positive=True)
+
+    def _activity(self, types: PropertyTypes) -> tuple[str, ...]:
+        value = self._table("engagement").get("activity")
+        if value is None:
+            return DEFAULT_ACTIVITY
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.problem("must be a list of event kinds and contact date properties",
+                         section="engagement", field="activity")
+            return DEFAULT_ACTIVITY
+        activity = []
+        for item in value:
+            kind = event_kind(item)
+            if kind is not None:
+                activity.append(kind)
+                continue
+            try:
+                prop_type = types.type_of("contacts", item, "activity")
+            except Invalid as exc:
+                self.problem(exc.message, section="engagement", field="activity")
+                continue
+            if prop_type not in TIME_TYPES:
+                self.problem(f"{item!r} is neither an event kind nor a date property",
+                             section="engagement", field="activity")
+                continue
+            activity.append(item)
+        return tuple(activity)
+
+
+def event_kind(name: Any) -> str | None:
+    """The plural engagement kind for "meeting" or "meetings" (None if it is neither)."""
+    if not isinstance(name, str):
+        return None
+    name = name.strip().lower()
+    if name in ENGAGEMENT_KINDS:
+        return name
+    plural = name + "s"
+    return plural if plural in ENGAGEMENT_KINDS else None
+
+
+def _hint(word: str, choices: tuple[str, ...] | list[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if prefix:
+        return f"{prefix} {close[0]!r}?" if close else ""
+    return f" {word!r}; did you mean {close[0]!r}?" if close else \
+        f" {word!r}; expected one of {', '.join(choices)}"
