@@ -144,9 +144,9 @@ def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwar
     config = receiver.ReceiverConfig(
         secret=settings_mod.client_secret(), max_body_bytes=max_body_bytes,
         public_url=public_url or g.settings().webhook_public_url, trust_forwarded=trust_forwarded)
-    g.cache().close()  # fail early (one line) on a bad --db, and apply migrations once
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = receiver.Receiver(g.db, config)
+    app.prepare()  # a bad --db fails here, in one line, before anything listens
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         receiver.serve(app, host, port, max_body_bytes=max_body_bytes, announce=lambda url: click.echo(
             f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops"))
