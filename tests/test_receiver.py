@@ -457,3 +457,17 @@ def test_concurrent_deliveries_all_land(serve):
         thread.join()
     assert errors == []
     assert len(hook.rows()) == 8 * 10 * 20
+
+
+def test_client_paths_cannot_forge_log_lines(hook, caplog):
+    caplog.set_level(logging.INFO)
+    response = hook.post([creation()], path="/x%0A2026-11-01%20CRITICAL%20forged")
+    assert response.status_code == 404
+    assert "refused POST '/x\\n2026-11-01 CRITICAL forged' from 127.0.0.1: no such endpoint" \
+        in caplog.text
+    assert "\n2026-11-01 CRITICAL" not in caplog.text
+
+
+def test_healthz_answers_head(hook):
+    with hook.session.head(hook.url + "/healthz", timeout=5) as response:
+        assert (response.status_code, response.content) == (200, b"")
