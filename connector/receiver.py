@@ -180,7 +180,7 @@ def signed_uri(environ: dict[str, Any], config: ReceiverConfig) -> str:
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:
     length = environ.get("CONTENT_LENGTH") or ""
     if length:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise Refused("400 Bad Request", "Content-Length is not a number")
         if int(length) > limit:
             # Refused on the header alone: the body is never read.
