@@ -87,8 +87,11 @@ def apply_merge(conn: sqlite3.Connection, table: str, survivor: str, merged: Ite
     for old in merged:
         if old == survivor:
             continue
-        cur = conn.execute(f"UPDATE {table} SET merged_into = ?, archived = 0 WHERE id = ? "
-                           f"AND merged_into IS NOT ?", (survivor, old, survivor))
+        # Also for ids the cache never saw: an old id must still lead to its survivor.
+        cur = conn.execute(f"INSERT INTO {table} (id, merged_into) VALUES (?, ?) "
+                           f"ON CONFLICT(id) DO UPDATE SET merged_into = excluded.merged_into, "
+                           f"archived = 0 WHERE merged_into IS NOT excluded.merged_into",
+                           (old, survivor))
         count += cur.rowcount
         if table == "contacts":
             conn.execute("UPDATE score_history SET contact_id = ? WHERE contact_id = ?", (survivor, old))

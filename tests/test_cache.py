@@ -52,12 +52,15 @@ def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
     assert path.read_bytes() == b"not a database" * 100
 
 
-def test_migrations_are_rerunnable_on_a_partially_migrated_file(tmp_path):
-    path = tmp_path / "c.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    from connector.cache import migrate
-    migrate(conn)
-    conn.execute("DELETE FROM _migrations WHERE name = ?", (MIGRATIONS[-1][0],))
-    assert migrate(conn) == [MIGRATIONS[-1][0]]
-    assert migrate(conn) == []
+def test_a_failing_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
+    from connector import cache as cache_mod
+    broken = MIGRATIONS + [("9999_broken", "CREATE TABLE half (x INTEGER); SELECT nonsense FROM nowhere")]
+    monkeypatch.setattr(cache_mod, "MIGRATIONS", broken)
+    conn = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
+    with pytest.raises(sqlite3.OperationalError):
+        cache_mod.migrate(conn)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "half" not in tables and "contacts" in tables
+    monkeypatch.setattr(cache_mod, "MIGRATIONS", MIGRATIONS)
+    assert cache_mod.migrate(conn) == []
     conn.close()
