@@ -132,8 +132,10 @@ class _Compiled:
                             for s in reversed(stages.rules)]
         self.rank = {name: i for i, name in enumerate(stages.order)}
         self.top = max((self.rank[s] for s in stages.managed), default=-1)
-        self.demotable = frozenset(s.name for s in stages.rules if s.allow_demotion or
-                                   stages.allow_demotion)
+        # Stages a contact may be moved down from: any up to the highest managed one when the
+        # model allows demotion, else only those whose own table says allow_demotion = true.
+        self.demotable = frozenset(stages.order[:self.top + 1] if stages.allow_demotion else
+                                   (s.name for s in stages.rules if s.allow_demotion))
 
     def _property_rule(self, rule: Rule, ctx: Context) -> Callable:
         test, now = compile_condition(rule.when, ctx, "when"), self.now

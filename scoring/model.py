@@ -331,7 +331,7 @@ class _Loader:
         half_life = self._bound(raw, section, "half_life_days", rule=label, index=index)
         if half_life is not None and half_life < 0:
             bad("must be 0 (no decay) or more", "half_life_days")
-        if event is None and dated_by is None:
+        if section == "engagement" and event is None and dated_by is None:
             for key in ("window_days", "half_life_days"):
                 if key in raw:
                     bad(f"needs a date: add dated_by = \"<date property>\" or make it an event rule", key)
