@@ -2,6 +2,8 @@
 
     LeadsyncError                 anything leadsync can explain in one line
     ├── ConfigError               leadsync.toml, CLI arguments or environment are wrong
+    │   └── NotSetUp              `leadsync setup` has not run (or the portal lacks what it made)
+    ├── TooManyChanges            a push would change more contacts than --max-changes allows
     ├── CacheError                the SQLite cache cannot be opened or used
     │   └── CacheBusy             another leadsync run holds the cache
     └── HubSpotError              HubSpot (or the sandbox) answered with an error
@@ -25,6 +27,14 @@ class LeadsyncError(Exception):
 
 class ConfigError(LeadsyncError):
     """Configuration, arguments or environment are wrong."""
+
+
+class NotSetUp(ConfigError):
+    """The write-back properties are missing: `leadsync setup` must run first."""
+
+
+class TooManyChanges(LeadsyncError):
+    """A push would change more contacts than the guardrail allows; nothing was sent."""
 
 
 class CacheError(LeadsyncError):

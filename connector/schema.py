@@ -164,4 +164,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (object_type, id)
         ) WITHOUT ROWID;
     """),
+    ("0007_outbox_history_upto", """
+        ALTER TABLE outbox ADD COLUMN history_upto INTEGER;
+    """),
 ]

@@ -4,21 +4,33 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Callable
 
-from connector.cache import open_cache
+from connector.cache import Cache, open_cache
 from connector.client import HubSpot
+from connector.errors import ConfigError
 from connector.lock import run_lock
 from connector.offline import load_export
 from connector.progress import StreamProgress
 from connector.pull import PullSummary, pull
+from connector.push import PushSummary, plan_push, push
 from connector.settings import Settings
+from connector.setup import SetupReport, lifecycle_policy, names_of, setup
 from mappings.streams import select
+from mappings.writeback import LifecyclePolicy
+
+
+def write_back_extra(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Extra pull properties plus the write-back ones, so push diffs against HubSpot's values."""
+    extra = dict(settings.extra_properties)
+    extra["contacts"] = tuple(extra.get("contacts", ())) + tuple(
+        names_of(settings.write_back).values()) + ("lifecyclestage",)
+    return extra
 
 
 def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              streams: tuple[str, ...], full: bool = False, from_json: str | None = None,
              wait: float = 0.0, quiet: bool = False) -> PullSummary:
     """`leadsync pull`: one locked, recorded pull (or offline load of an export)."""
-    chosen = select(tuple(streams), settings.extra_properties)
+    chosen = select(tuple(streams), write_back_extra(settings))
     with run_lock(db_path, "pull", wait=wait):
         cache = open_cache(db_path)
         with cache.run("pull") as run:
@@ -39,4 +51,70 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             run.records = sum(t.new + t.changed + t.archived for t in summary.streams.values())
             run.details = summary.as_dict()
         cache.close()
+    return summary
+
+
+def load_model(settings: Settings):
+    """The configured scoring model (the starter model when none is configured)."""
+    from scoring.errors import ModelError
+    from scoring.model import load
+
+    try:
+        return load(settings.model_path)
+    except ModelError as exc:
+        raise ConfigError(f"the scoring model cannot be used: {exc.problems[0]}"
+                          + (f" (and {len(exc.problems) - 1} more problems; run `leadsync model check`)"
+                             if len(exc.problems) > 1 else "")) from None
+
+
+def write_policy(cache: Cache, settings: Settings, model) -> LifecyclePolicy | None:
+    """How push may move lifecycle stages: None when push.lifecycle_stage is off."""
+    if not settings.write_back.lifecycle_stage:
+        return None
+    stages = model.stages
+    demotable = [r.name for r in stages.rules if r.allow_demotion or stages.allow_demotion]
+    return lifecycle_policy(cache.conn, stages.managed, demotable)
+
+
+def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+              wait: float = 0.0) -> SetupReport:
+    """`leadsync setup`: create the write-back properties, store the property catalog."""
+    model = load_model(settings)
+    stages = tuple(model.stages.managed) + tuple(r.name for r in model.stages.rules)
+    with run_lock(db_path, "setup", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            with cache.run("setup") as run:
+                report = setup(cache, client_factory(), settings.write_back,
+                               model_stages=stages if settings.write_back.lifecycle_stage else ())
+                run.api_calls = report.api_calls
+                run.details = report.as_dict()
+        finally:
+            cache.close()
+    return report
+
+
+def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+             dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
+             wait: float = 0.0) -> PushSummary:
+    """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
+    model = load_model(settings)
+    with run_lock(db_path, "push", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            policy = write_policy(cache, settings, model)
+            if dry_run:
+                plan, backlog = plan_push(cache, settings.write_back, policy,
+                                          retry_failed=retry_failed)
+                return PushSummary(plan, backlog, dry_run=True)
+            with cache.run("push") as run:
+                summary = push(cache, client_factory(), settings.write_back, policy,
+                               max_changes=settings.max_changes if max_changes is None else max_changes,
+                               retry_failed=retry_failed, concurrency=settings.concurrency,
+                               run_id=run.id)
+                run.api_calls = summary.api_calls
+                run.records = summary.contacts_written
+                run.details = summary.as_dict(sample=20)
+        finally:
+            cache.close()
     return summary

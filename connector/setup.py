@@ -1,0 +1,171 @@
+"""`leadsync setup`: the property group and write-back properties, idempotently; the catalog.
+
+Creates only what is missing (a 409 from a concurrent creator counts as "exists"), then reads
+every definition back and refuses properties that exist with the wrong type. Checks the
+model's lifecycle stages against the portal's options before writing anything, and stores the
+contact and company property catalogs for model validation and the push plan.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+from connector.cache import Cache
+from connector.client import HubSpot
+from connector.errors import ConfigError, Conflict, NotSetUp
+from connector.settings import WriteBack
+from mappings.writeback import (DEFAULT_STAGE_ORDER, LIFECYCLE, VALUE_KEYS, LifecyclePolicy,
+                                definition_mismatch, property_definitions, stage_order)
+
+CATALOG_TYPES = ("contacts", "companies")
+
+
+@dataclass
+class SetupReport:
+    """What setup found and did: 'created' or 'exists' per group and property."""
+
+    group: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
+    stages: list[str] = field(default_factory=list)
+    catalog: dict[str, int] = field(default_factory=dict)
+    api_calls: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def render(self) -> str:
+        made = [n for n, s in self.properties.items() if s == "created"]
+        lines = [f"property group: {self.group}",
+                 f"properties: {len(made)} created, {len(self.properties) - len(made)} already there"
+                 + (f" (created {', '.join(made)})" if made else ""),
+                 f"lifecycle stages in the portal: {' < '.join(self.stages)}",
+                 "catalog stored: " + ", ".join(f"{n:,} {t} properties" for t, n in self.catalog.items())]
+        return "\n".join(lines)
+
+
+def names_of(write_back: WriteBack) -> dict[str, str]:
+    """Write-back key → HubSpot property name (score, fit, … inactive)."""
+    return {key: getattr(write_back, key) for key in VALUE_KEYS}
+
+
+def setup(cache: Cache, client: HubSpot, write_back: WriteBack, *,
+          model_stages: Iterable[str] = ()) -> SetupReport:
+    """Create the group and write-back properties where missing; store the property catalog."""
+    calls = client.counters.calls
+    report = SetupReport()
+    catalog = {"contacts": client.properties("contacts")}
+    check_stages(catalog["contacts"], model_stages)
+    report.stages = list(stage_order(_options(catalog["contacts"], LIFECYCLE)))
+    existing = {p["name"]: p for p in catalog["contacts"]}
+    wanted = property_definitions(names_of(write_back), write_back.group)
+    report.group = _ensure_group(client, write_back.group, existing)
+    created = False
+    for definition in wanted:
+        if definition["name"] in existing:
+            report.properties[definition["name"]] = "exists"
+            continue
+        try:
+            client.create_property("contacts", definition)
+            report.properties[definition["name"]] = "created"
+            created = True
+        except Conflict:
+            report.properties[definition["name"]] = "exists"
+            created = True  # someone else made it meanwhile: read it back below
+    if created:
+        catalog["contacts"] = client.properties("contacts")
+        existing = {p["name"]: p for p in catalog["contacts"]}
+    _check_definitions(wanted, existing)
+    for object_type in CATALOG_TYPES[1:]:
+        catalog[object_type] = client.properties(object_type)
+    with cache.transaction() as conn:
+        for object_type, properties in catalog.items():
+            store_catalog(conn, object_type, properties)
+    report.catalog = {t: len(p) for t, p in catalog.items()}
+    report.api_calls = client.counters.calls - calls
+    return report
+
+
+def check_stages(contact_properties: list[dict], model_stages: Iterable[str]) -> None:
+    """Refuse a model whose lifecycle stages the portal does not have."""
+    values = [str(o.get("value")) for o in _options(contact_properties, LIFECYCLE)]
+    missing = [s for s in dict.fromkeys(model_stages) if s not in values]
+    if missing:
+        raise ConfigError(f"the model uses lifecycle stage(s) {', '.join(missing)} that this portal "
+                          f"does not have (its stages: {', '.join(values) or 'none'}); fix the "
+                          f"model's [stages] or add the stage in HubSpot")
+
+
+def _ensure_group(client: HubSpot, group: str, existing: dict[str, dict]) -> str:
+    if any(p.get("groupName") == group for p in existing.values()):
+        return "exists"
+    try:
+        client.create_property_group("contacts", {"name": group, "label": group})
+        return "created"
+    except Conflict:
+        return "exists"
+
+
+def _check_definitions(wanted: list[dict], existing: dict[str, dict]) -> None:
+    for definition in wanted:
+        found = existing.get(definition["name"])
+        if found is None:
+            raise NotSetUp(f"HubSpot property {definition['name']} was created but cannot be read "
+                           f"back; run `leadsync setup` again")
+        why = definition_mismatch(definition, found)
+        if why:
+            raise ConfigError(f"HubSpot property {definition['name']} already exists but {why}; "
+                              f"rename it in [push.properties] of leadsync.toml or fix it in HubSpot")
+
+
+def _options(properties: list[dict], name: str) -> list[dict]:
+    for prop in properties:
+        if prop.get("name") == name:
+            return list(prop.get("options") or [])
+    return []
+
+
+def store_catalog(conn: sqlite3.Connection, object_type: str, properties: list[dict]) -> None:
+    """Replace the cached catalog of `object_type` with these definitions."""
+    conn.execute("DELETE FROM property_catalog WHERE object_type = ?", (object_type,))
+    conn.executemany(
+        "INSERT INTO property_catalog (object_type, name, type, field_type, label, options, read_only) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(object_type, p["name"], p.get("type"), p.get("fieldType"), p.get("label"),
+          json.dumps(p.get("options") or [], sort_keys=True),
+          1 if (p.get("modificationMetadata") or {}).get("readOnlyValue") else 0)
+         for p in properties if p.get("name")])
+
+
+# ---- what push needs from the stored catalog ----------------------------------------------
+
+def require_setup(conn: sqlite3.Connection, write_back: WriteBack) -> None:
+    """Raise NotSetUp naming what is missing, in one line."""
+    wanted = property_definitions(names_of(write_back), write_back.group)
+    rows = {r[0]: r for r in conn.execute(
+        "SELECT name, type, field_type, options FROM property_catalog WHERE object_type = 'contacts'")}
+    if not rows:
+        raise NotSetUp("the write-back properties are not set up in HubSpot; run `leadsync setup` "
+                       "first (it creates them and reads the property catalog)")
+    missing = [d["name"] for d in wanted if d["name"] not in rows]
+    if missing:
+        raise NotSetUp(f"HubSpot lacks the write-back properties {', '.join(missing)}; run "
+                       f"`leadsync setup` first")
+    for definition in wanted:
+        _, kind, field_type, options = rows[definition["name"]]
+        why = definition_mismatch(definition, {"type": kind, "fieldType": field_type,
+                                               "options": json.loads(options or "[]")})
+        if why:
+            raise NotSetUp(f"HubSpot property {definition['name']} {why}; run `leadsync setup` "
+                           f"to see what to fix")
+
+
+def lifecycle_policy(conn: sqlite3.Connection, managed: Iterable[str],
+                     demotable: Iterable[str] = ()) -> LifecyclePolicy:
+    """The portal's stage order (from the stored catalog, else HubSpot's default), the stages
+    the model manages and those it explicitly lets a contact leave backwards."""
+    row = conn.execute("SELECT options FROM property_catalog WHERE object_type = 'contacts' "
+                       "AND name = ?", (LIFECYCLE,)).fetchone()
+    order = stage_order(json.loads(row[0])) if row and row[0] else DEFAULT_STAGE_ORDER
+    return LifecyclePolicy(order=order, managed=frozenset(managed), demotable=frozenset(demotable))
