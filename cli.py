@@ -188,6 +188,40 @@ def status(g: Globals, as_json: bool) -> None:
     emit(report, as_json, status_mod.render(report))
 
 
+@cli.command()
+@click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
+              help="Seconds to wait for another run holding the cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def setup(g: Globals, wait: float, as_json: bool) -> None:
+    """Create leadsync's property group and write-back properties in HubSpot (idempotent),
+    check the model's lifecycle stages exist there, and cache the property catalog."""
+    from connector.sync import run_setup
+
+    report = run_setup(g.db, g.settings(), lambda: g.client(), wait=wait)
+    emit(report.as_dict(), as_json, report.render())
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan only: no API call, no token needed.")
+@click.option("--max-changes", type=click.IntRange(0), default=None,
+              help="Stop before sending if more contacts would change [default: push.max_changes].")
+@click.option("--retry-failed", is_flag=True,
+              help="Also resend contacts whose earlier writes failed for a non-retriable reason.")
+@click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
+              help="Seconds to wait for another run holding the cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and summary as JSON (all changes).")
+@click.pass_obj
+def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool, wait: float,
+         as_json: bool) -> None:
+    """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
+    from connector.sync import run_push
+
+    summary = run_push(g.db, g.settings(), lambda: g.client(), dry_run=dry_run,
+                       max_changes=max_changes, retry_failed=retry_failed, wait=wait)
+    emit(summary.as_dict(), as_json, summary.render())
+
+
 def main() -> None:
     cli(prog_name="leadsync")
 

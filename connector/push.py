@@ -64,9 +64,10 @@ class PushSummary:
     splits: int = 0         # whole-batch 400s split in halves
     api_calls: int = 0
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def as_dict(self, sample: int | None = None) -> dict:
-        return {"dry_run": self.dry_run, "plan": self.plan.as_dict(sample),
+        return {"dry_run": self.dry_run, "plan": self.plan.as_dict(sample), "notes": self.notes,
                 "resent": len(self.backlog.resend), "held_by_failures": len(self.backlog.held),
                 "in_flight_elsewhere": len(self.backlog.in_flight),
                 "write_calls": self.write_calls, "written": self.written,
@@ -75,7 +76,7 @@ class PushSummary:
                 "api_calls": self.api_calls, "seconds": round(self.seconds, 2)}
 
     def render(self, sample: int = 10) -> str:
-        lines = [self.plan.render(sample)]
+        lines = [self.plan.render(sample)] + [f"note: {n}" for n in self.notes]
         if self.backlog.resend:
             verb = "will be resent" if self.dry_run else "resent"
             lines.append(f"{len(self.backlog.resend):,} outbox rows left by an earlier push {verb} first")

@@ -6,14 +6,14 @@ from typing import Callable
 
 from connector.cache import Cache, open_cache
 from connector.client import HubSpot
-from connector.errors import ConfigError
+from connector.errors import ConfigError, NotSetUp
 from connector.lock import run_lock
 from connector.offline import load_export
 from connector.progress import StreamProgress
 from connector.pull import PullSummary, pull
 from connector.push import PushSummary, plan_push, push
 from connector.settings import Settings
-from connector.setup import SetupReport, lifecycle_policy, names_of, setup
+from connector.setup import SetupReport, lifecycle_policy, names_of, require_setup, setup
 from mappings.streams import select
 from mappings.writeback import LifecyclePolicy
 
@@ -106,7 +106,12 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             if dry_run:
                 plan, backlog = plan_push(cache, settings.write_back, policy,
                                           retry_failed=retry_failed)
-                return PushSummary(plan, backlog, dry_run=True)
+                summary = PushSummary(plan, backlog, dry_run=True)
+                try:
+                    require_setup(cache.conn, settings.write_back)
+                except NotSetUp as exc:
+                    summary.notes.append(str(exc))
+                return summary
             with cache.run("push") as run:
                 summary = push(cache, client_factory(), settings.write_back, policy,
                                max_changes=settings.max_changes if max_changes is None else max_changes,
