@@ -222,6 +222,101 @@ def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool,
     emit(summary.as_dict(), as_json, summary.render())
 
 
+@cli.group()
+def model() -> None:
+    """Check and show the scoring model (the rules in one TOML file)."""
+
+
+@model.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.pass_obj
+def model_check(g: Globals, file: str | None) -> None:
+    """Validate a model file [default: scoring.model from the config, else the starter].
+
+    Property names are checked against the cached HubSpot property catalog when there is one."""
+    from connector.rescore import load_model
+
+    cache = g.cache() if Path(g.db).is_file() else None
+    checked = load_model(file or g.settings().model_path, cache)
+    click.echo(f"{checked.source}: OK, model {checked.label}: {len(checked.fit.rules)} fit rules, "
+               f"{len(checked.engagement.rules)} engagement rules, "
+               f"{len(checked.stages.rules)} stage conditions")
+
+
+@model.command("show")
+@click.pass_obj
+def model_show(g: Globals) -> None:
+    """Print the model in use (the starter unless the config names one); redirect it to copy it."""
+    from connector.rescore import load_model
+
+    shown = load_model(g.settings().model_path)
+    click.echo(f"# {shown.source}\n{shown.text}", nl=False)
+
+
+@cli.command("score")
+@click.option("--contact", "contacts", multiple=True, metavar="ID|EMAIL",
+              help="Score only this contact (repeatable) [default: every cached contact].")
+@click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
+@click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
+              help="Seconds to wait for another run holding the cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait: float,
+                  as_json: bool) -> None:
+    """Rescore cached contacts; store scores, and history rows where total, grade or stage changed."""
+    from connector.rescore import parse_moment, run_score
+
+    summary = run_score(g.db, g.settings().model_path, parse_moment(as_of), contacts=contacts, wait=wait)
+    emit(summary.as_dict(), as_json, summary.render())
+
+
+@cli.command("explain")
+@click.argument("contact", metavar="ID|EMAIL")
+@click.option("--as-of", default=None, metavar="DATE", help="Explain the score as of this date, UTC [default: now].")
+@click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
+@click.pass_obj
+def explain_command(g: Globals, contact: str, as_of: str | None, as_json: bool) -> None:
+    """Show why a contact scores what it does: every rule that fired, caps, grade and stage."""
+    from connector.rescore import explain_contact, parse_moment
+
+    report = explain_contact(g.cache(), g.settings().model_path, contact, parse_moment(as_of))
+    emit(report.as_dict(), as_json, report.text)
+
+
+@cli.command("history")
+@click.argument("contact", required=False, metavar="[ID|EMAIL]")
+@click.option("--since", default=None, metavar="DATE", help="Only changes from this date or ISO time on.")
+@click.option("--model", "model_ref", default=None, metavar="VERSION",
+              help="Only changes made by this model version (or name).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def history_command(g: Globals, contact: str | None, since: str | None, model_ref: str | None,
+                    as_csv: bool, as_json: bool) -> None:
+    """Audit score changes: old -> new total, grade and stage, with model, trigger and push time."""
+    from connector.history import print_changes
+
+    print_changes(g.cache(), contact, since=since, model=model_ref,
+                  form="csv" if as_csv else "json" if as_json else "text", echo=click.echo)
+
+
+@cli.command()
+@click.option("--max-changes", type=click.IntRange(0), default=None,
+              help="Stop before sending if more contacts would change [default: push.max_changes].")
+@click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
+              help="Seconds to wait for another run holding the cache.")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def sync(g: Globals, max_changes: int | None, wait: float, quiet: bool, as_json: bool) -> None:
+    """Pull what changed, rescore every contact, and push what differs: one run, one summary."""
+    from connector.sync import run_sync
+
+    summary = run_sync(g.db, g.settings(), lambda: g.client(), max_changes=max_changes, wait=wait,
+                       quiet=quiet or as_json)
+    emit(summary.as_dict(), as_json, summary.render())
+
+
 def main() -> None:
     cli(prog_name="leadsync")
 

@@ -1,17 +1,20 @@
 """The commands' one-call entry points: take the run lock, open the cache, record the run."""
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from connector.cache import Cache, open_cache
 from connector.client import HubSpot
-from connector.errors import ConfigError, NotSetUp
+from connector.errors import NotSetUp
 from connector.lock import run_lock
 from connector.offline import load_export
 from connector.progress import StreamProgress
 from connector.pull import PullSummary, pull
 from connector.push import PushSummary, plan_push, push
+from connector.rescore import RescoreSummary, load_model, rescore
 from connector.settings import Settings
 from connector.setup import SetupReport, lifecycle_policy, names_of, require_setup, setup
 from mappings.streams import select
@@ -54,19 +57,6 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
     return summary
 
 
-def load_model(settings: Settings):
-    """The configured scoring model (the starter model when none is configured)."""
-    from scoring.errors import ModelError
-    from scoring.model import load
-
-    try:
-        return load(settings.model_path)
-    except ModelError as exc:
-        raise ConfigError(f"the scoring model cannot be used: {exc.problems[0]}"
-                          + (f" (and {len(exc.problems) - 1} more problems; run `leadsync model check`)"
-                             if len(exc.problems) > 1 else "")) from None
-
-
 def write_policy(cache: Cache, settings: Settings, model) -> LifecyclePolicy | None:
     """How push may move lifecycle stages: None when push.lifecycle_stage is off."""
     if not settings.write_back.lifecycle_stage:
@@ -79,7 +69,7 @@ def write_policy(cache: Cache, settings: Settings, model) -> LifecyclePolicy | N
 def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
               wait: float = 0.0) -> SetupReport:
     """`leadsync setup`: create the write-back properties, store the property catalog."""
-    model = load_model(settings)
+    model = load_model(settings.model_path)
     stages = tuple(model.stages.managed) + tuple(r.name for r in model.stages.rules)
     with run_lock(db_path, "setup", wait=wait):
         cache = open_cache(db_path)
@@ -98,10 +88,10 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
              wait: float = 0.0) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
-    model = load_model(settings)
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
         try:
+            model = load_model(settings.model_path, cache)
             policy = write_policy(cache, settings, model)
             if dry_run:
                 plan, backlog = plan_push(cache, settings.write_back, policy,
@@ -120,6 +110,68 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 run.api_calls = summary.api_calls
                 run.records = summary.contacts_written
                 run.details = summary.as_dict(sample=20)
+        finally:
+            cache.close()
+    return summary
+
+
+@dataclass
+class SyncSummary:
+    """`leadsync sync`: what the pull, the rescore and the push each did."""
+
+    pull: PullSummary
+    score: RescoreSummary
+    push: PushSummary
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"pull": self.pull.as_dict(), "score": self.score.as_dict(),
+                "push": self.push.as_dict(sample=20), "seconds": round(self.seconds, 2)}
+
+    def render(self) -> str:
+        pulled = sum(t.new + t.changed + t.archived for t in self.pull.streams.values())
+        push = self.push
+        lines = [f"pull:  {pulled:,} records new/changed/archived ({self.pull.api_calls:,} API calls)",
+                 f"score: {self.score.scored:,} contacts scored, {self.score.changed:,} changed "
+                 f"({self.score.promoted:,} promoted, {self.score.demoted:,} demoted)",
+                 f"push:  {push.contacts_written:,} contacts written in {push.write_calls:,} batch "
+                 f"calls, {len(push.failed):,} failed, {push.plan.unchanged:,} already up to date"]
+        if push.failed or push.unaccounted or push.backlog.held:
+            lines.append(push.render(sample=5))
+        lines.append(f"done in {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+             max_changes: int | None = None, wait: float = 0.0, quiet: bool = False,
+             now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> SyncSummary:
+    """`leadsync sync`: pull, rescore every contact, push what changed, as one recorded run."""
+    started = time.monotonic()
+    chosen = select(tuple(settings.streams), write_back_extra(settings))
+    with run_lock(db_path, "sync", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            model = load_model(settings.model_path, cache)
+            with cache.run("sync") as run:
+                client = client_factory()
+                require_setup(cache.conn, settings.write_back)
+                progress = StreamProgress.for_terminal(quiet)
+                try:
+                    pulled = pull(cache, client, chosen,
+                                  overlap=timedelta(minutes=settings.overlap_minutes),
+                                  concurrency=settings.concurrency, progress=progress)
+                finally:
+                    if progress:
+                        progress.close()
+                scored = rescore(cache, model, now(), trigger="sync", run_id=run.id)
+                pushed = push(cache, client, settings.write_back,
+                              write_policy(cache, settings, model),
+                              max_changes=settings.max_changes if max_changes is None else max_changes,
+                              concurrency=settings.concurrency, run_id=run.id)
+                summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started)
+                run.api_calls = client.counters.calls
+                run.records = pushed.contacts_written
+                run.details = summary.as_dict()
         finally:
             cache.close()
     return summary
