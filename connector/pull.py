@@ -175,7 +175,7 @@ def _sweep_archived(cache: Cache, client: HubSpot, stream: Stream, tally: Tally)
     after = None
     listed: set[str] = set()
     while True:
-        page = client.list_page(stream.name, properties=stream.properties[:1], after=after,
+        page = client.list_page(stream.name, properties=stream.properties, after=after,
                                 archived=True, limit=BATCH_LIMIT)
         listed.update(str(r["id"]) for r in page.results)
         with cache.transaction() as conn:

@@ -1,0 +1,147 @@
+"""Pull against the sandbox over real HTTP: the cache must equal the portal's ground truth."""
+from __future__ import annotations
+
+import pytest
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
+
+from connector import failures
+from connector.cache import open_cache
+from connector.client import HubSpot
+from connector.errors import AuthError
+from connector.pull import pull
+from connector.ratelimit import Budget, Limiter
+from mappings.streams import select
+from sandbox import Sandbox
+from ground_truth import assert_cache_matches
+
+ALL = select(("contacts", "companies", "calls", "emails", "meetings", "notes", "tasks"))
+
+
+def make_client(sb: Sandbox, *, token: str | None = None, interval: float = 10.0) -> HubSpot:
+    retrying = Retrying(retry=retry_if_exception(failures.is_retriable), wait=wait_none(),
+                        stop=stop_after_attempt(6), reraise=True)
+    budget = Budget(Limiter(190, interval), Limiter(5, 1.0))
+    return HubSpot(base_url=sb.base_url, token=token or sb.token, budget=budget, concurrency=8,
+                   retrying=retrying)
+
+
+@pytest.fixture
+def sb():
+    with Sandbox(contacts=400, seed=11) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def cache(tmp_path):
+    c = open_cache(tmp_path / "leadsync.db")
+    yield c
+    c.close()
+
+
+def test_first_pull_lists_everything_and_matches_the_portal(sb, cache):
+    summary = pull(cache, make_client(sb), ALL)
+    assert_cache_matches(cache, sb, ALL)
+    assert set(summary.modes.values()) == {"full"}
+    truth = sb.portal.truth("contacts")
+    live = [r for r in truth if not r["archived"] and not r["mergedInto"]]
+    assert summary.streams["contacts"].new == len(live)
+    assert summary.streams["contacts"].merged == sum(1 for r in truth if r["mergedInto"])
+
+
+def test_full_pull_makes_the_minimum_number_of_calls(sb, cache):
+    sb.reset_stats()
+    client = make_client(sb)
+    pull(cache, client, ALL)
+    pages = 0
+    for name in ALL:
+        truth = sb.portal.truth(name)
+        live = sum(1 for r in truth if not r["archived"] and not r["mergedInto"])
+        archived = sum(1 for r in truth if r["archived"] and not r["mergedInto"])
+        pages += -(-live // 100) + max(1, -(-archived // 100))
+    contacts = sum(1 for r in sb.portal.truth("contacts") if not r["archived"] and not r["mergedInto"])
+    association_batches = -(-contacts // 1000) * 6
+    assert client.counters.calls == pages + association_batches
+    assert sb.stats()["total"] == client.counters.calls
+
+
+def test_incremental_pull_brings_exactly_the_changes(sb, cache):
+    pull(cache, make_client(sb), ALL)
+    portal = sb.portal
+    portal.update("contacts", 5, {"jobtitle": "VP Revenue"})
+    portal.demo_request(7)
+    portal.archive("contacts", 9)
+    portal.merge("contacts", 11, 13)
+    call = portal.create("calls", {"hs_timestamp": "2026-11-01T10:00:00.000Z",
+                                   "hs_call_direction": "INBOUND", "hs_call_status": "COMPLETED"})
+    portal.associate("calls", call.id, "contacts", 15)
+    client = make_client(sb)
+    summary = pull(cache, client, ALL)
+    assert_cache_matches(cache, sb, ALL)
+    assert set(summary.modes.values()) == {"incremental"}
+    contacts = summary.streams["contacts"]
+    assert (contacts.changed, contacts.archived) == (3, 1)  # 5, 7 and survivor 11
+    assert contacts.merged == 1
+    assert summary.streams["calls"].new == 1
+    # one search page + one archived sweep per stream, plus the association reads of the
+    # 3 changed contacts (6 targets) and of the new call (1)
+    assert client.counters.calls == 7 * 2 + 6 + 1
+
+
+def test_a_second_pull_without_changes_reads_nothing_new(sb, cache):
+    pull(cache, make_client(sb), ALL)
+    summary = pull(cache, make_client(sb), ALL)
+    assert all(t.new == t.changed == t.archived == 0 for t in summary.streams.values())
+    assert summary.api_calls == 14
+
+
+def test_reassociated_and_restored_records_are_reflected(sb, cache):
+    pull(cache, make_client(sb), ALL)
+    portal = sb.portal
+    old_company = list(portal.links.targets("contacts", 21, "companies"))
+    portal.archive("contacts", 23)
+    pull(cache, make_client(sb), ALL)
+    portal.restore("contacts", 23)
+    for company in old_company:
+        portal.disassociate("contacts", 21, "companies", company)
+    portal.associate("contacts", 21, "companies", 10_000_002, primary=True)
+    portal.update("contacts", 21, {"jobtitle": "Head of Growth"})
+    pull(cache, make_client(sb), ALL)
+    assert_cache_matches(cache, sb, ALL)
+
+
+def test_more_than_ten_thousand_changes_in_one_window_are_all_pulled(tmp_path):
+    with Sandbox(contacts=10_300, seed=3) as big:
+        cache = open_cache(tmp_path / "big.db")
+        contacts = select(("contacts",))
+        pull(cache, make_client(big), contacts)
+        touched = big.portal.touch("contacts", count=10_300)
+        assert len(touched) > 10_000
+        big.portal.update("contacts", touched[-1], {"jobtitle": "Chief Revenue Officer"})
+        summary = pull(cache, make_client(big), contacts)
+        assert summary.streams["contacts"].unchanged + summary.streams["contacts"].changed == len(touched)
+        assert_cache_matches(cache, big, contacts)
+        cache.close()
+
+
+def test_injected_failures_are_retried_and_the_cache_ends_the_same(sb, cache):
+    faults = sb.faults
+    faults.add(status=503, times=3, path_prefix="/crm/v3/objects/contacts")
+    faults.add(drop=True, times=2, path_prefix="/crm/v3/objects/calls")
+    faults.add(drop="mid", times=1, path_prefix="/crm/v4/associations")
+    faults.add(status=429, times=2, path_prefix="/crm/v3/objects/emails")
+    faults.add(status=502, times=1, path_prefix="/crm/v3/objects/meetings/search")
+    client = make_client(sb, interval=0.2)
+    summary = pull(cache, client, ALL)
+    assert_cache_matches(cache, sb, ALL)
+    assert summary.rate_limited == 2
+    assert summary.retries == 3 + 2 + 1 + 2
+    sb.portal.update("contacts", 3, {"jobtitle": "CFO"})
+    sb.faults.add(status=502, times=1, path_prefix="/crm/v3/objects/contacts/search")
+    pull(cache, make_client(sb, interval=0.2), ALL)
+    assert_cache_matches(cache, sb, ALL)
+
+
+def test_a_bad_token_is_a_one_line_auth_error(sb, cache):
+    with pytest.raises(AuthError) as info:
+        pull(cache, make_client(sb, token="wrong"), select(("contacts",)))
+    assert "HUBSPOT_ACCESS_TOKEN" in str(info.value) and "wrong" not in str(info.value)
