@@ -1,0 +1,435 @@
+"""Rescoring: cached contacts, their events and primary company through the engine, into `scores`.
+
+One ordered pass in chunks of contact ids: a contacts query (with each contact's primary
+company and stored score) and an events query over the same id range, merged in Python.
+Only the properties the model reads are extracted (in SQLite, one JSON parse per row), and
+identical extracted engagement properties are parsed once. A chunk's writes are one
+transaction: `scores` rows that changed, and `score_history` rows where total, grade or
+stage changed. Same data, same model, same as-of: nothing is written.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import scoring
+from connector.cache import Cache, open_cache, utcnow
+from connector.errors import ConfigError
+from connector.lock import run_lock
+from scoring import Model, Score, ScoringError, catalog_from_rows, scorer
+from scoring.properties import Catalog, to_epoch
+
+CHUNK = 5_000
+ID_BATCH = 500  # ids per IN (...) list when rescoring chosen contacts
+_EMPTY: Mapping[str, Any] = {}
+_MEMO_LIMIT = 100_000
+
+_UPSERT = """
+    INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, engagement, total,
+                        grade, stage, inactive, reasons, scored_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (contact_id) DO UPDATE SET
+        model_name = excluded.model_name, model_version = excluded.model_version,
+        as_of = excluded.as_of, fit = excluded.fit, engagement = excluded.engagement,
+        total = excluded.total, grade = excluded.grade, stage = excluded.stage,
+        inactive = excluded.inactive, reasons = excluded.reasons, scored_at = excluded.scored_at"""
+_HISTORY = """
+    INSERT INTO score_history (contact_id, changed_at, as_of, model_name, model_version, trigger,
+                               old_total, new_total, old_grade, new_grade, old_stage, new_stage,
+                               reasons, run_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+@dataclass(frozen=True)
+class RescoreSummary:
+    """What one rescore did. `changed` counts history rows (total, grade or stage moved)."""
+
+    model: str
+    as_of: str
+    trigger: str
+    run_id: int | None
+    scored: int
+    changed: int
+    updated: int
+    promoted: int
+    demoted: int
+    grades: dict[str, int] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["missing"] = list(self.missing)
+        return data
+
+    def render(self) -> str:
+        grades = ", ".join(f"{grade} {count:,}" for grade, count in self.grades.items()) or "none"
+        lines = [f"Scored {self.scored:,} contacts with model {self.model} as of {self.as_of} "
+                 f"in {self.seconds:.1f} s",
+                 f"  changed (total, grade or stage; history rows): {self.changed:,}",
+                 f"  score rows written: {self.updated:,}",
+                 f"  stages: {self.promoted:,} promoted, {self.demoted:,} demoted",
+                 f"  grades: {grades}"]
+        if self.missing:
+            lines.append(f"  not scored (archived or merged): {', '.join(self.missing)}")
+        return "\n".join(lines)
+
+
+def run_score(db_path: str, model_path: str | None, as_of: datetime, *,
+              contacts: Sequence[str] = (), wait: float = 0.0) -> RescoreSummary:
+    """`leadsync score`: one locked, recorded rescore of all (or the named) contacts."""
+    with run_lock(db_path, "score", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            model = load_model(model_path, cache)
+            ids = [find_contact(cache, reference) for reference in contacts] or None
+            return rescore(cache, model, as_of, contact_ids=ids)
+        finally:
+            cache.close()
+
+
+def load_model(path: str | None, cache: Cache | None = None) -> Model:
+    """The model at `path` (None: the starter), checked against the cached catalog if any."""
+    try:
+        return scoring.load(path, catalog=cached_catalog(cache) if cache is not None else None)
+    except ScoringError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def parse_moment(text: str | None, option: str = "--as-of") -> datetime:
+    """A command-line date (midnight UTC) or ISO date-time (UTC unless it says otherwise)."""
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{option}: cannot read {text!r} as a date; use YYYY-MM-DD or an "
+                          f"ISO date-time such as 2026-11-22T09:30:00Z") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """The cache's time format for an aware datetime."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rescore(cache: Cache, model: Model, as_of: datetime, *,
+            contact_ids: Sequence[str] | None = None, trigger: str = "score",
+            run_id: int | None = None, chunk_size: int = CHUNK) -> RescoreSummary:
+    """Score every live cached contact (or just `contact_ids`) and store what changed.
+
+    Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
+    their own (sync, the webhook worker) pass theirs.
+    """
+    if run_id is not None:
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+    with cache.run("score") as run:
+        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size)
+        run.records = summary.scored
+        run.details = summary.as_dict()
+    return summary
+
+
+def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
+             trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+    started = time.perf_counter()
+    reader = ContactReader(cache, model)
+    store = _Store(model, iso(as_of), trigger, run_id)
+    score_contact = scorer(model, as_of)
+    seen: set[str] = set()
+    for chunk in reader.chunks(contact_ids, chunk_size):
+        for contact_id, contact, events, company, stored in chunk:
+            if contact_ids is not None:
+                seen.add(contact_id)
+            store.add(contact_id, score_contact(contact, events, company), stored)
+        store.flush(cache)
+    missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
+    return store.summary(missing, time.perf_counter() - started)
+
+
+class _Store:
+    """Decides what changed and writes it, one transaction per chunk."""
+
+    def __init__(self, model: Model, as_of: str, trigger: str, run_id: int | None) -> None:
+        self.name, self.version = model.name, model.version
+        self.as_of, self.trigger, self.run_id = as_of, trigger, run_id
+        self.label = model.label
+        self.scores: list[tuple] = []
+        self.history: list[tuple] = []
+        self.grades: Counter = Counter()
+        self.scored = self.changed = self.updated = self.promoted = self.demoted = 0
+        self.reason_prefix: dict[tuple[str, str], str] = {}
+
+    def add(self, contact_id: str, result: Score, stored: tuple | None) -> None:
+        self.scored += 1
+        self.grades[result.grade or "none"] += 1
+        if result.stage_change == "promote":
+            self.promoted += 1
+        elif result.stage_change == "demote":
+            self.demoted += 1
+        reasons = self.reasons_json(result)
+        new = (self.name, self.version, result.fit, result.engagement, result.total,
+               result.grade, result.stage, 1 if result.inactive else 0, reasons)
+        if stored == new:
+            return
+        self.scores.append((contact_id, *new[:2], self.as_of, *new[2:], None))
+        old_total, old_grade, old_stage = stored[4:7] if stored is not None else (None, None, None)
+        if stored is None or (old_total, old_grade, old_stage) != new[4:7]:
+            self.history.append((contact_id, None, self.as_of, self.name, self.version,
+                                 self.trigger, old_total, result.total, old_grade, result.grade,
+                                 old_stage, result.stage, reasons, self.run_id))
+
+    def reasons_json(self, result: Score) -> str:
+        """Reasons as compact JSON, built from per-rule prefixes (json.dumps is the hot spot)."""
+        parts = []
+        prefixes = self.reason_prefix
+        for rule, section, points, occurrences in result.reasons:
+            prefix = prefixes.get((rule, section))
+            if prefix is None:
+                prefix = prefixes[(rule, section)] = (
+                    f'{{"rule":{json.dumps(rule)},"section":{json.dumps(section)},"points":')
+            parts.append(f'{prefix}{points!r},"occurrences":{occurrences}}}')
+        return "[" + ",".join(parts) + "]"
+
+    def flush(self, cache: Cache) -> None:
+        if not self.scores:
+            return
+        now = utcnow()
+        scores = [(*row[:-1], now) for row in self.scores]
+        history = [(row[0], now, *row[2:]) for row in self.history]
+        with cache.transaction() as conn:
+            conn.executemany(_UPSERT, scores)
+            if history:
+                conn.executemany(_HISTORY, history)
+        self.updated += len(scores)
+        self.changed += len(history)
+        self.scores, self.history = [], []
+
+    def summary(self, missing: tuple[str, ...], seconds: float) -> RescoreSummary:
+        return RescoreSummary(model=self.label, as_of=self.as_of, trigger=self.trigger,
+                              run_id=self.run_id, scored=self.scored, changed=self.changed,
+                              updated=self.updated, promoted=self.promoted, demoted=self.demoted,
+                              grades=dict(sorted(self.grades.items())), missing=missing,
+                              seconds=round(seconds, 3))
+
+
+# A contact as the reader yields it: (id, properties, events, company, stored score or None).
+Row = tuple[str, dict, list, "dict | None", "tuple | None"]
+
+
+class ContactReader:
+    """Reads contacts with their events, primary company and stored score, in id order."""
+
+    def __init__(self, cache: Cache, model: Model) -> None:
+        self.conn = cache.conn
+        self.contact_names = contact_properties(model)
+        self.company_names = tuple(model.properties_used.get("companies", ()))
+        kinds = {r.event for r in model.engagement.rules if r.event} | {
+            a for a in model.activity if a in _KINDS}
+        self.event_names = {k: tuple(model.properties_used.get(k, ())) for k in sorted(kinds)}
+        self.memo: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
+        """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
+        if contact_ids is not None:
+            wanted = sorted(set(contact_ids))
+            for start in range(0, len(wanted), ID_BATCH):
+                batch = wanted[start:start + ID_BATCH]
+                marks = ",".join("?" * len(batch))
+                yield self._read(f"c.id IN ({marks})", batch, f"a.from_id IN ({marks})", batch)
+            return
+        after = ""
+        while True:
+            rows = self._read("c.id > ?", [after], None, None, limit=size)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1][0]
+
+    def _read(self, where: str, params: list, event_where: str | None, event_params: list | None,
+              *, limit: int | None = None) -> list[Row]:
+        contacts = self.conn.execute(self._contacts_sql(where, limit), [
+            *_paths(self.contact_names), *_paths(self.company_names), *params]).fetchall()
+        if not contacts:
+            return []
+        if event_where is None:
+            event_where, event_params = "a.from_id >= ? AND a.from_id <= ?", [contacts[0][0],
+                                                                              contacts[-1][0]]
+        events = self._events(event_where, event_params or [])
+        return list(self._merge(contacts, events))
+
+    def _contacts_sql(self, where: str, limit: int | None) -> str:
+        company = "NULL"
+        join = ""
+        if self.company_names:
+            company = f"json_extract(co.properties, {_marks(self.company_names)})"
+            join = """LEFT JOIN companies co ON co.archived = 0 AND co.id = (
+                        SELECT a.to_id FROM associations a
+                        WHERE a.from_type = 'contacts' AND a.from_id = c.id
+                          AND a.to_type = 'companies'
+                        ORDER BY a.type_id != 1, a.to_id LIMIT 1)"""
+        return f"""
+            SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
+                   s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
+                   s.stage, s.inactive, s.reasons
+            FROM contacts c {join}
+            LEFT JOIN scores s ON s.contact_id = c.id
+            WHERE c.archived = 0 AND c.merged_into IS NULL AND {where}
+            ORDER BY c.id {f'LIMIT {int(limit)}' if limit else ''}"""
+
+    def _events(self, where: str, params: list) -> list[tuple]:
+        if not self.event_names:
+            return []
+        cases = " ".join(
+            f"WHEN '{kind}' THEN json_extract(e.properties, {_literal_paths(names)})"
+            for kind, names in self.event_names.items() if names)
+        props = f"CASE a.to_type {cases} END" if cases else "NULL"
+        kinds = ",".join(f"'{k}'" for k in self.event_names)
+        return self.conn.execute(f"""
+            SELECT a.from_id, a.to_type, a.to_id, e.occurred_at, {props}
+            FROM associations a JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
+            WHERE a.from_type = 'contacts' AND a.to_type IN ({kinds}) AND e.archived = 0
+              AND {where}
+            ORDER BY a.from_id, a.to_type, a.to_id""", params).fetchall()
+
+    def _merge(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
+        names, company_names = self.contact_names, self.company_names
+        loads, parse_time, properties = json.loads, _seconds, self._properties
+        position, count = 0, len(events)
+        for row in contacts:
+            contact_id = row[0]
+            contact = dict(zip(names, loads(row[1])))
+            contact["id"] = contact_id
+            company = dict(zip(company_names, loads(row[2]))) if row[2] is not None else None
+            stored = row[3:] if row[3] is not None else None
+            while position < count and events[position][0] < contact_id:
+                position += 1
+            mine, previous = [], None
+            while position < count and events[position][0] == contact_id:
+                _, kind, event_id, occurred_at, extracted = events[position]
+                position += 1
+                at = parse_time(occurred_at)
+                # Several association labels link the same pair: count the event once.
+                if at is None or (kind, event_id) == previous:
+                    continue
+                previous = (kind, event_id)
+                mine.append((kind, at, properties(kind, extracted)))
+            yield contact_id, contact, mine, company, stored
+
+    def _properties(self, kind: str, extracted: str | None) -> Mapping[str, Any]:
+        """The event's needed properties; identical values share one parsed dict."""
+        if extracted is None:
+            return _EMPTY
+        key = (kind, extracted)
+        found = self.memo.get(key)
+        if found is None:
+            if len(self.memo) >= _MEMO_LIMIT:
+                self.memo.clear()  # free text (note bodies) would grow it without bound
+            found = self.memo[key] = dict(zip(self.event_names[kind], json.loads(extracted)))
+        return found
+
+
+_KINDS = ("calls", "emails", "meetings", "notes", "tasks")
+
+
+def contact_properties(model: Model) -> tuple[str, ...]:
+    """Every contact property the engine may read for `model` (at least two: see _marks)."""
+    names = set(model.properties_used.get("contacts", ())) | {"lifecyclestage", "createdate", "email"}
+    return tuple(sorted(names))
+
+
+def _paths(names: Sequence[str]) -> list[str]:
+    paths = [f'$."{n}"' for n in names]
+    return paths if len(paths) != 1 else paths * 2
+
+
+def _marks(names: Sequence[str]) -> str:
+    # json_extract with one path returns the bare value; with two or more, a JSON array.
+    return ", ".join("?" * max(2, len(names)))
+
+
+def _literal_paths(names: Sequence[str]) -> str:
+    quoted = [f"""'$."{n.replace("'", "''")}"'""" for n in names]
+    return ", ".join(quoted if len(quoted) != 1 else quoted * 2)
+
+
+_fromiso = datetime.fromisoformat
+
+
+def _seconds(text: str | None) -> float | None:
+    """POSIX seconds of an engagement's occurred_at (ISO text; epoch ms tolerated)."""
+    if not text:
+        return None
+    try:
+        return _fromiso(text).timestamp()
+    except ValueError:
+        return to_epoch(text)
+
+
+def cached_catalog(cache: Cache) -> Catalog | None:
+    """The portal's property catalog as `leadsync setup` cached it, or None if never fetched."""
+    rows = cache.conn.execute(
+        "SELECT object_type, name, type, field_type FROM property_catalog").fetchall()
+    return catalog_from_rows(rows) if rows else None
+
+
+def find_contact(cache: Cache, reference: str) -> str:
+    """The id of the cached contact `reference` names (an id or an email address)."""
+    reference = reference.strip()
+    if "@" in reference:
+        row = cache.conn.execute("SELECT id FROM contacts WHERE email = ? ORDER BY archived, id LIMIT 1",
+                                 (reference.lower(),)).fetchone()
+    else:
+        row = cache.conn.execute("SELECT id FROM contacts WHERE id = ?", (reference,)).fetchone()
+    if row is None:
+        raise ConfigError(f"no contact {reference!r} in the cache; check the id or email, "
+                          f"or run `leadsync pull` first")
+    return row[0]
+
+
+def read_contact(cache: Cache, model: Model, contact_id: str) -> Row:
+    """One live contact as the engine sees it (for `explain`)."""
+    for chunk in ContactReader(cache, model).chunks([contact_id], 1):
+        for row in chunk:
+            return row
+    state = cache.conn.execute("SELECT archived, merged_into FROM contacts WHERE id = ?",
+                               (contact_id,)).fetchone()
+    why = "merged into " + state[1] if state and state[1] else "archived"
+    raise ConfigError(f"contact {contact_id} is {why} and is not scored")
+
+
+def score_one(cache: Cache, model: Model, as_of: datetime,
+              contact_id: str) -> tuple[dict, Score]:
+    """The contact's properties and its score as of `as_of`, computed now, stored nowhere."""
+    contact_id, contact, events, company, _ = read_contact(cache, model, contact_id)
+    score_contact: Callable[..., Score] = scorer(model, as_of)
+    return contact, score_contact(contact, events, company)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """`leadsync explain`: a contact's score computed now from the cache, and its text."""
+
+    contact_id: str
+    model: str
+    as_of: str
+    score: Score
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"contact_id": self.contact_id, "model": self.model, "as_of": self.as_of,
+                **self.score.to_dict()}
+
+
+def explain_contact(cache: Cache, model_path: str | None, reference: str,
+                    as_of: datetime) -> Explanation:
+    """Score one cached contact (an id or email) as of `as_of` and explain it; writes nothing."""
+    model = load_model(model_path, cache)
+    contact_id = find_contact(cache, reference)
+    contact, result = score_one(cache, model, as_of, contact_id)
+    return Explanation(contact_id, model.label, iso(as_of), result,
+                       scoring.explain(result, model, as_of, contact=contact))

@@ -1,0 +1,169 @@
+"""Rescoring the cache: what is read, what is written, and that a repeat writes nothing."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from connector.cache import Cache, open_cache
+from connector.rescore import ContactReader, rescore
+from score_cache import add_company, add_contact, add_event
+from scoring import loads
+
+AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
+MODEL = """
+[model]
+name = "test"
+version = "1"
+[[fit.rules]]
+name = "VP"
+when = { jobtitle = { contains = "vp" } }
+points = 20
+[[fit.rules]]
+name = "Software company"
+when = { company.industry = "COMPUTER_SOFTWARE" }
+points = 10
+[[engagement.rules]]
+name = "Meetings"
+event = "meeting"
+where = { hs_meeting_outcome = "COMPLETED" }
+points = 10
+count = "each"
+[[engagement.rules]]
+name = "Calls"
+event = "call"
+points = 5
+count = "each"
+[grades]
+fit = { A = 30, B = 10 }
+engagement = { 1 = 20, 2 = 5 }
+[stages]
+managed = ["lead", "marketingqualifiedlead"]
+[stages.lead]
+when = { email = { exists = true } }
+[stages.marketingqualifiedlead]
+when = { score = { gte = 40 } }
+"""
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Cache:
+    cache = open_cache(tmp_path / "leadsync.db")
+    add_contact(cache, "1", email="ann@acme.io", jobtitle="VP Sales", lifecyclestage="lead")
+    add_company(cache, "900", "1", industry="COMPUTER_SOFTWARE")
+    add_event(cache, "1", "meetings", "m1", "2026-11-20T10:00:00.000Z", hs_meeting_outcome="COMPLETED")
+    add_event(cache, "1", "meetings", "m2", "2026-11-21T10:00:00.000Z", hs_meeting_outcome="NO_SHOW")
+    add_event(cache, "1", "calls", "c1", "2026-11-21T11:00:00.000Z", type_ids=(193,))
+    add_contact(cache, "2", email="bo@example.com", jobtitle="Engineer")
+    add_contact(cache, "3", email="cy@gone.io", jobtitle="VP", archived=1)
+    add_contact(cache, "4", email="di@old.io", jobtitle="VP", merged_into="1")
+    add_event(cache, "3", "calls", "c3", "2026-11-21T11:00:00.000Z", type_ids=(193,))
+    yield cache
+    cache.close()
+
+
+def scores(cache: Cache) -> list[tuple]:
+    return cache.conn.execute("SELECT contact_id, model_name, model_version, as_of, fit, engagement, "
+                              "total, grade, stage, inactive, reasons FROM scores "
+                              "ORDER BY contact_id").fetchall()
+
+
+def history(cache: Cache) -> list[tuple]:
+    return cache.conn.execute("SELECT contact_id, as_of, model_version, trigger, old_total, new_total, "
+                              "old_grade, new_grade, old_stage, new_stage, run_id, pushed_at "
+                              "FROM score_history ORDER BY id").fetchall()
+
+
+def test_first_rescore_stores_scores_and_history_for_live_contacts_only(cache: Cache) -> None:
+    summary = rescore(cache, loads(MODEL), AS_OF)
+    reasons = [{"rule": "VP", "section": "fit", "points": 20.0, "occurrences": 1},
+               {"rule": "Software company", "section": "fit", "points": 10.0, "occurrences": 1},
+               {"rule": "Meetings", "section": "engagement", "points": 10.0, "occurrences": 1},
+               {"rule": "Calls", "section": "engagement", "points": 5.0, "occurrences": 1}]
+    as_of = "2026-11-22T00:00:00.000Z"
+    assert scores(cache) == [
+        ("1", "test", "1", as_of, 30.0, 15.0, 45.0, "A2", "marketingqualifiedlead", 0,
+         json.dumps(reasons, separators=(",", ":"))),
+        ("2", "test", "1", as_of, 0.0, 0.0, 0.0, "C3", "lead", 0, "[]"),
+    ]
+    run_id = summary.run_id
+    assert history(cache) == [
+        ("1", as_of, "1", "score", None, 45.0, None, "A2", None, "marketingqualifiedlead", run_id, None),
+        ("2", as_of, "1", "score", None, 0.0, None, "C3", None, "lead", run_id, None),
+    ]
+    assert (summary.scored, summary.changed, summary.updated, summary.promoted) == (2, 2, 2, 2)
+    assert summary.grades == {"A2": 1, "C3": 1}
+    run = cache.conn.execute("SELECT command, outcome, records FROM runs WHERE id = ?", (run_id,)).fetchone()
+    assert run == ("score", "ok", 2)
+
+
+def test_rescoring_the_same_data_with_the_same_model_and_as_of_writes_nothing(cache: Cache) -> None:
+    model = loads(MODEL)
+    rescore(cache, model, AS_OF)
+    before = (scores(cache), history(cache), cache.conn.execute("SELECT * FROM scores").fetchall())
+    summary = rescore(cache, model, AS_OF)
+    assert (summary.scored, summary.changed, summary.updated) == (2, 0, 0)
+    assert (scores(cache), history(cache), cache.conn.execute("SELECT * FROM scores").fetchall()) == before
+
+
+def test_only_contacts_whose_score_changed_get_history(cache: Cache) -> None:
+    model = loads(MODEL)
+    rescore(cache, model, AS_OF)
+    add_event(cache, "1", "calls", "c2", "2026-11-21T12:00:00.000Z", type_ids=(193,))
+    summary = rescore(cache, model, AS_OF, trigger="webhook")
+    assert (summary.changed, summary.updated) == (1, 1)
+    assert history(cache)[-1][:10] == ("1", "2026-11-22T00:00:00.000Z", "1", "webhook", 45.0, 50.0,
+                                        "A2", "A1", "marketingqualifiedlead", "marketingqualifiedlead")
+
+
+def test_a_new_model_version_with_equal_totals_updates_scores_but_not_history(cache: Cache) -> None:
+    rescore(cache, loads(MODEL), AS_OF)
+    summary = rescore(cache, loads(MODEL.replace('version = "1"', 'version = "2"')), AS_OF)
+    assert (summary.changed, summary.updated) == (0, 2)
+    assert {row[2] for row in scores(cache)} == {"2"}
+
+
+def test_rescoring_chosen_contacts_reports_the_unscorable(cache: Cache) -> None:
+    summary = rescore(cache, loads(MODEL), AS_OF, contact_ids=["2", "3", "4"], trigger="sync")
+    assert (summary.scored, summary.missing) == (1, ("3", "4"))
+    assert [row[0] for row in scores(cache)] == ["2"]
+
+
+def test_callers_inside_a_run_pass_their_run_id(cache: Cache) -> None:
+    run_id = cache.start_run("sync")
+    summary = rescore(cache, loads(MODEL), AS_OF, run_id=run_id, trigger="sync")
+    assert summary.run_id == run_id
+    assert {row[10] for row in history(cache)} == {run_id}
+    assert cache.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
+def test_reader_yields_events_once_skips_archived_and_picks_the_primary_company(tmp_path: Path) -> None:
+    cache = open_cache(tmp_path / "c.db")
+    add_contact(cache, "7", email="x@y.z")
+    add_company(cache, "500", "7", type_id=279, industry="RETAIL")
+    add_company(cache, "501", "7", type_id=1, industry="COMPUTER_SOFTWARE")
+    add_company(cache, "501", "7", type_id=279)
+    add_event(cache, "7", "meetings", "m1", "2026-11-20T10:00:00.000Z", type_ids=(199, 7),
+              hs_meeting_outcome="COMPLETED")
+    add_event(cache, "7", "meetings", "m2", "2026-11-20T10:00:00.000Z", archived=1,
+              hs_meeting_outcome="COMPLETED")
+    add_event(cache, "7", "notes", "n1", "2026-11-20T10:00:00.000Z", type_ids=(201,))
+    [[row]] = list(ContactReader(cache, loads(MODEL)).chunks(None, 10))
+    contact_id, contact, events, company, stored = row
+    assert contact_id == "7" and stored is None
+    assert contact == {"id": "7", "email": "x@y.z", "jobtitle": None, "lifecyclestage": None,
+                       "createdate": None}
+    assert company == {"industry": "COMPUTER_SOFTWARE"}
+    assert events == [("meetings", 1795168800.0, {"hs_meeting_outcome": "COMPLETED"})]
+
+
+def test_chunks_cover_every_contact_exactly_once(tmp_path: Path) -> None:
+    cache = open_cache(tmp_path / "c.db")
+    for n in range(7):
+        add_contact(cache, f"{n:03d}", email=f"p{n}@acme.io")
+        add_event(cache, f"{n:03d}", "calls", f"c{n}", "2026-11-21T11:00:00.000Z", type_ids=(193,))
+    summary = rescore(cache, loads(MODEL), AS_OF, chunk_size=3)
+    assert summary.scored == 7
+    assert [row[6] for row in scores(cache)] == [5.0] * 7
