@@ -82,6 +82,8 @@ def cli(ctx: click.Context, db: str, config: str | None, base_url: str | None) -
     """
     ctx.obj = Globals(db=db, config=config if config is not None else _default_config(),
                       base_url=base_url)
+    if ctx.obj.config is not None and not ctx.resilient_parsing:
+        ctx.obj.settings()  # a broken config fails every command, at once, in one line
 
 
 def emit(summary: dict, as_json: bool, text: str) -> None:
