@@ -167,4 +167,15 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0007_outbox_history_upto", """
         ALTER TABLE outbox ADD COLUMN history_upto INTEGER;
     """),
+    ("0008_backtests", """
+        CREATE TABLE IF NOT EXISTS backtests (
+            id INTEGER PRIMARY KEY,
+            ran_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            horizon_days INTEGER NOT NULL,
+            models TEXT NOT NULL,
+            result TEXT NOT NULL,
+            run_id INTEGER
+        );
+    """),
 ]
