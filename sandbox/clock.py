@@ -22,20 +22,24 @@ def _day_prefix(day: int) -> str:
     return time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
 
 
-_TWO_DIGITS = [f"{i:02d}" for i in range(60)]
 _THREE_DIGITS = [f"{i:03d}" for i in range(1000)]
+_TIMES_OF_DAY: list[str] = []
+
+
+def _times_of_day() -> list[str]:
+    if not _TIMES_OF_DAY:  # built once: 86,400 "HH:MM:SS." strings
+        _TIMES_OF_DAY.extend(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}."
+                             for s in range(86_400))
+    return _TIMES_OF_DAY
 
 
 def iso_ms(ms: int) -> str:
-    """Epoch ms → `2024-05-01T12:00:00.123Z`. Hot while seeding (hundreds of thousands of
-    calls), hence the day cache and digit tables instead of strftime/f-strings."""
+    """Epoch ms → `2024-05-01T12:00:00.123Z`. Hot while seeding (about a million calls for
+    50,000 contacts), hence the lookup tables instead of strftime or f-strings."""
     day, rest = divmod(ms, DAY_MS)
     seconds, millis = divmod(rest, 1000)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    two = _TWO_DIGITS
-    return (_day_prefix(day) + two[hours] + ":" + two[minutes] + ":" + two[seconds] + "."
-            + _THREE_DIGITS[millis] + "Z")
+    return _day_prefix(day) + (_TIMES_OF_DAY or _times_of_day())[seconds] + \
+        _THREE_DIGITS[millis] + "Z"
 
 
 def iso_date(ms: int) -> str:

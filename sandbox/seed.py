@@ -72,6 +72,18 @@ def weighted(rng: random.Random, options: Sequence[T], weights: Iterable[float])
     return options[bisect(cumulative, rng.random() * cumulative[-1])]
 
 
+class Mix:
+    """A fixed weighted distribution, sampled by bisection (cumulative weights built once)."""
+
+    def __init__(self, options: Sequence[T], weights: Iterable[float]) -> None:
+        self.options = options
+        self.cumulative = list(accumulate(weights))
+        self.total = self.cumulative[-1]
+
+    def draw(self, rng: random.Random) -> Any:
+        return self.options[bisect(self.cumulative, rng.random() * self.total)]
+
+
 def one(rng: random.Random, options: Sequence[T]) -> T:
     return options[int(rng.random() * len(options))]
 
@@ -124,10 +136,8 @@ class _Seeder:
 
     def company(self) -> _Company:
         rng = self.rng
-        country, _, tld, suffix = rng.choices(words.COUNTRIES,
-                                              weights=[c[1] for c in words.COUNTRIES])[0]
-        industry, _, industry_fit = rng.choices(
-            words.INDUSTRY_MIX, weights=[i[1] for i in words.INDUSTRY_MIX])[0]
+        country, _, tld, suffix = _COUNTRY_MIX.draw(rng)
+        industry, _, industry_fit = _INDUSTRY_MIX.draw(rng)
         employees = max(1, int(10 ** rng.triangular(0.2, 4.8, 1.7)))
         revenue = round(employees * rng.uniform(60_000, 350_000), -3)
         stem = rng.choice(words.COMPANY_STEMS)
@@ -172,14 +182,12 @@ class _Seeder:
     def contact(self, company: _Company | None) -> None:
         rng = self.rng
         first, last = rng.choice(words.FIRST_NAMES), rng.choice(words.LAST_NAMES)
-        level, _, level_fit, seniority = rng.choices(words.LEVELS,
-                                                     weights=[v[1] for v in words.LEVELS])[0]
-        dept, _, dept_fit = rng.choices(words.DEPARTMENTS,
-                                        weights=[d[1] for d in words.DEPARTMENTS])[0]
+        level, _, level_fit, seniority = _LEVEL_MIX.draw(rng)
+        dept, _, dept_fit = _DEPARTMENT_MIX.draw(rng)
         free_mail = company is None or rng.random() < 0.06
         fit = level_fit + 0.6 * dept_fit + (company.fit if company else -0.7) - \
             (0.3 if free_mail else 0.0)
-        p = sigmoid(fit + rng.gauss(0, 0.9) - 1.3)
+        p = sigmoid(1.3 * fit + rng.gauss(0, 0.8) - 2.8)
         created = self.anchor - int((3 + 417 * rng.random() ** 1.3) * DAY_MS)
         props = {"firstname": first, "lastname": last, "createdate": iso_ms(created),
                  "jobtitle": self.job_title(level, dept),
@@ -249,7 +257,7 @@ class _Seeder:
         sources = ("ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA",
                    "REFERRALS", "OTHER_CAMPAIGNS", "DIRECT_TRAFFIC", "OFFLINE", "PAID_SOCIAL")
         weights = (22 + 10 * p, 12, 10, 8, 6 + 14 * p, 7 - 4 * p, 10 + 8 * p, 8, 12 - 8 * p)
-        return self.rng.choices(sources, weights=weights)[0]
+        return weighted(self.rng, sources, weights)
 
     def finish_contact(self, record: Record, last_touch: int) -> None:
         rng = self.rng
@@ -322,8 +330,8 @@ class _Seeder:
     def stage_dates(self, created: int, p: float) -> list[tuple[str, int]]:
         rng = self.rng
         u = rng.random()
-        reach = 1 + (u < min(0.95, 0.1 + 0.8 * p)) + (u < 0.6 * p) + (u < 0.4 * p) + \
-            (u < 0.22 * p)
+        reach = 1 + (u < min(0.95, 0.1 + 0.8 * p)) + (u < 0.7 * p ** 1.3) + \
+            (u < 0.5 * p ** 1.5) + (u < 0.3 * p ** 1.5)
         if reach == 1 and rng.random() < 0.25:
             return [("subscriber", created)]
         dates = [("lead", created)]
@@ -345,7 +353,7 @@ class _Seeder:
         choices = ("NEW", "OPEN", "ATTEMPTED_TO_CONTACT", "IN_PROGRESS", "UNQUALIFIED",
                    "BAD_TIMING", "CONNECTED")
         weights = (20, 15, 20, 10 + 10 * p, 15 - 10 * p, 8, 5 + 10 * p)
-        return rng.choices(choices, weights=weights)[0]
+        return weighted(rng, choices, weights)
 
     def trigger(self, person: _Person, stage: str, at: int) -> None:
         rng = self.rng
@@ -405,8 +413,8 @@ class _Seeder:
         return recent
 
     def conversion_name(self, p: float) -> str:
-        weights = (1 + 8 * p, 3, 3, 4, 1 + 2 * p, 2)  # keen contacts ask for demos
-        return self.rng.choices(words.CONVERSIONS, weights=weights)[0]
+        weights = (0.5 + 12 * p, 3, 3, 4, 1 + 2 * p, 2)  # keen contacts ask for demos
+        return weighted(self.rng, words.CONVERSIONS, weights)
 
     def email_and_web(self, props: dict[str, str], created: int, p: float) -> int:
         rng = self.rng
@@ -550,6 +558,10 @@ class _Seeder:
         record.properties[name] = iso_ms(at)
 
 
+_COUNTRY_MIX = Mix(words.COUNTRIES, [c[1] for c in words.COUNTRIES])
+_INDUSTRY_MIX = Mix(words.INDUSTRY_MIX, [i[1] for i in words.INDUSTRY_MIX])
+_LEVEL_MIX = Mix(words.LEVELS, [v[1] for v in words.LEVELS])
+_DEPARTMENT_MIX = Mix(words.DEPARTMENTS, [d[1] for d in words.DEPARTMENTS])
 _DISPOSITIONS = {label: value for value, label in CALL_DISPOSITIONS}
 _CALL_SECONDS = {"Connected": (60, 1800), "Left voicemail": (20, 60),
                  "Left live message": (30, 120)}

@@ -110,6 +110,16 @@ def parse_subscriptions(raw: Iterable[Any] | None) -> tuple[Subscription, ...]:
     return tuple(parsed)
 
 
+def _kinds(change: ChangeEvent) -> list[str]:
+    """Subscription types that hear this change. Association changes are announced once per
+    side, and a subscriber to either object type hears both sides."""
+    kinds = [f"{SINGULAR[change.object_type]}.{change.kind}"]
+    if change.kind == "associationChange":
+        other = str(change.extra.get("associationType", "")).partition("_TO_")[2].lower()
+        kinds.append(f"{other}.{change.kind}")
+    return kinds
+
+
 class WebhookEmitter:
     """Listens to the portal; delivers when configured. Thread-safe."""
 
@@ -219,10 +229,10 @@ class WebhookEmitter:
         for change in changes:
             if change.property_name in _UNWATCHABLE:
                 continue
-            kind = f"{SINGULAR[change.object_type]}.{change.kind}"
             for sub in config.subscriptions:
-                if sub.matches(kind, change.property_name):
+                if any(sub.matches(kind, change.property_name) for kind in _kinds(change)):
                     events.append(self._event(config, sub, change))
+                    break
         if not events:
             return
         with self._cond:
