@@ -2,7 +2,8 @@
 
     SandboxError                  anything the sandbox raises on purpose
      ├── PortInUseError           the requested port is taken (also an OSError)
-     ├── ApiError                 a HubSpot-shaped HTTP error reply (status, category, message)
+     ├── ApiError                 a HubSpot-shaped HTTP error reply (status, category,
+     │                            message)
      └── PropertyValueError       one property value failed validation (code, property name)
 """
 from __future__ import annotations

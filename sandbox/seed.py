@@ -16,13 +16,14 @@ import math
 import random
 import re
 from dataclasses import dataclass, field
-from bisect import bisect
 from itertools import accumulate
-from typing import Any, Iterable, Sequence, TypeVar
+from typing import Any
 
+from . import activity
 from . import vocabulary as words
+from .activity import Mix, Subject, between, weighted
 from .clock import DAY_MS, iso_ms
-from .catalog import CALL_DISPOSITIONS, EMPLOYEE_RANGES, INDUSTRIES
+from .catalog import EMPLOYEE_RANGES, INDUSTRIES
 from .portal import Portal
 from .records import Record
 
@@ -31,7 +32,6 @@ YEAR_MS = 365 * DAY_MS
 LADDER = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
 _INDUSTRY_LABELS = dict(INDUSTRIES)
 _SLUG = re.compile(r"[^a-z0-9]+")
-T = TypeVar("T")
 
 
 @dataclass
@@ -52,6 +52,7 @@ class _Person:
     company: _Company | None
     first: str
     last: str
+    subject: Subject
 
 
 def seed_portal(portal: Portal, contacts: int, seed: int, anchor_ms: int) -> None:
@@ -64,32 +65,6 @@ def seed_portal(portal: Portal, contacts: int, seed: int, anchor_ms: int) -> Non
     finally:
         if collecting:
             gc.enable()
-
-
-def weighted(rng: random.Random, options: Sequence[T], weights: Iterable[float]) -> T:
-    """`rng.choices(options, weights)[0]`, about five times faster (seeding is hot)."""
-    cumulative = list(accumulate(weights))
-    return options[bisect(cumulative, rng.random() * cumulative[-1])]
-
-
-class Mix:
-    """A fixed weighted distribution, sampled by bisection (cumulative weights built once)."""
-
-    def __init__(self, options: Sequence[T], weights: Iterable[float]) -> None:
-        self.options = options
-        self.cumulative = list(accumulate(weights))
-        self.total = self.cumulative[-1]
-
-    def draw(self, rng: random.Random) -> Any:
-        return self.options[bisect(self.cumulative, rng.random() * self.total)]
-
-
-def one(rng: random.Random, options: Sequence[T]) -> T:
-    return options[int(rng.random() * len(options))]
-
-
-def between(rng: random.Random, low: int, high: int) -> int:
-    return low + int(rng.random() * (high - low))
 
 
 def sigmoid(x: float) -> float:
@@ -197,7 +172,8 @@ class _Seeder:
         self.firmographics(props, company)
         props["hs_analytics_source"] = self.traffic_source(p)
         record = self.new_record("contacts", props, created)
-        person = _Person(record, company, first, last)
+        person = _Person(record, company, first, last,
+                         Subject(first, last, props.get("company")))
         self.propensity[record.id] = p
         if company is not None:
             self.portal.links.add("contacts", record.id, "companies", company.record.id,
@@ -456,7 +432,7 @@ class _Seeder:
         rand = self.rng.random
         contact = person.record
         p = self.propensity.get(contact.id, 0.2) if p is None else p
-        props = _BUILDERS[kind](self, person, at, p)
+        props = activity.build(kind, self.rng, person.subject, at, p, self.anchor)
         if forced:
             props.update(forced)
         props["hs_timestamp"] = iso_ms(at)
@@ -479,65 +455,6 @@ class _Seeder:
         self.portal.links.add("contacts", contact.id, kind, record_id)
         if person.company is not None:
             self.portal.links.add("companies", person.company.record.id, kind, record_id)
-
-    def _calls(self, person: _Person, at: int, p: float) -> dict[str, str]:
-        rng = self.rng
-        inbound = rng.random() < 0.08 + 0.4 * p
-        completed = rng.random() < 0.55 + 0.3 * p
-        if completed:
-            outcome = weighted(rng, ("Connected", "Left voicemail", "Left live message"),
-                               (0.4 + 0.5 * p, 0.4, 0.2))
-        else:
-            outcome = one(rng, ("No answer", "Busy", "Wrong number"))
-        low, high = _CALL_SECONDS.get(outcome, (0, 30))
-        seconds = between(rng, low, high)
-        status = "COMPLETED" if completed else one(rng, ("NO_ANSWER", "BUSY", "FAILED"))
-        return {"hs_call_direction": "INBOUND" if inbound else "OUTBOUND",
-                "hs_call_status": status, "hs_call_disposition": _DISPOSITIONS[outcome],
-                "hs_call_duration": str(seconds * 1000),
-                "hs_call_title": f"Call with {person.first} {person.last}"}
-
-    def _emails(self, person: _Person, at: int, p: float) -> dict[str, str]:
-        rng = self.rng
-        roll = rng.random()
-        direction = ("FORWARDED_EMAIL" if roll < 0.02 else
-                     "INCOMING_EMAIL" if roll < 0.12 + 0.45 * p else "EMAIL")
-        company = person.record.properties.get("company", "your team")
-        subjects = words.INBOUND_SUBJECTS if direction == "INCOMING_EMAIL" else \
-            words.OUTBOUND_SUBJECTS
-        return {"hs_email_direction": direction,
-                "hs_email_status": "BOUNCED" if rng.random() < 0.02 else "SENT",
-                "hs_email_subject": one(rng, subjects).format(company=company)}
-
-    def _meetings(self, person: _Person, at: int, p: float) -> dict[str, str]:
-        rng = self.rng
-        if at > self.anchor - 2 * DAY_MS and rng.random() < 0.7:
-            outcome = "SCHEDULED"
-        else:
-            outcome = weighted(rng, ("COMPLETED", "NO_SHOW", "CANCELED", "RESCHEDULED"),
-                               (0.5 + 0.4 * p, 0.2 - 0.15 * p, 0.15, 0.1))
-        minutes = one(rng, (30, 30, 45, 60))
-        return {"hs_meeting_title": one(rng, words.MEETING_TITLES),
-                "hs_meeting_outcome": outcome, "hs_meeting_start_time": iso_ms(at),
-                "hs_meeting_end_time": iso_ms(at + minutes * 60_000)}
-
-    def _notes(self, person: _Person, at: int, p: float) -> dict[str, str]:
-        rng = self.rng
-        body = one(rng, words.NOTE_TEMPLATES).format(
-            first=person.first, topic=one(rng, words.NOTE_TOPICS), weeks=between(rng, 2, 9))
-        return {"hs_note_body": body}
-
-    def _tasks(self, person: _Person, at: int, p: float) -> dict[str, str]:
-        rng = self.rng
-        old = at < self.anchor - 7 * DAY_MS
-        status = ("COMPLETED" if old and rng.random() < 0.8 else
-                  one(rng, ("NOT_STARTED", "IN_PROGRESS", "WAITING", "DEFERRED")))
-        subject = one(rng, words.TASK_SUBJECTS).format(
-            first=person.first, last=person.last,
-            company=person.record.properties.get("company", "their company"))
-        return {"hs_task_subject": subject, "hs_task_status": status,
-                "hs_task_type": one(rng, ("EMAIL", "CALL", "TODO", "LINKED_IN")),
-                "hs_task_priority": one(rng, ("NONE", "LOW", "MEDIUM", "HIGH"))}
 
     # ---- records ---------------------------------------------------------------------------
 
@@ -562,11 +479,7 @@ _COUNTRY_MIX = Mix(words.COUNTRIES, [c[1] for c in words.COUNTRIES])
 _INDUSTRY_MIX = Mix(words.INDUSTRY_MIX, [i[1] for i in words.INDUSTRY_MIX])
 _LEVEL_MIX = Mix(words.LEVELS, [v[1] for v in words.LEVELS])
 _DEPARTMENT_MIX = Mix(words.DEPARTMENTS, [d[1] for d in words.DEPARTMENTS])
-_DISPOSITIONS = {label: value for value, label in CALL_DISPOSITIONS}
-_CALL_SECONDS = {"Connected": (60, 1800), "Left voicemail": (20, 60),
-                 "Left live message": (30, 120)}
-_BUILDERS = {"calls": _Seeder._calls, "emails": _Seeder._emails,
-             "meetings": _Seeder._meetings, "notes": _Seeder._notes, "tasks": _Seeder._tasks}
+
 
 
 def employee_range(employees: int) -> str:

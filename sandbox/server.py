@@ -117,10 +117,16 @@ class Sandbox:
         self._stats.reset()
 
 
+def _print_now(message: str) -> None:
+    print(message, flush=True)
+
+
 def serve(port: int = 8080, contacts: int = 2000, seed: int = 7, rate_limit: int = 0,
           latency_ms: int = 0, token: str = "sandbox-token",
-          echo: Callable[[str], Any] = print, daily_limit: int | None = None) -> None:
-    """Run a sandbox in the foreground until Ctrl-C."""
+          echo: Callable[[str], Any] | None = None, daily_limit: int | None = None) -> None:
+    """Run a sandbox in the foreground until Ctrl-C; `echo` prints the address (default:
+    print, flushed, so a parent process reading our stdout sees it at once)."""
+    echo = echo or _print_now
     sandbox = Sandbox(contacts=contacts, seed=seed, rate_limit=rate_limit,
                       daily_limit=daily_limit, latency_ms=latency_ms, token=token, port=port)
     sandbox.start()
