@@ -319,6 +319,24 @@ def sync(g: Globals, max_changes: int | None, wait: float, quiet: bool, as_json:
     emit(summary.as_dict(), as_json, summary.render())
 
 
+@cli.command("simulate")
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="The candidate model file.")
+@click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
+@click.option("--movers", default=10, show_default=True, type=click.IntRange(0),
+              help="How many of the contacts that move most to show side by side.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (for CI).")
+@click.pass_obj
+def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int, as_json: bool) -> None:
+    """Compare a candidate model with the current scores on the cache, writing nothing:
+    grade and stage transitions, score distributions, top movers, and what a push would send."""
+    from connector.rescore import parse_moment
+    from connector.simulation import run_simulate
+
+    report = run_simulate(g.db, g.settings(), model_path, parse_moment(as_of), movers=movers)
+    emit(report.as_dict(), as_json, report.render())
+
+
 def main() -> None:
     cli(prog_name="leadsync")
 
