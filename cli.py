@@ -135,9 +135,11 @@ def sandbox(port: int, contacts: int, seed: int, rate_limit: int, latency_ms: in
               help="Rebuild the signed URL from X-Forwarded-Proto/-Host (only behind your proxy).")
 @click.option("--max-body-bytes", default=1024 * 1024, show_default=True,
               type=click.IntRange(1024), help="Larger deliveries are refused with 413.")
+@click.option("--no-worker", is_flag=True,
+              help="Only receive: leave processing to a separate `leadsync worker`.")
 @click.pass_obj
 def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwarded: bool,
-          max_body_bytes: int) -> None:
+          max_body_bytes: int, no_worker: bool) -> None:
     """Receive HubSpot webhooks: verify, file in the inbox, answer 204 (Ctrl-C stops)."""
     import logging
 
@@ -149,11 +151,36 @@ def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwar
     app = receiver.Receiver(g.db, config)
     app.prepare()  # a bad --db fails here, in one line, before anything listens
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    workers = []
+
+    def announce(url: str) -> None:
+        click.echo(f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops")
+        if not no_worker:  # started once listening, so a busy port fails first, in one line
+            from connector.worker import start_in_background
+
+            workers.append(start_in_background(g.db, g.settings(), lambda: g.client()))
+
     try:
-        receiver.serve(app, host, port, max_body_bytes=max_body_bytes, announce=lambda url: click.echo(
-            f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops"))
+        receiver.serve(app, host, port, max_body_bytes=max_body_bytes, announce=announce)
     finally:
+        for worker in filter(None, workers):
+            worker.stop()
         app.close()
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Process the events that are due, then exit.")
+@click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
+              help="Seconds to wait for another run holding the cache (with --once).")
+@click.pass_obj
+def worker(g: Globals, once: bool, wait: float) -> None:
+    """Process webhook events from the inbox: re-read the contacts, rescore, push what changed."""
+    import logging
+
+    from connector.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(g.db, g.settings(), lambda: g.client(), once=once, wait=wait, echo=click.echo)
 
 
 @cli.command()

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+from connector import inbox as inbox_mod
 from connector.cache import Cache
 
 
-def status(cache: Cache) -> dict:
+def status(cache: Cache, now: datetime | None = None) -> dict:
     """A JSON-ready picture of the cache: streams, counts, recent runs, budget, queues."""
     conn = cache.conn
     streams = {row[0]: {"watermark": row[1], "resuming": row[2]}
@@ -27,6 +31,7 @@ def status(cache: Cache) -> dict:
         "history_rows": conn.execute("SELECT count(*) FROM score_history").fetchone()[0],
         "outbox": dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()),
         "inbox": dict(conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()),
+        "webhooks": asdict(inbox_mod.metrics(cache, now or datetime.now(timezone.utc))),
         "daily_budget": _daily_budget(conn),
         "last_runs": runs,
     }
@@ -63,6 +68,14 @@ def render(report: dict) -> str:
         lines.append("Outbox: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report["outbox"].items())))
     if report["inbox"]:
         lines.append("Inbox: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report["inbox"].items())))
+        hooks = report["webhooks"]
+        age = hooks["oldest_pending_age_s"]
+        lines.append(f"Webhooks: {hooks['depth']:,} waiting"
+                     + (f" (oldest received {age:,.1f} s ago)" if age is not None else "")
+                     + f", {hooks['processed']:,} processed, {hooks['failed']:,} failed (to retry), "
+                     f"{hooks['parked']:,} parked, {hooks['dropped']:,} dropped")
+        if hooks["parked"]:
+            lines.append("  parked events need a look: SELECT * FROM inbox WHERE status = 'parked'")
     budget = report["daily_budget"]
     lines.append(f"Daily API budget left: {budget['remaining']:,} (as of {budget['as_of']})" if budget
                  else "Daily API budget left: unknown until a pull talks to HubSpot")
