@@ -364,6 +364,38 @@ def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int
     emit(report.as_dict(), as_json, report.render())
 
 
+@cli.command("backtest")
+@click.option("--model", "model_path", default=None, type=click.Path(dir_okay=False),
+              help="Model to test [default: scoring.model from the config, else the starter].")
+@click.option("--compare", "compare_path", default=None, type=click.Path(dir_okay=False),
+              help="A second model, shown side by side.")
+@click.option("--as-of", default=None, metavar="DATE",
+              help="Score as of this past date, UTC [default: midnight, --horizon days ago].")
+@click.option("--horizon", default=90, show_default=True, type=click.IntRange(1), metavar="DAYS",
+              help="Count conversions (opportunity or customer) this many days after --as-of.")
+@click.option("--capacity", default=None, type=click.IntRange(1), metavar="N",
+              help="Leads sales can work per month: suggests the score threshold for that load.")
+@click.option("--mql-score", default=None, type=float, metavar="SCORE",
+              help="Count MQL as score >= SCORE [default: the model's MQL stage condition].")
+@click.option("--random-baseline", is_flag=True, help="Add a random model for reference (AUC ~0.5).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def backtest_command(g: Globals, model_path: str | None, compare_path: str | None,
+                     as_of: str | None, horizon: int, capacity: int | None,
+                     mql_score: float | None, random_baseline: bool, as_json: bool) -> None:
+    """Score contacts as of a past date with only what was known then, and measure how well
+    the scores ranked those who became opportunities or customers afterwards."""
+    from connector.backtests import run_backtest
+    from connector.rescore import parse_moment
+    from scoring.backtest import default_as_of, render
+
+    moment = parse_moment(as_of) if as_of else default_as_of(parse_moment(None), horizon)
+    result = run_backtest(g.db, g.settings(), model_path=model_path, compare_path=compare_path,
+                          as_of=moment, horizon_days=horizon, capacity=capacity,
+                          mql_score=mql_score, random_baseline=random_baseline)
+    emit(result.as_dict(), as_json, render(result))
+
+
 def main() -> None:
     cli(prog_name="leadsync")
 
