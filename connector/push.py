@@ -164,11 +164,13 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
     """Desired values of every scored contact diffed against what HubSpot has."""
     plan = Plan()
     watched = list(names.values()) + ["lifecyclestage"]
-    for chunk in _score_chunks(conn, contact_ids):
-        ledger = _ledger(conn, [row[0] for row in chunk], watched)
+    # Only the watched properties leave SQLite: one small JSON array per contact.
+    extract = "json_extract(c.properties, " + ", ".join(
+        f"'$.\"{name}\"'" for name in watched) + ")"
+    for chunk in _score_chunks(conn, contact_ids, extract):
         for row in chunk:
             (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
-             history_id, known, properties, archived, merged_into, pulled_at) = row
+             history_id, known, properties, archived, merged_into, pulled_at, ledger) = row
             if contact_id in exclude:
                 continue
             if not known:
@@ -181,9 +183,10 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
                 plan.skipped["archived"] += 1
                 continue
             score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
-                                 tuple(json.loads(reasons or "[]")), changed_at)
-            current = current_values(json.loads(properties or "{}"), pulled_at,
-                                     ledger.get(contact_id, {}))
+                                 reasons or "[]", changed_at)
+            pulled = dict(zip(watched, json.loads(properties))) if properties else {}
+            newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
+            current = current_values(pulled, pulled_at, newer)
             change, held = plan_contact(score, current, names, policy)
             plan.add(change, held)
             if change is not None:
@@ -196,35 +199,25 @@ _SCORES = """
            COALESCE((SELECT MAX(h.changed_at) FROM score_history h
                      WHERE h.contact_id = s.contact_id), s.scored_at),
            (SELECT MAX(h.id) FROM score_history h WHERE h.contact_id = s.contact_id),
-           c.id IS NOT NULL, c.properties, c.archived, c.merged_into, c.pulled_at
+           c.id IS NOT NULL, {extract}, c.archived, c.merged_into, c.pulled_at,
+           -- the pushed ledger where newer than the last pull (older rows are superseded)
+           (SELECT json_group_object(p.property, json_array(p.value, p.pushed_at)) FROM pushed p
+            WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at))
     FROM scores s LEFT JOIN contacts c ON c.id = s.contact_id"""
 
 
-def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None) -> Iterator[list]:
+def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None,
+                  extract: str) -> Iterator[list]:
+    sql = _SCORES.format(extract=extract)
     if contact_ids is not None:
         for start in range(0, len(contact_ids), _CHUNK):
             part = contact_ids[start:start + _CHUNK]
-            yield conn.execute(f"{_SCORES} WHERE s.contact_id IN ({','.join('?' * len(part))}) "
+            yield conn.execute(f"{sql} WHERE s.contact_id IN ({','.join('?' * len(part))}) "
                                f"ORDER BY s.contact_id", part).fetchall()
         return
-    cursor = conn.execute(f"{_SCORES} ORDER BY s.contact_id")
+    cursor = conn.execute(f"{sql} ORDER BY s.contact_id")
     while chunk := cursor.fetchmany(_CHUNK):
         yield chunk
-
-
-def _ledger(conn: sqlite3.Connection, contact_ids: list[str],
-            properties: list[str]) -> dict[str, dict[str, tuple[str | None, str]]]:
-    ledger: dict[str, dict[str, tuple[str | None, str]]] = {}
-    if not contact_ids:
-        return ledger
-    rows = conn.execute(
-        f"SELECT contact_id, property, value, pushed_at FROM pushed WHERE contact_id IN "
-        f"({','.join('?' * len(contact_ids))})", contact_ids)
-    wanted = set(properties)
-    for contact_id, name, value, pushed_at in rows:
-        if name in wanted:
-            ledger.setdefault(contact_id, {})[name] = (value, pushed_at)
-    return ledger
 
 
 # ---- pushing --------------------------------------------------------------------------------

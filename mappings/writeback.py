@@ -8,9 +8,11 @@ manages (customers) are never touched.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterable, Mapping, Sequence
 
@@ -75,6 +77,7 @@ def definition_mismatch(wanted: dict, existing: dict) -> str | None:
 
 # ---- values ---------------------------------------------------------------------------------
 
+@lru_cache(maxsize=1 << 16)  # scores repeat: a plan formats each distinct value once
 def format_number(value: float | int | str | None, decimals: int = NUMBER_DECIMALS) -> str:
     """A score as HubSpot text: rounded half-up, no trailing zeros ("42", "42.5", "-3")."""
     if value is None or value == "":
@@ -89,6 +92,7 @@ def _plain(number: Decimal) -> str:
     return "0" if text in ("-0", "0") else text
 
 
+@lru_cache(maxsize=1 << 14)
 def format_datetime(value: str | None) -> str:
     """An ISO/epoch-ms time as HubSpot writes it: `2026-11-22T14:38:01.651Z` ("" if none)."""
     moment = _parse_time(value)
@@ -128,6 +132,12 @@ def format_reasons(reasons: Iterable, shown: int = REASONS_SHOWN,
     return text if len(text) <= max_chars else text[:max_chars - 1].rstrip() + "…"
 
 
+@lru_cache(maxsize=1 << 14)
+def format_reasons_json(text: str) -> str:
+    """`format_reasons` of reasons stored as JSON text (the `scores.reasons` column)."""
+    return format_reasons(json.loads(text or "[]"))
+
+
 def _float(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -140,6 +150,7 @@ def _signed(points: object) -> str:
     return text if text.startswith("-") else f"+{text}"
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical(kind: str, value: str | None) -> str:
     """A value read from HubSpot (or the ledger) in the form leadsync compares."""
     if value is None:
@@ -172,7 +183,7 @@ class DesiredScore:
     grade: str | None
     stage: str | None
     inactive: bool
-    reasons: tuple = ()
+    reasons: tuple | str = ()      # reasons, or their JSON text as `scores.reasons` holds them
     changed_at: str | None = None  # when the score last changed: written as scored_at
 
 
@@ -206,7 +217,8 @@ def desired_values(score: DesiredScore, names: Mapping[str, str]) -> dict[str, s
         names["fit"]: format_number(score.fit),
         names["engagement"]: format_number(score.engagement),
         names["grade"]: score.grade if score.grade in GRADES else "",
-        names["reasons"]: format_reasons(score.reasons),
+        names["reasons"]: (format_reasons_json(score.reasons) if isinstance(score.reasons, str)
+                           else format_reasons(score.reasons)),
         names["scored_at"]: format_datetime(score.changed_at),
         names["inactive"]: "true" if score.inactive else "false",
     }

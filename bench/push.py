@@ -1,0 +1,119 @@
+"""Benchmark `leadsync push` against a sandbox with real latency and a real rate limit.
+
+Scores every contact of a sandbox portal, pushes once (unthrottled) so HubSpot holds those
+scores, changes the scores of M contacts, then times the push of just those changes with the
+rate limit and latency switched on. Prints, in one run and per M: write calls vs the minimum
+(ceil(M / 100)) and wall time vs the time the rate limit alone forces.
+
+    .venv/bin/python bench/push.py [--contacts 30000] [--changed 3 5000 25000] [--tier 100]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+
+import requests
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+from connector.cache import open_cache, utcnow  # noqa: E402
+from connector.client import connect  # noqa: E402
+from connector.pull import pull  # noqa: E402
+from connector.push import push  # noqa: E402
+from connector.settings import Settings  # noqa: E402
+from connector.setup import lifecycle_policy, setup  # noqa: E402
+from connector.sync import write_back_extra  # noqa: E402
+from mappings.streams import select  # noqa: E402
+from sandbox_process import sandbox_process  # noqa: E402
+
+TOKEN = "bench-token"
+SETTINGS = Settings()
+ROUTE = "POST /crm/v3/objects/contacts/batch/update"
+
+
+def sandbox_settings(url: str, **knobs) -> None:
+    requests.patch(f"{url}/_sandbox/settings", json=knobs, timeout=10).raise_for_status()
+
+
+def write_calls(url: str) -> tuple[int, int]:
+    stats = requests.get(f"{url}/_sandbox/stats", timeout=10).json()
+    return stats["by_route"].get(ROUTE, 0), stats["rate_limited"]
+
+
+def score_contacts(cache, ids: list[str], bump: int = 0, changed: int = 0) -> None:
+    """Deterministic scores, as rescoring stores them: a score row per contact and a history
+    row where the total changed; the first `changed` contacts get `bump` added to their total."""
+    now = utcnow()
+    rows, history = [], []
+    for index, contact_id in enumerate(ids):
+        total = 20 + index % 70 + (bump if index < changed else 0)
+        fit = 10 + index % 30
+        rows.append((contact_id, "bench", "1", now, fit, total - fit, total,
+                     "ABC"[index % 3] + "123"[index % 2], None, index % 2,
+                     '[{"rule":"Opened email","points":5.0}]', now))
+        if bump == 0 or index < changed:
+            history.append((contact_id, now, now, "bench", "1", "bench", total))
+    with cache.transaction() as conn:
+        conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO score_history (contact_id, changed_at, as_of, model_name, "
+                         "model_version, trigger, new_total) VALUES (?, ?, ?, ?, ?, ?, ?)", history)
+
+
+def measure(args: argparse.Namespace, changed: int) -> dict:
+    with sandbox_process(contacts=args.contacts, token=TOKEN) as url, \
+            tempfile.TemporaryDirectory() as tmp:
+        cache = open_cache(os.path.join(tmp, "bench.db"))
+        fast = connect(base_url=url, token=TOKEN, tier=250, concurrency=args.concurrency)
+        setup(cache, fast, SETTINGS.write_back)
+        pull(cache, fast, select(("contacts",), write_back_extra(SETTINGS)))
+        ids = [r[0] for r in cache.conn.execute(
+            "SELECT id FROM contacts WHERE archived = 0 AND merged_into IS NULL ORDER BY id")]
+        policy = lifecycle_policy(cache.conn, ())
+        score_contacts(cache, ids)
+        push(cache, fast, SETTINGS.write_back, policy, concurrency=args.concurrency)
+        score_contacts(cache, ids, bump=1, changed=changed)
+        sandbox_settings(url, rate_limit=args.tier, latency_ms=args.latency_ms)
+        time.sleep(10.5)  # let the server's rolling window forget the setup calls
+        requests.post(f"{url}/_sandbox/stats/reset", timeout=10).raise_for_status()
+        client = connect(base_url=url, token=TOKEN, tier=args.tier, concurrency=args.concurrency)
+        started = time.monotonic()
+        summary = push(cache, client, SETTINGS.write_back, policy, concurrency=args.concurrency)
+        wall = time.monotonic() - started
+        calls, limited = write_calls(url)
+        cache.close()
+    minimum = math.ceil(changed / 100)
+    # A sliding window of `tier` calls per 10 s lets call i start at floor(i / tier) * 10 s.
+    bound = math.floor((minimum - 1) / args.tier) * 10 + args.latency_ms / 1000
+    return {"contacts": len(ids), "changed": summary.contacts_written, "calls": calls,
+            "minimum": minimum, "wall": wall, "bound": bound, "rate_limited": limited,
+            "planned": summary.plan.contacts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=30000)
+    parser.add_argument("--changed", type=int, nargs="+", default=[3, 5000, 25000])
+    parser.add_argument("--tier", type=int, default=100, help="requests per 10 s (sandbox and client)")
+    parser.add_argument("--latency-ms", type=int, default=250)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    print(f"leadsync push: sandbox in its own process, {args.latency_ms} ms latency, "
+          f"{args.tier} requests / 10 s, concurrency {args.concurrency}")
+    print(f"{'contacts':>9} {'changed':>8} {'calls':>6} {'minimum':>8} {'wall s':>7} "
+          f"{'bound s':>8} {'ratio':>6} {'429s':>5}")
+    for changed in args.changed:
+        r = measure(args, changed)
+        print(f"{r['contacts']:>9,} {r['changed']:>8,} {r['calls']:>6} {r['minimum']:>8} "
+              f"{r['wall']:>7.2f} {r['bound']:>8.2f} {r['wall'] / r['bound']:>6.3f} "
+              f"{r['rate_limited']:>5}")
+    print("targets: calls = minimum; wall <= 1.15 x rate-limit bound")
+
+
+if __name__ == "__main__":
+    main()
