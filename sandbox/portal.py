@@ -172,7 +172,7 @@ class Portal:
             return record
 
     def update(self, object_type: str, record_id: int | str, properties: dict[str, Any], *,
-               source: str = "CRM", trusted: bool = True) -> Record:
+               source: str = "CRM", trusted: bool = True, at_ms: int | None = None) -> Record:
         """Write properties (merged ids write to the survivor); bumps the modified date
         only when a value really changed."""
         with self.lock:
@@ -181,17 +181,17 @@ class Portal:
                 raise not_found(f"Object not found.  objectId are usually numeric. "
                                 f"id={record_id}")
             clean = self.validate(object_type, properties, record, trusted=trusted)
-            return self._apply(record, clean, source, trusted)
+            return self._apply(record, clean, source, trusted, at_ms)
 
-    def _apply(self, record: Record, clean: dict[str, str], source: str,
-               trusted: bool) -> Record:
+    def _apply(self, record: Record, clean: dict[str, str], source: str, trusted: bool,
+               at_ms: int | None = None) -> Record:
         stage = clean.get("lifecyclestage")
         if stage and not trusted and self._is_backward(record.object_type, record, stage):
             del clean["lifecyclestage"]  # HubSpot keeps the old stage (sandbox choice §8)
         changed = {k: v for k, v in clean.items() if record.properties.get(k, "") != v}
         if not changed:
             return record
-        now = self.clock()
+        now = self.clock() if at_ms is None else at_ms
         for name, value in changed.items():
             if value == "":
                 record.properties.pop(name, None)
@@ -330,14 +330,16 @@ class Portal:
         """What a demo-request form submission does to a contact."""
         with self.lock:
             record = self._require_live("contacts", contact_id)
-            now = iso_ms(self.clock())
+            at = self.clock()
+            now = iso_ms(at)
             count = int(record.properties.get("num_conversion_events", "0") or 0) + 1
             changes = {"recent_conversion_event_name": "Demo request",
                        "recent_conversion_date": now, "num_conversion_events": str(count)}
             if "first_conversion_date" not in record.properties:
                 changes.update(first_conversion_date=now,
                                first_conversion_event_name="Demo request")
-            return self.update("contacts", record.id, changes, source="FORM", trusted=True)
+            return self.update("contacts", record.id, changes, source="FORM", trusted=True,
+                               at_ms=at)
 
     def touch(self, object_type: str, ids: Iterable[int] | None = None,
               count: int | None = None, at_ms: int | None = None) -> list[int]:

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from .catalog import Property, PropertyCatalog
-from .clock import parse_ms
+from .clock import iso_date, iso_ms, parse_ms
 from .errors import invalid
 from .records import Record
 from .router import Route
@@ -35,15 +35,12 @@ def search(b: Backend, req: Request, type: str) -> Response:
     groups = _groups(body.get("filterGroups") or [], catalog)
     text = _query_predicate(type, body.get("query"))
     sort_key, descending = _sort(body.get("sorts") or [], catalog)
+    start = _lowest_id(body.get("filterGroups") or [])
+    match = _matcher(groups)
     with b.portal.lock:
-        matched = [r for r in b.portal.live(type)
-                   if (not groups or any(all(p(r) for p in g) for g in groups))
-                   and (text is None or text(r))]
-        if sort_key is not None:
-            present = [r for r in matched if sort_key(r) is not None]
-            absent = [r for r in matched if sort_key(r) is None]
-            present.sort(key=sort_key, reverse=descending)  # stable: ties stay in id order
-            matched = present + absent
+        matched = [r for r in b.portal.live(type, start)
+                   if (match is None or match(r)) and (text is None or text(r))]
+        matched = _ordered(matched, sort_key, descending)
         requested = body.get("properties") or []
         page = [record_json(r, requested) for r in matched[offset:offset + limit]]
     result: dict[str, Any] = {"total": len(matched), "results": page}
@@ -85,6 +82,57 @@ def _groups(raw: list[Any], catalog: PropertyCatalog) -> list[list[Predicate]]:
     return groups
 
 
+class _Field:
+    """How one property reads off a record and how filter text compares with it."""
+
+    def __init__(self, prop: Property) -> None:
+        name = prop.name
+        self.prop = prop
+        if name == "hs_object_id":
+            self.read: Callable[[Record], Any] = lambda r: r.id
+            self.operand: Callable[[str], Any] = _as_float
+        elif prop.type in ("datetime", "date"):
+            # Every stored datetime is canonical ISO (all writes go through iso_ms), and
+            # canonical ISO strings sort like the instants they name: compare them as text,
+            # which is what keeps a search over 50,000 contacts fast.
+            canonical = iso_ms if prop.type == "datetime" else iso_date
+            self.read = lambda r: r.properties.get(name) or None
+            self.operand = lambda text: canonical(int(_as_moment(text)))
+        elif prop.type == "number":
+            self.read = lambda r: float(v) if (v := r.properties.get(name)) else None
+            self.operand = _as_float
+        else:
+            self.read = lambda r: v.strip().lower() if (v := r.properties.get(name)) else None
+            self.operand = lambda text: text.strip().lower()
+
+    def parts(self, r: Record) -> list[Any]:
+        """The values of a (possibly multi-valued) property, as comparables."""
+        raw = r.properties.get(self.prop.name)
+        if not raw:
+            return []
+        if self.prop.field_type == "checkbox":
+            return [self.operand(part) for part in raw.split(";")]
+        return [self.read(r)]
+
+
+def _matcher(groups: list[list[Predicate]]) -> Predicate | None:
+    """One predicate for all groups (ORed) of filters (ANDed); a plain loop, not nested
+    generators, because it runs once per record."""
+    if not groups:
+        return None
+    if len(groups) > 1:
+        alternatives = [_matcher([g]) for g in groups]
+        return lambda r: any(m(r) for m in alternatives if m is not None)
+    filters = groups[0]
+
+    def match(r: Record) -> bool:
+        for accept in filters:
+            if not accept(r):
+                return False
+        return True
+    return match
+
+
 def compile_filter(spec: dict[str, Any], catalog: PropertyCatalog) -> Predicate:
     """One HubSpot filter → a predicate over records."""
     name = spec.get("propertyName") or ""
@@ -92,45 +140,56 @@ def compile_filter(spec: dict[str, Any], catalog: PropertyCatalog) -> Predicate:
     if prop is None:
         raise invalid(f'Filter property "{name}" does not exist on {catalog.object_type}')
     operator = (spec.get("operator") or "EQ").upper()
-    key = _comparable(prop)
-
-    def value(r: Record) -> Any:
-        raw = r.properties.get(name)
-        return None if raw is None or raw == "" else key(raw)
-
+    field = _Field(prop)
+    value = field.read
     if operator in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
         wanted = operator == "HAS_PROPERTY"
         return lambda r: (value(r) is not None) == wanted
     if operator in ("IN", "NOT_IN"):
-        options = {key(as_text(v)) for v in spec.get("values") or []}
-        inside = (lambda r: _any_in(r.properties.get(name), options, key, prop))
+        options = {field.operand(as_text(v)) for v in spec.get("values") or []}
+        inside: Predicate = lambda r: any(v in options for v in field.parts(r))  # noqa: E731
         return inside if operator == "IN" else (lambda r: not inside(r))
     if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         pattern = as_text(spec.get("value")).lower()
-        has = (lambda r: _has_token(r.properties.get(name), pattern))
+        has: Predicate = lambda r: _has_token(r.properties.get(name), pattern)  # noqa: E731
         return has if operator == "CONTAINS_TOKEN" else (lambda r: not has(r))
-    target = _operand(spec, "value", key, name)
+    target = _operand(spec, "value", field.operand, name)
     if operator == "EQ":
         return lambda r: value(r) == target
     if operator == "NEQ":
         return lambda r: value(r) != target
     if operator == "BETWEEN":
-        high = _operand(spec, "highValue", key, name)
+        high = _operand(spec, "highValue", field.operand, name)
         return lambda r: (v := value(r)) is not None and target <= v <= high
-    compare = {"LT": lambda v: v < target, "LTE": lambda v: v <= target,
-               "GT": lambda v: v > target, "GTE": lambda v: v >= target}.get(operator)
-    if compare is None:
-        raise invalid(f"Unsupported filter operator: {operator}")
-    return lambda r: (v := value(r)) is not None and compare(v)
+    if operator == "LT":
+        return lambda r: (v := value(r)) is not None and v < target
+    if operator == "LTE":
+        return lambda r: (v := value(r)) is not None and v <= target
+    if operator == "GT":
+        return lambda r: (v := value(r)) is not None and v > target
+    if operator == "GTE":
+        return lambda r: (v := value(r)) is not None and v >= target
+    raise invalid(f"Unsupported filter operator: {operator}")
 
 
-def _comparable(prop: Property) -> Callable[[str], Any]:
-    """Numbers and dates compare numerically (hs_object_id too); text case-insensitively."""
-    if prop.type == "number":
-        return _as_float
-    if prop.type in ("datetime", "date"):
-        return _as_moment
-    return lambda text: text.strip().lower()
+def _lowest_id(raw_groups: list[Any]) -> int:
+    """Where an id-ordered scan may start: each group's hs_object_id lower bound, the
+    smallest over groups (0 when a group has none). Paging by `hs_object_id GT last` is the
+    documented way past the 10k cap, so this is the hot case."""
+    if not raw_groups:
+        return 0
+    bounds = []
+    for group in raw_groups:
+        bound = 0
+        for spec in group.get("filters") or []:
+            if spec.get("propertyName") == "hs_object_id" and \
+                    (spec.get("operator") or "").upper() in ("GT", "GTE", "EQ", "BETWEEN"):
+                try:
+                    bound = max(bound, int(float(as_text(spec.get("value")))))
+                except ValueError:
+                    pass
+        bounds.append(bound)
+    return min(bounds)
 
 
 def _as_float(text: str) -> float:
@@ -148,18 +207,10 @@ def _as_moment(text: str) -> float:
     return float(ms)
 
 
-def _operand(spec: dict[str, Any], field: str, key: Callable[[str], Any], name: str) -> Any:
-    if field not in spec or spec[field] is None:
-        raise invalid(f'Filter on "{name}" needs a {field}')
-    return key(as_text(spec[field]))
-
-
-def _any_in(raw: str | None, options: set[Any], key: Callable[[str], Any],
-            prop: Property) -> bool:
-    if raw is None or raw == "":
-        return False
-    parts = raw.split(";") if prop.field_type == "checkbox" else [raw]
-    return any(key(part) in options for part in parts)
+def _operand(spec: dict[str, Any], name: str, key: Callable[[str], Any], prop: str) -> Any:
+    if name not in spec or spec[name] is None:
+        raise invalid(f'Filter on "{prop}" needs a {name}')
+    return key(as_text(spec[name]))
 
 
 def _has_token(raw: str | None, pattern: str) -> bool:
@@ -187,6 +238,7 @@ def _query_predicate(type: str, query: Any) -> Predicate | None:
 
 def _sort(raw: list[Any], catalog: PropertyCatalog
           ) -> tuple[Callable[[Record], Any] | None, bool]:
+    """(key, descending); no key means id order, which is also hs_object_id ascending."""
     if not raw:
         return None, False
     if len(raw) > 1:
@@ -200,12 +252,20 @@ def _sort(raw: list[Any], catalog: PropertyCatalog
     prop = catalog.get(name)
     if prop is None:
         raise invalid(f'Sort property "{name}" does not exist on {catalog.object_type}')
-    key = _comparable(prop)
+    if name == "hs_object_id":
+        return None, descending
+    return _Field(prop).read, descending
 
-    def sort_key(r: Record) -> Any:
-        raw_value = r.properties.get(name)
-        return None if raw_value is None or raw_value == "" else key(raw_value)
-    return sort_key, descending
+
+def _ordered(records: list[Record], key: Callable[[Record], Any] | None,
+             descending: bool) -> list[Record]:
+    """Sorted by key, unset values last, ties in id order."""
+    if key is None:
+        return records[::-1] if descending else records
+    keyed = [(key(r), r) for r in records]
+    present = [pair for pair in keyed if pair[0] is not None]
+    present.sort(key=lambda pair: pair[0], reverse=descending)  # stable, so ties keep id order
+    return [r for _, r in present] + [r for k, r in keyed if k is None]
 
 
 ROUTES = [Route("POST", "/crm/v3/objects/{type}/search", search, search=True)]

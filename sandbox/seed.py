@@ -29,6 +29,7 @@ from .records import Record
 
 HOUR_MS = 3_600_000
 YEAR_MS = 365 * DAY_MS
+BIG_PORTAL = 10_000  # contacts; from here on the seeded objects are frozen out of the GC
 LADDER = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
 _INDUSTRY_LABELS = dict(INDUSTRIES)
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -58,6 +59,9 @@ class _Person:
 def seed_portal(portal: Portal, contacts: int, seed: int, anchor_ms: int) -> None:
     """Fill an empty portal. `contacts` counts every contact record, including the few
     archived and merged-away ones."""
+    big = contacts >= BIG_PORTAL
+    if big:
+        gc.collect()  # so that no garbage cycle gets frozen below
     collecting = gc.isenabled()
     gc.disable()  # hundreds of thousands of acyclic dicts: the cycle collector only slows us
     try:
@@ -65,6 +69,10 @@ def seed_portal(portal: Portal, contacts: int, seed: int, anchor_ms: int) -> Non
     finally:
         if collecting:
             gc.enable()
+    if big:
+        # A big seeded portal is millions of long-lived, acyclic objects; left in the
+        # collector's generations, each full collection would stall a request for ~0.3 s.
+        gc.freeze()
 
 
 def sigmoid(x: float) -> float:

@@ -183,3 +183,16 @@ def test_default_cap_is_ten_thousand(sb):
     with pytest.raises(ApiException) as err:
         search(sb, limit=200, after="9900")
     assert err.value.status == 400
+
+
+def test_sort_by_id_descending_and_unset_values_last(sb):
+    want = [r["id"] for r in live(sb)][::-1][:50]
+    got = search(sb, limit=50, sorts=[{"propertyName": "hs_object_id",
+                                       "direction": "DESCENDING"}])
+    assert [r.id for r in got.results] == want
+    by_status = search(sb, limit=200, properties=["hs_lead_status"],
+                       sorts=[{"propertyName": "hs_lead_status", "direction": "ASCENDING"}])
+    values = [r.properties["hs_lead_status"] for r in by_status.results]
+    present = [v for v in values if v is not None]
+    assert present == sorted(present, key=str.lower)
+    assert values[len(present):] == [None] * (len(values) - len(present))
