@@ -15,6 +15,7 @@ from typing import Callable
 from connector.associations import AssociationRefresher
 from connector.cache import Cache, utcnow
 from connector.client import BATCH_LIMIT, SEARCH_PAGE_LIMIT, HubSpot
+from connector.errors import HubSpotError
 from connector.records import (SyncState, Tally, mark_archived, queue_associations, read_state,
                                save_records, table_of, tombstone_unseen, write_state)
 from mappings.streams import ENGAGEMENT_TYPES, Stream
@@ -108,6 +109,7 @@ def _full(cache: Cache, client: HubSpot, stream: Stream, state: SyncState, run_s
           tally: Tally, progress: Progress | None) -> None:
     cursor = state.cursor if state.phase == "full" else {"started": run_start, "after": None}
     done = cursor.get("done", 0)
+    total = _estimate_total(client, stream) if progress else None
     while True:
         page = client.list_page(stream.name, properties=stream.properties, after=cursor["after"],
                                 limit=BATCH_LIMIT)
@@ -119,7 +121,7 @@ def _full(cache: Cache, client: HubSpot, stream: Stream, state: SyncState, run_s
             cursor = {**cursor, "after": page.after, "done": done}
             write_state(conn, SyncState(stream.name, state.watermark, "full", cursor), utcnow())
         if progress:
-            progress(stream.name, done, None)
+            progress(stream.name, done, total)
         if page.after is None:
             break
     with cache.transaction() as conn:
@@ -155,6 +157,15 @@ def _incremental(cache: Cache, client: HubSpot, stream: Stream, state: SyncState
             progress(stream.name, done, page.total)
         if not more:
             return next_state
+
+
+def _estimate_total(client: HubSpot, stream: Stream) -> int | None:
+    """How many live records a listing will see, for the progress display: one search call,
+    on the search budget (it does not count against the 10-second window)."""
+    try:
+        return client.search_page(stream.name, {"limit": 1, "properties": ["hs_object_id"]}).total
+    except HubSpotError:
+        return None  # only a display hint: the listing itself decides
 
 
 def _search_body(stream: Stream, window: dict) -> dict:

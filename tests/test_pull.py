@@ -17,6 +17,12 @@ from ground_truth import assert_cache_matches
 ALL = select(("contacts", "companies", "calls", "emails", "meetings", "notes", "tasks"))
 
 
+def live_contacts(sb: Sandbox, n: int) -> list[int]:
+    """The first `n` live contact ids of the seeded portal."""
+    ids = [int(r["id"]) for r in sb.portal.truth("contacts") if not r["archived"] and not r["mergedInto"]]
+    return ids[:n]
+
+
 def make_client(sb: Sandbox, *, token: str | None = None, interval: float = 10.0) -> HubSpot:
     retrying = Retrying(retry=retry_if_exception(failures.is_retriable), wait=wait_none(),
                         stop=stop_after_attempt(6), reraise=True)
@@ -67,19 +73,20 @@ def test_full_pull_makes_the_minimum_number_of_calls(sb, cache):
 def test_incremental_pull_brings_exactly_the_changes(sb, cache):
     pull(cache, make_client(sb), ALL)
     portal = sb.portal
-    portal.update("contacts", 5, {"jobtitle": "VP Revenue"})
-    portal.demo_request(7)
-    portal.archive("contacts", 9)
-    portal.merge("contacts", 11, 13)
+    a, b, c, d, e, f = live_contacts(sb, 6)
+    portal.update("contacts", a, {"jobtitle": "VP Revenue"})
+    portal.demo_request(b)
+    portal.archive("contacts", c)
+    portal.merge("contacts", d, e)
     call = portal.create("calls", {"hs_timestamp": "2026-11-01T10:00:00.000Z",
                                    "hs_call_direction": "INBOUND", "hs_call_status": "COMPLETED"})
-    portal.associate("calls", call.id, "contacts", 15)
+    portal.associate("calls", call.id, "contacts", f)
     client = make_client(sb)
     summary = pull(cache, client, ALL)
     assert_cache_matches(cache, sb, ALL)
     assert set(summary.modes.values()) == {"incremental"}
     contacts = summary.streams["contacts"]
-    assert (contacts.changed, contacts.archived) == (3, 1)  # 5, 7 and survivor 11
+    assert (contacts.changed, contacts.archived) == (3, 1)  # a, b and the survivor d
     assert contacts.merged == 1
     assert summary.streams["calls"].new == 1
     # one search page + one archived sweep per stream, plus the association reads of the
@@ -97,14 +104,17 @@ def test_a_second_pull_without_changes_reads_nothing_new(sb, cache):
 def test_reassociated_and_restored_records_are_reflected(sb, cache):
     pull(cache, make_client(sb), ALL)
     portal = sb.portal
-    old_company = list(portal.links.targets("contacts", 21, "companies"))
-    portal.archive("contacts", 23)
+    moved, restored = live_contacts(sb, 2)
+    old_company = list(portal.links.targets("contacts", moved, "companies"))
+    portal.archive("contacts", restored)
     pull(cache, make_client(sb), ALL)
-    portal.restore("contacts", 23)
+    portal.restore("contacts", restored)
     for company in old_company:
-        portal.disassociate("contacts", 21, "companies", company)
-    portal.associate("contacts", 21, "companies", 10_000_002, primary=True)
-    portal.update("contacts", 21, {"jobtitle": "Head of Growth"})
+        portal.disassociate("contacts", moved, "companies", company)
+    new_company = next(int(r["id"]) for r in portal.truth("companies")
+                       if not r["archived"] and int(r["id"]) not in old_company)
+    portal.associate("contacts", moved, "companies", new_company, primary=True)
+    portal.update("contacts", moved, {"jobtitle": "Head of Growth"})
     pull(cache, make_client(sb), ALL)
     assert_cache_matches(cache, sb, ALL)
 
@@ -135,7 +145,7 @@ def test_injected_failures_are_retried_and_the_cache_ends_the_same(sb, cache):
     assert_cache_matches(cache, sb, ALL)
     assert summary.rate_limited == 2
     assert summary.retries == 3 + 2 + 1 + 2
-    sb.portal.update("contacts", 3, {"jobtitle": "CFO"})
+    sb.portal.update("contacts", live_contacts(sb, 1)[0], {"jobtitle": "CFO"})
     sb.faults.add(status=502, times=1, path_prefix="/crm/v3/objects/contacts/search")
     pull(cache, make_client(sb, interval=0.2), ALL)
     assert_cache_matches(cache, sb, ALL)

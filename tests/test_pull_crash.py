@@ -57,6 +57,8 @@ def test_killed_pull_resumes_and_ends_equal_to_the_portal(tmp_path):
         live = sum(1 for r in sb.portal.truth("contacts") if not r["archived"] and not r["mergedInto"])
         pages_left = -(-(live - done_before) // 100)
         archived_pages = 1
-        assert sb.stats()["by_route"]["GET /crm/v3/objects/contacts"] == pages_left + archived_pages
+        listed = sb.stats()["by_route"]["GET /crm/v3/objects/contacts"]
+        # a retried request (a keep-alive connection the server closed) is the only extra
+        assert pages_left + archived_pages <= listed <= pages_left + archived_pages + summary.retries
         assert summary.streams["contacts"].new == live - done_before
         cache.close()
