@@ -2,13 +2,16 @@
 webhook tests over real HTTP. Everything started here is stopped and closed by `close()`."""
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Callable
 
+from connector import inbox
 from connector.receiver import Receiver, ReceiverConfig, Server, create_server
 from connector.settings import Settings
 from connector.sync import run_setup, run_sync
@@ -17,8 +20,9 @@ from sandbox import Sandbox
 from writeback_world import BATCH_ROUTE, make_client
 
 SECRET = "webhook-world-secret-5e6f"
+_EVENT_IDS = itertools.count(1)
 FAST = WorkerConfig(window=0.05, poll=0.02)
-# Contacts whose demo request lifts them from lead to MQL (seed 11, 200 contacts).
+# Contacts whose demo request lifts them from lead to MQL (seed 11, 100 contacts).
 CANDIDATES = """
     SELECT s.contact_id FROM scores s JOIN contacts c ON c.id = s.contact_id
     WHERE s.stage = 'lead' AND s.fit >= 12 AND s.total BETWEEN 30 AND 54.9 AND s.engagement <= 35
@@ -38,7 +42,7 @@ class WebhookWorld:
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
-    def primed(cls, db_path: str, *, contacts: int = 200, seed: int = 11) -> WebhookWorld:
+    def primed(cls, db_path: str, *, contacts: int = 100, seed: int = 11) -> WebhookWorld:
         sb = Sandbox(contacts=contacts, seed=seed).start()
         settings = Settings(base_url=sb.base_url)
         client = make_client(sb)
@@ -70,6 +74,12 @@ class WebhookWorld:
 
     def emit_to(self, url: str, **options) -> None:
         self.sb.webhooks.configure(url=url, client_secret=SECRET, batch_window_ms=20, **options)
+
+    def file(self, *events: dict) -> int:
+        """Append events to the inbox as the receiver would; returns how many were new."""
+        cache = self.worker.cache
+        return inbox.append(cache, [inbox.event_from_json(e) for e in events],
+                            datetime.now(timezone.utc))
 
     def close(self) -> None:
         self.sb.webhooks.disable()
@@ -131,3 +141,15 @@ class WebhookWorld:
         return (self.sb.webhooks.wait_idle(0) and
                 self.query("SELECT count(*) FROM inbox WHERE status IN ('pending', 'failed')")
                 == [(0,)])
+
+
+def event(kind: str, object_id: int | str, *, at: int | None = None, **extra) -> dict:
+    """A HubSpot webhook event as the sandbox's emitter shapes it."""
+    return {"eventId": next(_EVENT_IDS), "subscriptionId": 1000, "portalId": 62515,
+            "appId": 54321, "occurredAt": at if at is not None else int(time.time() * 1000),
+            "subscriptionType": f"contact.{kind}", "attemptNumber": 0,
+            "objectId": int(object_id), "changeSource": "CRM", **extra}
+
+
+def changed(object_id: int | str, name: str, value: str, **extra) -> dict:
+    return event("propertyChange", object_id, propertyName=name, propertyValue=value, **extra)
