@@ -250,8 +250,7 @@ def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: Lifecycle
         again = build_plan(cache.conn, names, policy, contact_ids=settled)
         plan.changes += again.changes
         plan.history_upto.update(again.history_upto)
-    sender.enqueue(plan)
-    sender.drain()
+    sender.send_plan(plan)
     sender.finish()
     summary.api_calls = client.counters.calls - calls
     summary.seconds = time.monotonic() - started
@@ -295,19 +294,47 @@ class Sender:
         self.mine.update(row_ids)
 
     def enqueue(self, plan: Plan) -> None:
-        """One outbox row per write of each planned change, in one transaction."""
-        now = utcnow()
+        """One outbox row per write of each planned change, in one transaction (all pending)."""
         with self.cache.transaction() as conn:
             for change in plan.changes:
-                last = len(change.writes) - 1
-                for index, write in enumerate(change.writes):
-                    upto = plan.history_upto.get(change.contact_id) if index == last else None
-                    cur = conn.execute(
-                        "INSERT INTO outbox (contact_id, properties, status, attempts, run_id, "
-                        "created_at, updated_at, history_upto) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?)",
-                        (change.contact_id, json.dumps(write, sort_keys=True), self.run_id, now, now,
-                         upto))
-                    self.mine.add(cur.lastrowid)
+                self._insert(conn, change, plan.history_upto.get(change.contact_id), utcnow())
+
+    def send_plan(self, plan: Plan) -> None:
+        """Enqueue the plan 100 contacts at a time, sending each batch as soon as its rows are
+        committed; then rounds for retries and second writes (demotions)."""
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
+            futures = []
+            for start in range(0, len(plan.changes), BATCH_LIMIT):
+                chunk, now, rows = plan.changes[start:start + BATCH_LIMIT], utcnow(), []
+                with self.cache.transaction() as conn:
+                    for change in chunk:
+                        upto = plan.history_upto.get(change.contact_id)
+                        first = self._insert(conn, change, upto, now)
+                        rows.append(_Row(first, change.contact_id, change.writes[0],
+                                         upto if len(change.writes) == 1 else None))
+                futures.append(pool.submit(self._send, rows))
+            for future in futures:
+                future.result()
+        self.drain()
+
+    def _insert(self, conn: sqlite3.Connection, change: ContactChange, history_upto: int | None,
+                now: str) -> int:
+        """Pending rows for one change's writes; returns the first row's id."""
+        first = None
+        last = len(change.writes) - 1
+        for index, write in enumerate(change.writes):
+            cur = conn.execute(
+                "INSERT INTO outbox (contact_id, properties, status, attempts, run_id, created_at, "
+                "updated_at, history_upto) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?)",
+                (change.contact_id, json.dumps(write, sort_keys=True), self.run_id, now, now,
+                 history_upto if index == last else None))
+            self.mine.add(cur.lastrowid)
+            first = cur.lastrowid if first is None else first
+        return first
+
+    def _next_batch(self) -> str:
+        with self._lock:
+            return f"{self._prefix}.{next(self._batch_numbers)}"
 
     def unfinished_contacts(self) -> set[str]:
         return {row[1] for row in self._unfinished()}
@@ -359,12 +386,17 @@ class Sender:
         return ready
 
     def _send(self, rows: list[_Row]) -> None:
-        batch = f"{self._prefix}.{next(self._batch_numbers)}"
+        """Mark `rows` sent in a new batch (committed), then post them."""
+        batch = self._next_batch()
         now = utcnow()
         with self.cache.transaction() as conn:
             conn.executemany("UPDATE outbox SET status = 'sent', batch = ?, attempts = attempts + 1, "
                              "run_id = ?, updated_at = ? WHERE id = ?",
                              [(batch, self.run_id, now, r.id) for r in rows])
+        self._post(rows, batch)
+
+    def _post(self, rows: list[_Row], batch: str) -> None:
+        """One batch update for rows already marked sent; record the answer per contact."""
         with self._lock:
             self.sends.update(r.id for r in rows)
             self.summary.write_calls += 1
