@@ -396,6 +396,19 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
     emit(result.as_dict(), as_json, render(result))
 
 
+@cli.command("report")
+@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the HTML file.")
+@click.pass_obj
+def report_command(g: Globals, out: str) -> None:
+    """Write one self-contained HTML report: funnel, score and grade distributions, lift chart
+    of the last backtest, conversion by source, score trend and top rules (needs matplotlib:
+    pip install 'leadsync[report]')."""
+    from connector.report import run_report
+
+    click.echo(f"Wrote {run_report(g.db, out)}")
+
+
 def main() -> None:
     cli(prog_name="leadsync")
 
