@@ -40,11 +40,17 @@ class Invalid(Exception):
 
 
 class Field(NamedTuple):
-    """A resolved input: its name as written, its type, and how to read its raw value."""
+    """A resolved input: its name as written, its type, and how to read its raw value.
+
+    `source`/`key` say when the value is simply `subject.<source>.get(key)` (or
+    `subject.get(key)` for source "self"), so the compiled test can read it inline.
+    """
 
     name: str
     type: str
     get: Callable[[Any], Any]
+    source: str | None = None
+    key: str | None = None
 
 
 class Context(NamedTuple):
@@ -81,6 +87,53 @@ def _entry(key: str, value: Any, ctx: Context, path: str) -> Test:
     if not ops:
         raise Invalid(path, "needs at least one operator, e.g. { exists = true }")
     test = _all([_operator(op, operand, field, ctx, f"{path}.{op}") for op, operand in ops.items()])
+    if not all(op in _NUMERIC for op in ops) and field.source in _SOURCES:
+        return _reading_memoized(field, test)
+    return _reading(field, test)
+
+
+# Operators whose test is already as cheap as a dictionary lookup.
+_NUMERIC = frozenset({"gt", "gte", "lt", "lte", "between", "exists", "missing"})
+_MEMO_SIZE = 20_000
+
+
+_SOURCES = ("contact", "company", "self")
+
+
+def _reading_memoized(field: Field, test: Test) -> Test:
+    """Read the value and remember the test's answer per raw value: job titles, enumerations
+    and domains repeat across contacts, and a regex search costs ten dictionary lookups. Every
+    test is a pure function of the raw value (the as-of is fixed at compile time). Bounded:
+    once full, new values are tested but not remembered. One function per condition, with the
+    read inlined, because this runs for every condition of every contact."""
+    memo: dict[Any, bool] = {}
+    remembered, key, source = memo.get, field.key, field.source
+
+    def check(subject: Any) -> bool:
+        if source == "contact":
+            raw = subject.contact.get(key)
+        elif source == "company":
+            raw = subject.company.get(key)
+        else:
+            raw = subject.get(key)
+        answer = remembered(raw)
+        if answer is None:
+            answer = test(raw)
+            if len(memo) < _MEMO_SIZE:
+                memo[raw] = answer
+        return answer
+    return check
+
+
+def _reading(field: Field, test: Test) -> Test:
+    """`test` applied to the field's value, reading plain properties inline (the hot path)."""
+    key = field.key
+    if field.source == "contact":
+        return lambda facts: test(facts.contact.get(key))
+    if field.source == "company":
+        return lambda facts: test(facts.company.get(key))
+    if field.source == "self":
+        return lambda properties: test(properties.get(key))
     get = field.get
     return lambda subject: test(get(subject))
 
@@ -213,8 +266,7 @@ def _compare(cmp: Callable[[float, float], bool], operand: Any, field: Field, pa
     if _is_number(operand):
         if kind not in (NUMBER, STRING):
             raise Invalid(path, _not_numeric(field))
-        bound = float(operand)
-        return lambda raw: (value := to_number(raw)) is not None and cmp(value, bound)
+        return _number_test(cmp, float(operand))
     moment = _moment(operand)
     if moment is None:
         raise Invalid(path, f"needs a number or a date such as \"2026-01-31\", got {operand!r}")
@@ -226,6 +278,32 @@ def _compare(cmp: Callable[[float, float], bool], operand: Any, field: Field, pa
         day = epoch // DAY
         return lambda raw: (value := to_epoch(raw)) is not None and cmp(value // DAY, day)
     return lambda raw: (value := to_epoch(raw)) is not None and cmp(value, epoch)
+
+
+def _number_test(cmp: Callable[[float, float], bool], bound: float) -> Test:
+    """A numeric comparison with the usual case (a HubSpot number string) inlined: these are
+    the most frequent tests in a model, and each saved call counts per contact."""
+    if cmp is operator.ge:
+        def test(raw: Any) -> bool:
+            if raw.__class__ is str:
+                try:
+                    return float(raw) >= bound
+                except ValueError:
+                    return False
+            value = to_number(raw)
+            return value is not None and value >= bound
+        return test
+    if cmp is operator.le:
+        def test_le(raw: Any) -> bool:
+            if raw.__class__ is str:
+                try:
+                    return float(raw) <= bound
+                except ValueError:
+                    return False
+            value = to_number(raw)
+            return value is not None and value <= bound
+        return test_le
+    return lambda raw: (value := to_number(raw)) is not None and cmp(value, bound)
 
 
 def _a(kind: str) -> str:

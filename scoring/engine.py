@@ -112,19 +112,26 @@ class _Compiled:
         free = model.lists.get("free_email", FREE_EMAIL)
         contact_ctx = Context(contact_resolver(types, free, outcomes=False), model.lists, now)
         stage_ctx = Context(contact_resolver(types, free, outcomes=True), model.lists, now)
-        self.fit_rules = [(r.name, compile_condition(r.when, contact_ctx, "when"), r.points,
-                           r.cap) for r in model.fit.rules]
+        # A fit rule's contribution is constant: its Reason is built once, here.
+        self.fit_rules = [(compile_condition(r.when, contact_ctx, "when"),
+                           Reason(r.name, "fit", round(_capped(r.points, r.points, r.cap), 1), 1))
+                          for r in model.fit.rules]
         self.property_rules = [(r.name, self._property_rule(r, contact_ctx))
                                for r in model.engagement.rules if r.event is None]
         self.event_rules: dict[str, list[tuple[str, Callable]]] = {}
-        self.rule_order = [r.name for r in model.engagement.rules]
+        # (name, kind or None, run) in the model's order: reasons read like the file.
+        self.engagement_rules: list[tuple[str, str | None, Callable]] = []
+        property_runs = dict(self.property_rules)
         for rule in model.engagement.rules:
-            if rule.event is not None:
-                where = (compile_condition(rule.where, Context(event_resolver(types, rule.event),
-                                                               model.lists, now), "where")
-                         if rule.where is not None else None)
-                self.event_rules.setdefault(rule.event, []).append(
-                    (rule.name, _event_rule(rule, where, now)))
+            if rule.event is None:
+                self.engagement_rules.append((rule.name, None, property_runs[rule.name]))
+                continue
+            where = (compile_condition(rule.where, Context(event_resolver(types, rule.event),
+                                                           model.lists, now), "where")
+                     if rule.where is not None else None)
+            run = _event_rule(rule, where, now)
+            self.event_rules.setdefault(rule.event, []).append((rule.name, run))
+            self.engagement_rules.append((rule.name, rule.event, run))
         self.activity_kinds = frozenset(a for a in model.activity if event_kind(a) == a)
         self.activity_dates = tuple(a for a in model.activity if a not in self.activity_kinds)
         stages = model.stages
@@ -192,32 +199,25 @@ class _Compiled:
 
     def _fit(self, facts: Facts, reasons: list[Reason]) -> float:
         total = 0.0
-        for name, test, points, cap in self.fit_rules:
+        for test, reason in self.fit_rules:
             if test(facts):
-                value = round(_capped(points, points, cap), 1)
-                total += value
-                reasons.append(Reason(name, "fit", value, 1))
+                total += reason.points
+                reasons.append(reason)
         fit = self.model.fit
         return _bounded(round(total, 1), "fit", fit.min, fit.max, reasons)
 
     def _engagement(self, facts: Facts, buckets: dict[str, list], reasons: list[Reason]) -> float:
-        fired: dict[str, tuple[float, int]] = {}
-        for name, run in self.property_rules:
-            result = run(facts)
-            if result is not None:
-                fired[name] = result
-        for kind, bucket in buckets.items():
-            for name, run in self.event_rules[kind]:
-                result = run(bucket)
-                if result is not None:
-                    fired[name] = result
         total = 0.0
-        for name in self.rule_order:  # the model's order: reasons read like the file
-            if name in fired:
-                value, occurrences = fired[name]
-                value = round(value, 1)
+        for name, kind, run in self.engagement_rules:
+            if kind is None:
+                result = run(facts)
+            else:
+                bucket = buckets.get(kind)
+                result = run(bucket) if bucket is not None else None
+            if result is not None:
+                value = round(result[0], 1)
                 total += value
-                reasons.append(Reason(name, "engagement", value, occurrences))
+                reasons.append(Reason(name, "engagement", value, result[1]))
         section = self.model.engagement
         return _bounded(round(total, 1), "engagement", section.min, section.max, reasons)
 

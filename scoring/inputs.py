@@ -93,13 +93,13 @@ def contact_resolver(types: PropertyTypes, free_email: frozenset[str], *,
         if name.startswith(COMPANY_PREFIX):
             prop = name[len(COMPANY_PREFIX):]
             kind = types.type_of("companies", prop, path)
-            return Field(name, kind, lambda facts: facts.company.get(prop))
+            return Field(name, kind, lambda facts: facts.company.get(prop), "company", prop)
         kind = types.type_of("contacts", name, path)
         if not types.knows("contacts", name):
             close = difflib.get_close_matches(name, [*DERIVED, *OUTCOMES], n=1, cutoff=0.8)
             if close:
                 raise Invalid(path, f"unknown contact property {name!r}; did you mean {close[0]!r}?")
-        return Field(name, kind, lambda facts: facts.contact.get(name))
+        return Field(name, kind, lambda facts: facts.contact.get(name), "contact", name)
     return resolve
 
 
@@ -108,7 +108,7 @@ def event_resolver(types: PropertyTypes, kind: str) -> Callable[[str, str], Fiel
 
     def resolve(name: str, path: str) -> Field:
         prop_type = types.type_of(kind, name, path)
-        return Field(name, prop_type, lambda properties: properties.get(name))
+        return Field(name, prop_type, lambda properties: properties.get(name), "self", name)
     return resolve
 
 

@@ -1,0 +1,248 @@
+"""Benchmark: rescore a generated cache and compare with a bare read of the same rows.
+
+    .venv/bin/python bench/score.py                    # 1,000,000 contacts, 10 engagements each
+    .venv/bin/python bench/score.py --contacts 100000  # smaller
+
+Generates the cache directly in SQLite (recursive CTEs, deterministic pseudo-random values shaped
+like the sandbox's), then in one process prints: the time a bare Python loop takes to read the
+rows (live contacts, their engagements through the association table, their primary company),
+the first full rescore (every contact new: scores and history written), a repeat rescore with
+the same as-of (nothing changes, nothing written), contacts per second, the ratio to the bare
+read, and peak memory (ru_maxrss).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sqlite3
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from connector.cache import migrate, open_cache  # noqa: E402
+from connector.rescore import rescore  # noqa: E402
+from scoring import load  # noqa: E402
+
+AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
+EVENTS_PER_CONTACT = 10
+# Per contact: 3 emails, 2 calls, 2 notes, 2 tasks, 1 meeting.
+PATTERN = ("emails", "emails", "emails", "calls", "calls", "notes", "notes", "tasks", "tasks",
+           "meetings")
+TYPE_IDS = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
+SPREAD = 7919  # a prime coprime with 10 * contacts: scatters engagement ids like a real portal
+
+
+def _json_list(values: list[str]) -> str:
+    return "'[" + ",".join(f'"{v}"' for v in values) + "]'"
+
+
+def _pick(values: list[str], hash_sql: str) -> str:
+    return f"json_extract({_json_list(values)}, '$[' || (({hash_sql}) % {len(values)}) || ']')"
+
+
+def _hash(column: str, salt: int) -> str:
+    return f"((({column} + {salt}) * 2654435761 % 4294967291) * 1103515245 % 4294967291)"
+
+
+def _iso(seconds_sql: str) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {seconds_sql}, 'unixepoch')"
+
+
+TITLES = ["CEO", "Founder & CEO", "Chief Revenue Officer", "CTO", "VP Sales", "VP of Marketing",
+          "Director of Sales", "Head of Growth", "Director of IT", "Sales Manager",
+          "Marketing Manager", "Engineering Manager", "Account Executive", "Software Engineer",
+          "Financial Analyst", "RevOps Analyst", "Operations Coordinator", "Recruiter",
+          "Student", "MBA Student", "Intern", "Consultant", "Freelancer", "Product Analyst"]
+INDUSTRIES = ["COMPUTER_SOFTWARE", "INFORMATION_TECHNOLOGY_AND_SERVICES", "INTERNET",
+              "FINANCIAL_SERVICES", "MARKETING_AND_ADVERTISING", "HOSPITAL_HEALTH_CARE", "RETAIL",
+              "HIGHER_EDUCATION", "MANAGEMENT_CONSULTING", "NON_PROFIT_ORGANIZATION_MANAGEMENT"]
+RANGES = ["1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000-5000", "5000-10000",
+          "10000+"]
+COUNTRIES = ["United States", "United Kingdom", "Germany", "France", "Canada", "India"]
+SOURCES = ["ORGANIC_SEARCH", "PAID_SEARCH", "EMAIL_MARKETING", "SOCIAL_MEDIA", "REFERRALS",
+           "DIRECT_TRAFFIC"]
+STAGES = ["subscriber"] * 6 + ["lead"] * 9 + ["marketingqualifiedlead"] * 2 + [
+    "salesqualifiedlead", "opportunity", "customer"]
+CONVERSIONS = ["Demo request", "Ebook download: RevOps playbook", "Webinar registration",
+               "Newsletter signup", "Pricing page contact form", "Free trial signup"]
+FREE = ["gmail.com", "yahoo.com", "outlook.com"]
+
+
+def generate(path: str, contacts: int) -> None:
+    """Write a cache with `contacts` contacts, 10 engagements each, one company per 10 contacts."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-200000")
+    conn.execute("DROP INDEX associations_to")  # rebuilt once at the end: much faster
+    companies = max(1, contacts // 10)
+    now = int(AS_OF.timestamp())
+    year = 365 * 86400
+    conn.execute("BEGIN")
+    conn.execute(f"""
+        WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < {companies})
+        INSERT INTO companies (id, domain, properties)
+        SELECT 200000000 + i, 'co' || i || '.example.com', json_object(
+            'name', 'Company ' || i, 'domain', 'co' || i || '.example.com',
+            'industry', {_pick(INDUSTRIES, _hash('i', 1))},
+            'numberofemployees', CAST({_hash('i', 2)} % 20000 AS TEXT),
+            'annualrevenue', CAST({_hash('i', 3)} % 500000000 AS TEXT),
+            'country', {_pick(COUNTRIES, _hash('i', 4))},
+            'hs_is_target_account', CASE WHEN {_hash('i', 5)} % 10 = 0 THEN 'true' ELSE 'false' END,
+            'hs_ideal_customer_profile', {_pick(['tier_1', 'tier_2', 'tier_3'], _hash('i', 6))},
+            'hs_object_id', CAST(200000000 + i AS TEXT))
+        FROM k""")
+    conn.execute(f"""
+        WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < {contacts}),
+        v AS (SELECT i, {_hash('i', 11)} % 4 AS conversions, {_hash('i', 12)} % 7 = 0 AS free,
+                     200000000 + (i * 7) % {companies} AS company,
+                     {_iso(f"{now} - 30 * 86400 - {_hash('i', 13)} % (2 * {year})")} AS created
+              FROM c),
+        w AS (SELECT *, 'p' || i || '@' || CASE WHEN free THEN {_pick(FREE, 'i')}
+                        ELSE 'co' || (company - 200000000) || '.example.com' END AS email FROM v)
+        INSERT INTO contacts (id, email, properties, created_at, updated_at)
+        SELECT 100000000 + i, email, json_object(
+            'email', email, 'firstname', 'First' || i, 'lastname', 'Last' || i,
+            'jobtitle', {_pick(TITLES, _hash('i', 14))},
+            'company', 'Company ' || (company - 200000000),
+            'industry', 'Software', 'country', {_pick(COUNTRIES, _hash('i', 15))},
+            'numemployees', {_pick(RANGES, _hash('i', 16))},
+            'annualrevenue', CAST({_hash('i', 17)} % 100000000 AS TEXT),
+            'hs_analytics_source', {_pick(SOURCES, _hash('i', 18))},
+            'hs_email_open', CAST({_hash('i', 19)} % 30 AS TEXT),
+            'hs_email_click', CAST({_hash('i', 20)} % 8 AS TEXT),
+            'hs_email_replied', CAST({_hash('i', 21)} % 3 AS TEXT),
+            'hs_email_bounce', CAST({_hash('i', 22)} % 40 = 0 AS TEXT),
+            'hs_email_optout', CASE WHEN {_hash('i', 23)} % 20 = 0 THEN 'true' ELSE 'false' END,
+            'hs_analytics_num_page_views', CAST({_hash('i', 24)} % 60 AS TEXT),
+            'hs_analytics_num_visits', CAST({_hash('i', 25)} % 20 AS TEXT),
+            'num_conversion_events', CAST(conversions AS TEXT),
+            'recent_conversion_date', CASE WHEN conversions > 0 THEN
+                {_iso(f"{now} - {_hash('i', 26)} % (180 * 86400)")} END,
+            'recent_conversion_event_name', CASE WHEN conversions > 0 THEN
+                {_pick(CONVERSIONS, _hash('i', 27))} END,
+            'first_conversion_date', CASE WHEN conversions > 0 THEN created END,
+            'lifecyclestage', {_pick(STAGES, _hash('i', 28))},
+            'hs_lead_status', 'NEW', 'createdate', created, 'lastmodifieddate', created,
+            'hs_v2_date_entered_lead', created,
+            'associatedcompanyid', CAST(company AS TEXT),
+            'hs_object_id', CAST(100000000 + i AS TEXT)), created, created
+        FROM w""")
+    conn.execute("""
+        INSERT INTO associations
+        SELECT 'contacts', id, 'companies', json_extract(properties, '$.associatedcompanyid'), t
+        FROM contacts, (SELECT 1 AS t UNION ALL SELECT 279)""")
+    total = contacts * EVENTS_PER_CONTACT
+    kinds = "json_extract('" + str(list(PATTERN)).replace("'", '"') + "', '$[' || (i % 10) || ']')"
+    conn.execute(f"""
+        WITH RECURSIVE e(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM e WHERE i + 1 < {total})
+        INSERT INTO associations
+        SELECT 'contacts', CAST(100000000 + i / 10 AS TEXT), {kinds},
+               CAST(300000000 + (i * {SPREAD}) % {total} AS TEXT),
+               CASE i % 10 WHEN 3 THEN 193 WHEN 4 THEN 193 WHEN 5 THEN 201 WHEN 6 THEN 201
+                           WHEN 7 THEN 203 WHEN 8 THEN 203 WHEN 9 THEN 199 ELSE 197 END
+        FROM e""")
+    inverse = pow(SPREAD, -1, total)
+    conn.execute(f"""
+        WITH RECURSIVE p(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM p WHERE n + 1 < {total}),
+        q AS (SELECT n, (n * {inverse}) % {total} AS i FROM p),
+        r AS (SELECT n, i, {kinds} AS kind,
+                     {_iso(f"{now} - {_hash('i', 31)} % {year}")} AS at FROM q)
+        INSERT INTO engagements (type, id, occurred_at, properties, created_at, updated_at)
+        SELECT kind, CAST(300000000 + n AS TEXT), at, CASE kind
+          WHEN 'calls' THEN json_object('hs_timestamp', at, 'hs_createdate', at,
+              'hs_lastmodifieddate', at, 'hs_object_id', CAST(300000000 + n AS TEXT),
+              'hs_call_direction', {_pick(['INBOUND', 'OUTBOUND', 'OUTBOUND'], _hash('i', 32))},
+              'hs_call_duration', CAST({_hash('i', 33)} % 900000 AS TEXT),
+              'hs_call_status', {_pick(['COMPLETED', 'COMPLETED', 'NO_ANSWER', 'BUSY'], _hash('i', 34))},
+              'hs_call_title', 'Call')
+          WHEN 'emails' THEN json_object('hs_timestamp', at, 'hs_createdate', at,
+              'hs_lastmodifieddate', at, 'hs_object_id', CAST(300000000 + n AS TEXT),
+              'hs_email_direction', {_pick(['EMAIL', 'EMAIL', 'INCOMING_EMAIL'], _hash('i', 35))},
+              'hs_email_status', 'SENT', 'hs_email_subject', 'Following up')
+          WHEN 'meetings' THEN json_object('hs_timestamp', at, 'hs_createdate', at,
+              'hs_lastmodifieddate', at, 'hs_object_id', CAST(300000000 + n AS TEXT),
+              'hs_meeting_outcome', {_pick(['SCHEDULED', 'COMPLETED', 'NO_SHOW', 'CANCELED'], _hash('i', 36))},
+              'hs_meeting_start_time', at, 'hs_meeting_end_time', at, 'hs_meeting_title', 'Product demo')
+          WHEN 'notes' THEN json_object('hs_timestamp', at, 'hs_createdate', at,
+              'hs_lastmodifieddate', at, 'hs_object_id', CAST(300000000 + n AS TEXT),
+              'hs_note_body', '<p>Spoke with contact ' || (i / 10) || ' about lead scoring.</p>')
+          ELSE json_object('hs_timestamp', at, 'hs_createdate', at,
+              'hs_lastmodifieddate', at, 'hs_object_id', CAST(300000000 + n AS TEXT),
+              'hs_task_status', {_pick(['COMPLETED', 'NOT_STARTED'], _hash('i', 37))},
+              'hs_task_type', 'CALL', 'hs_task_priority', 'MEDIUM', 'hs_task_subject', 'Follow up')
+          END, at, at
+        FROM r""")
+    conn.execute("CREATE INDEX associations_to ON associations(to_type, to_id)")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def bare_read(path: str) -> tuple[float, int]:
+    """Seconds a plain loop takes to read the rows a rescore needs; and how many rows."""
+    conn = sqlite3.connect(path)
+    started = time.perf_counter()
+    rows = 0
+    for _ in conn.execute("SELECT id, properties FROM contacts WHERE archived = 0 "
+                          "AND merged_into IS NULL ORDER BY id"):
+        rows += 1
+    for _ in conn.execute("SELECT a.from_id, e.type, e.occurred_at, e.properties "
+                          "FROM associations a JOIN engagements e ON e.type = a.to_type "
+                          "AND e.id = a.to_id WHERE a.from_type = 'contacts' AND a.to_type "
+                          "IN ('calls','emails','meetings','notes','tasks') ORDER BY a.from_id"):
+        rows += 1
+    for _ in conn.execute("SELECT a.from_id, co.properties FROM associations a JOIN companies co "
+                          "ON co.id = a.to_id WHERE a.from_type = 'contacts' "
+                          "AND a.to_type = 'companies' AND a.type_id = 1 ORDER BY a.from_id"):
+        rows += 1
+    seconds = time.perf_counter() - started
+    conn.close()
+    return seconds, rows
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--db", default="bench-score.db")
+    parser.add_argument("--model", default=None, help="model file [default: the starter]")
+    parser.add_argument("--reuse", action="store_true", help="reuse an existing --db as is")
+    args = parser.parse_args()
+    model = load(args.model)
+    if not (args.reuse and os.path.exists(args.db)):
+        started = time.perf_counter()
+        generate(args.db, args.contacts)
+        print(f"generated {args.contacts:,} contacts, {args.contacts * EVENTS_PER_CONTACT:,} "
+              f"engagements in {time.perf_counter() - started:.1f} s "
+              f"({os.path.getsize(args.db) / 2**30:.2f} GiB)")
+    cache = open_cache(args.db)
+    cache.conn.execute("DELETE FROM scores")
+    cache.conn.execute("DELETE FROM score_history")
+    contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
+    read_seconds, rows = bare_read(args.db)
+    print(f"bare read:       {read_seconds:7.2f} s  {contacts / read_seconds:10,.0f} contacts/s "
+          f"({rows:,} rows: contacts, their engagements, their primary companies)")
+    for label in ("first rescore:", "repeat rescore:"):
+        summary = rescore(cache, model, AS_OF)
+        rate = summary.scored / summary.seconds
+        print(f"{label:16} {summary.seconds:7.2f} s  {rate:10,.0f} contacts/s "
+              f"({summary.seconds / read_seconds:.2f}x the bare read; {summary.changed:,} changed, "
+              f"{summary.updated:,} score rows written)")
+    print(f"peak memory:     {peak_mb():7.0f} MB (ru_maxrss, whole process)")
+    print(f"model {model.label}; grades {summary.grades}")
+    cache.close()
+
+
+if __name__ == "__main__":
+    main()
