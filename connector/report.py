@@ -90,7 +90,8 @@ _LIVE = "c.archived = 0 AND c.merged_into IS NULL"
 
 
 def _contacts(cache: Cache, data: ReportData) -> None:
-    dated = ", ".join(f"json_extract(c.properties, '$.hs_v2_date_entered_{s}')" for s in STAGE_ORDER)
+    dated = ", ".join(f"json_extract(c.properties, '$.hs_v2_date_entered_{s}')"
+                      for s in STAGE_ORDER)
     reached = [0] * len(STAGE_ORDER)
     by_source: dict[str, list[int]] = {}
     for row in cache.conn.execute(
@@ -207,7 +208,8 @@ def render(data: ReportData) -> str:
     sections = [
         _section("funnel", "Funnel by stage",
                  "How many contacts reached each lifecycle stage (now or at some point, from "
-                 "HubSpot's date-entered properties), and what share of the previous stage that is.",
+                 "HubSpot's date-entered properties), and what share of the previous stage "
+                 "that is.",
                  charts.funnel(data.funnel) if data.contacts else None,
                  "No contacts in the cache yet: run `leadsync pull`."),
         _section("scores", "Scores and grades",
@@ -239,10 +241,11 @@ def render(data: ReportData) -> str:
     qualified = sum(n for name, n in data.funnel if name == "MQL")
     customers = sum(n for name, n in data.funnel if name == "Customer")
     best_auc = _auc_card(data.backtest)
-    cards = "".join(f'<div class="card"><b>{value}</b><span>{e(label)}</span></div>' for value, label in (
-        (f"{data.contacts:,}", "contacts"), (f"{data.scored:,}", "scored"),
-        (f"{qualified:,}", "reached MQL"), (f"{customers:,}", "became customers"),
-        (best_auc, "backtest ROC AUC (0.5 = chance)")))
+    cards = "".join(
+        f'<div class="card"><b>{value}</b><span>{e(label)}</span></div>' for value, label in (
+            (f"{data.contacts:,}", "contacts"), (f"{data.scored:,}", "scored"),
+            (f"{qualified:,}", "reached MQL"), (f"{customers:,}", "became customers"),
+            (best_auc, "backtest ROC AUC (0.5 = chance)")))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

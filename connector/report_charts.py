@@ -14,7 +14,8 @@ import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-BLUE, ORANGE, GREEN, RED, GREY, INK = "#2563eb", "#f97316", "#16a34a", "#dc2626", "#9ca3af", "#1f2937"
+BLUE, ORANGE, GREEN, RED = "#2563eb", "#f97316", "#16a34a", "#dc2626"
+GREY, INK = "#9ca3af", "#1f2937"
 SERIES = (BLUE, ORANGE, "#7c3aed", "#0d9488")
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "leadsync", "font.size": 9,
           "font.family": "DejaVu Sans",  # ships with matplotlib: no font lookups, no warnings
@@ -141,7 +142,8 @@ def sources(groups: Sequence[tuple[str, int, int]]) -> str:
         fig = _figure(7.5, 0.42 * len(groups) + 1.0)
         ax = fig.subplots()
         ordered = list(groups)[::-1]
-        rates = [100 * converted / contacts if contacts else 0 for _, contacts, converted in ordered]
+        rates = [100 * converted / contacts if contacts else 0
+                 for _, contacts, converted in ordered]
         bars = ax.barh([name for name, _, _ in ordered], rates, color=GREEN)
         for bar, (_, contacts, converted) in zip(bars, ordered):
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,

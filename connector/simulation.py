@@ -9,10 +9,10 @@ send comes from the write-back plan (mappings/writeback.py) against HubSpot's la
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from connector.cache import Cache, open_cache
 from connector.errors import ConfigError
@@ -118,7 +118,8 @@ def _stored_labels(cache: Cache) -> list[str]:
     rows = cache.conn.execute(
         "SELECT model_name, model_version, as_of, COUNT(*) FROM scores "
         "GROUP BY model_name, model_version, as_of ORDER BY COUNT(*) DESC, as_of DESC").fetchall()
-    shown = [f"{name} {version} as of {as_of}: {count:,}" for name, version, as_of, count in rows[:3]]
+    shown = [f"{name} {version} as of {as_of}: {count:,}"
+             for name, version, as_of, count in rows[:3]]
     if len(rows) > 3:
         shown.append(f"{len(rows) - 3} more model/as-of combinations")
     return shown
@@ -134,8 +135,8 @@ def _notes(cache: Cache, stored: list[str], when: str) -> list[str]:
                          f"include the passage of time (decay, windows), not only the model; "
                          f"run `leadsync score` first to isolate the model change")
     pending = cache.conn.execute(
-        "SELECT COUNT(DISTINCT contact_id) FROM outbox WHERE status IN ('pending', 'sent', 'failed')"
-    ).fetchone()[0]
+        "SELECT COUNT(DISTINCT contact_id) FROM outbox "
+        "WHERE status IN ('pending', 'sent', 'failed')").fetchone()[0]
     if pending:
         notes.append(f"{pending:,} contacts have unfinished outbox rows from an earlier push; "
                      f"the push counts below leave them out (`leadsync push --dry-run` shows them)")

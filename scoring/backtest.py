@@ -317,10 +317,10 @@ def render(result: Backtest) -> str:
             f"  {pop['evaluated']:,} contacts evaluated, {pop['converted']:,} became opportunity "
             f"or customer ({rate:.1%}); left out: {pop['created_later']:,} created later, "
             f"{pop['already_converted']:,} already opportunity or customer"]
-    rows: list[tuple[str, list[str]] | str] = [("", [e.model for e in evals]),
-                                               ("ROC AUC", [_num(e.auc, "{:.3f}") for e in evals]),
-                                               ("top-decile lift", [_num(e.top_decile_lift, "{:.2f}x")
-                                                                    for e in evals])]
+    rows: list[tuple[str, list[str]] | str] = [
+        ("", [e.model for e in evals]),
+        ("ROC AUC", [_num(e.auc, "{:.3f}") for e in evals]),
+        ("top-decile lift", [_num(e.top_decile_lift, "{:.2f}x") for e in evals])]
     if any(e.mql is not None for e in evals):
         rows.append("MQL: precision = converted / selected, recall = selected / converted")
         rows.append(("  rule", [e.mql_rule or "none in the model" for e in evals]))

@@ -281,9 +281,8 @@ def _render_mover(mover: Mover) -> list[str]:
     def row(label: str, left: Any, right: Any) -> str:
         return f"    {_clip(label, 44):<44}{_cell(left):>22}{_cell(right):>22}"
 
-    lines.append(row("total = fit + engagement",
-                     None if before is None else f"{before.total:g} = {before.fit:g} + {before.engagement:g}",
-                     f"{after.total:g} = {after.fit:g} + {after.engagement:g}"))
+    lines.append(row("total = fit + engagement", None if before is None else _sum(before),
+                     _sum(after)))
     lines.append(row("grade", None if before is None else before.grade or "-", after.grade or "-"))
     lines.append(row("stage", None if before is None else before.stage or "-", after.stage or "-"))
     left = {(r, s): p for r, s, p in (before.reasons if before else ())}
@@ -292,6 +291,10 @@ def _render_mover(mover: Mover) -> list[str]:
         lines.append(row(f"{section}: {rule}", _points(left.get((rule, section))),
                          _points(right.get((rule, section)))))
     return lines
+
+
+def _sum(side: Side) -> str:
+    return f"{side.total:g} = {side.fit:g} + {side.engagement:g}"
 
 
 def _points(value: float | None) -> str | None:

@@ -31,7 +31,8 @@ when = { score = { gte = 20 } }
 
 
 def reasons(*items: tuple[str, str, float]) -> str:
-    return json.dumps([{"rule": r, "section": s, "points": p, "occurrences": 1} for r, s, p in items])
+    return json.dumps([{"rule": r, "section": s, "points": p, "occurrences": 1}
+                       for r, s, p in items])
 
 
 def build(path: Path, *, with_backtest: bool = True) -> Cache:
@@ -46,7 +47,8 @@ def build(path: Path, *, with_backtest: bool = True) -> Cache:
     add_contact(cache, "3", email="c@x.io", jobtitle="VP", lifecyclestage="marketingqualifiedlead",
                 hs_analytics_source="PAID_SOCIAL", createdate=f"2026-01-01{D}",
                 hs_v2_date_entered_marketingqualifiedlead=f"2026-02-01{D}")
-    add_contact(cache, "4", email="d@x.io", lifecyclestage="subscriber", createdate=f"2026-01-01{D}")
+    add_contact(cache, "4", email="d@x.io", lifecyclestage="subscriber",
+                createdate=f"2026-01-01{D}")
     add_contact(cache, "5", email="e@x.io", lifecyclestage="customer", archived=1,
                 hs_analytics_source="ORGANIC_SEARCH")
     # Recycled back to lead after an opportunity: it reached opportunity, so it converted.
@@ -54,10 +56,12 @@ def build(path: Path, *, with_backtest: bool = True) -> Cache:
                 createdate=f"2026-01-01{D}", hs_v2_date_entered_opportunity=f"2026-05-01{D}")
     with cache.transaction() as conn:
         for contact_id, total, grade, stage, why in [
-                ("1", 40, "A3", "customer", reasons(("VP", "fit", 20), ("Meetings", "engagement", 20))),
+                ("1", 40, "A3", "customer",
+                 reasons(("VP", "fit", 20), ("Meetings", "engagement", 20))),
                 ("2", 60, "C1", "marketingqualifiedlead", reasons(("Meetings", "engagement", 60))),
                 ("3", 20, "A3", "marketingqualifiedlead", reasons(("VP", "fit", 20))),
-                ("4", 0, "C3", "subscriber", reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5))),
+                ("4", 0, "C3", "subscriber",
+                 reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5))),
                 ("5", 99, "A1", "customer", reasons(("VP", "fit", 99)))]:
             conn.execute("INSERT INTO scores VALUES (?, 'report', '1', ?, 0, 0, ?, ?, ?, 0, ?, ?)",
                          (contact_id, f"2026-11-02{D}", total, grade, stage, why, f"2026-11-02{D}"))

@@ -56,7 +56,8 @@ def meeting(day: str) -> tuple:
 def population() -> list[tuple]:
     """(id, properties, events, company) as the cache reader yields them."""
     return [
-        ("1", contact("1", jobtitle="VP Sales", hs_v2_date_entered_opportunity="2026-06-15T09:00:00.000Z"),
+        ("1", contact("1", jobtitle="VP Sales",
+                      hs_v2_date_entered_opportunity="2026-06-15T09:00:00.000Z"),
          [meeting("2026-05-10")], None),
         ("2", contact("2", jobtitle="Engineer"), [meeting("2026-05-20")], None),
         ("4", contact("4", lifecyclestage="opportunity",
@@ -132,11 +133,13 @@ def test_known_at_removes_what_happened_after_the_as_of_date():
     assert snap.contact["hs_email_click"] == "12"  # a counter: cannot be rolled back
     assert snap.contact["lifecyclestage"] == "lead"
     assert [e[1] for e in snap.events] == [epoch(datetime(2026, 5, 31, 10, tzinfo=timezone.utc))]
-    assert snap.company == {"industry": "COMPUTER_SOFTWARE", "createdate": "2025-01-01T00:00:00.000Z"}
+    assert snap.company == {"industry": "COMPUTER_SOFTWARE",
+                            "createdate": "2025-01-01T00:00:00.000Z"}
 
 
 def test_known_at_is_none_before_creation_and_drops_a_company_created_later():
-    assert known_at(contact("1", createdate="2026-06-01T00:00:01.000Z"), [], None, NOW, TIMES) is None
+    later = contact("1", createdate="2026-06-01T00:00:01.000Z")
+    assert known_at(later, [], None, NOW, TIMES) is None
     snap = known_at(contact("1"), [], {"createdate": "2026-06-10T00:00:00.000Z"}, NOW, TIMES)
     assert snap is not None and snap.company is None
 

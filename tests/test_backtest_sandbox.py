@@ -75,17 +75,21 @@ def test_planted_future_data_in_the_cache_changes_nothing(world: dict) -> None:
         if "recent_conversion_date" not in p)
     unplanted = score_of(scores_at(world, day_after), contact_id)
     later = "2099-01-01T00:00:00.000Z"
-    props.update(recent_conversion_event_name="Demo request", recent_conversion_date=f"{as_of}T00:00:01.000Z")
+    props.update(recent_conversion_event_name="Demo request",
+                 recent_conversion_date=f"{as_of}T00:00:01.000Z")
     with cache.transaction() as conn:
         # A meeting booked after the as-of date, a demo request a second after it...
+        at = f"{as_of}T09:00:00.000Z"
         conn.execute("INSERT INTO engagements (type, id, occurred_at, properties) VALUES "
-                     "('meetings', 'planted', ?, ?)", (f"{as_of}T09:00:00.000Z", json.dumps(
-                         {"hs_timestamp": f"{as_of}T09:00:00.000Z", "hs_meeting_outcome": "COMPLETED"})))
+                     "('meetings', 'planted', ?, ?)", (at, json.dumps(
+                         {"hs_timestamp": at, "hs_meeting_outcome": "COMPLETED"})))
         conn.execute("INSERT INTO associations VALUES ('contacts', ?, 'meetings', 'planted', 199)",
                      (contact_id,))
-        conn.execute("UPDATE contacts SET properties = ? WHERE id = ?", (json.dumps(props), contact_id))
+        conn.execute("UPDATE contacts SET properties = ? WHERE id = ?",
+                     (json.dumps(props), contact_id))
         # ...and a VP created after it who converts at once.
-        conn.execute("INSERT INTO contacts (id, email, properties) VALUES ('99999', 'x@acme.io', ?)",
+        conn.execute("INSERT INTO contacts (id, email, properties) "
+                     "VALUES ('99999', 'x@acme.io', ?)",
                      (json.dumps({"email": "x@acme.io", "jobtitle": "VP Sales", "createdate": later,
                                   "hs_v2_date_entered_opportunity": later}),))
     cache.close()

@@ -57,7 +57,8 @@ def test_deciles_of_uneven_counts_and_a_tie_across_the_boundary():
     assert [b.converted for b in buckets] == [1.25, 0.5, 1.25, 1, 0]
     assert buckets[0].rate == 0.625
     assert buckets[0].lift == round(0.625 / (4 / 12), 10)
-    assert [(b.max_score, b.min_score) for b in buckets] == [(10, 9), (9, 9), (9, 5), (4, 3), (2, 0)]
+    assert [(b.max_score, b.min_score) for b in buckets] == [
+        (10, 9), (9, 9), (9, 5), (4, 3), (2, 0)]
 
 
 def test_a_constant_model_has_lift_one_everywhere():

@@ -24,7 +24,8 @@ STARTER = scoring.starter_path().read_text(encoding="utf-8")
 CANDIDATE = (STARTER.replace('version = "2026-11-22"', 'version = "candidate-1"')
              .replace("score = { gte = 55 }", "score = { gte = 45 }")
              .replace("points = 20\n", "points = 26\n", 1))
-HISTORY = ("contact_id", "old_total", "new_total", "old_grade", "new_grade", "old_stage", "new_stage")
+HISTORY = ("contact_id", "old_total", "new_total", "old_grade", "new_grade", "old_stage",
+           "new_stage")
 
 
 @pytest.fixture
@@ -33,7 +34,8 @@ def world(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     anchor = pulled_cache(tmp_path_factory.getbasetemp(), db, contacts=600, seed=5)
     (tmp_path / "candidate.toml").write_text(CANDIDATE, encoding="utf-8")
     (tmp_path / "current.toml").write_text('[scoring]\n', encoding="utf-8")
-    (tmp_path / "adopted.toml").write_text('[scoring]\nmodel = "candidate.toml"\n', encoding="utf-8")
+    (tmp_path / "adopted.toml").write_text('[scoring]\nmodel = "candidate.toml"\n',
+                                           encoding="utf-8")
     return {"db": str(db), "dir": tmp_path, "as_of": iso(anchor)}
 
 
