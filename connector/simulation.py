@@ -78,15 +78,20 @@ def run_simulate(db_path: str, settings: Settings, model_path: str, as_of: datet
         candidate = load_model(model_path, cache)
         current = load_model(settings.model_path, cache)
         return simulate(cache, candidate, current, as_of, names=names_of(settings.write_back),
-                        policy=write_policy(cache, settings, candidate), movers=movers)
+                        policy=write_policy(cache, settings, candidate),
+                        policy_now=write_policy(cache, settings, current), movers=movers)
     finally:
         cache.close()
 
 
 def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
              names: dict[str, str], policy: LifecyclePolicy | None,
-             movers: int = 10) -> SimulationReport:
-    """Compare `candidate` with the stored scores (or `current`, if nothing is stored)."""
+             policy_now: LifecyclePolicy | None = None, movers: int = 10) -> SimulationReport:
+    """Compare `candidate` with the stored scores (or `current`, if nothing is stored).
+
+    `policy` is how push may move stages under the candidate; `policy_now` under the current
+    model (default: the same)."""
+    policies = (policy, policy if policy_now is None else policy_now)
     stored = _stored_labels(cache)
     when = iso(as_of)
     baseline = (" + ".join(f"stored scores ({label})" for label in stored) if stored
@@ -105,10 +110,10 @@ def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
         change = comparison.add(contact_id, before, Side.of(after), contact.get("email"))
         batch.append((contact_id, after, change is not None, row if stored else None))
         if len(batch) >= CHUNK:
-            _plan_batch(cache, batch, when, names, policy, plan, plan_now)
+            _plan_batch(cache, batch, when, names, policies, plan, plan_now)
             batch = []
     if batch:
-        _plan_batch(cache, batch, when, names, policy, plan, plan_now)
+        _plan_batch(cache, batch, when, names, policies, plan, plan_now)
     result = comparison.result()
     result.notes += _notes(cache, stored, when)
     return SimulationReport(result, plan, plan_now)
@@ -144,7 +149,8 @@ def _notes(cache: Cache, stored: list[str], when: str) -> list[str]:
 
 
 def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, str],
-                policy: LifecyclePolicy | None, plan: Plan, plan_now: Plan) -> None:
+                policies: tuple[LifecyclePolicy | None, LifecyclePolicy | None], plan: Plan,
+                plan_now: Plan) -> None:
     """Write-back plans for a batch, as `push` computes them: from the candidate's scores
     (`plan`) and from the stored ones (`plan_now`)."""
     ids = [item[0] for item in batch]
@@ -176,11 +182,11 @@ def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, st
         desired = DesiredScore(contact_id, score.total, score.fit, score.engagement, score.grade,
                                score.stage, score.inactive, _reasons(score),
                                when if changes else last)
-        plan.add(*plan_contact(desired, current, names, policy))
+        plan.add(*plan_contact(desired, current, names, policies[0]))
         if row is not None:
             stored = DesiredScore(contact_id, row[4], row[2], row[3], row[5], row[6],
                                   bool(row[7]), tuple(json.loads(row[8] or "[]")), last)
-            plan_now.add(*plan_contact(stored, current, names, policy))
+            plan_now.add(*plan_contact(stored, current, names, policies[1]))
 
 
 def _reasons(score: Score) -> tuple[dict, ...]:

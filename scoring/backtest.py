@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from scoring.engine import epoch, scorer
 from scoring.metrics import (Bucket, CapacityCut, Confusion, Group, auc, capacity_cut, confusion,
@@ -142,6 +142,12 @@ def already_converted(contact: Mapping[str, Any], as_of: float,
 
 # ---- results ---------------------------------------------------------------------------------
 
+class _Kept(NamedTuple):
+    total: float
+    grade: str | None
+    matched_stage: str | None
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """How one model's scores at `as_of` ranked the contacts that then converted."""
@@ -222,7 +228,9 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
         ids.append(contact_id)
         labels.append(at is not None and now < at <= end)
         for i, score in enumerate(scorers):
-            results[i].append(score(snap.contact, snap.events, snap.company))
+            result = score(snap.contact, snap.events, snap.company)
+            # Only what the metrics read: a million full Scores with reasons would not fit.
+            results[i].append(_Kept(result.total, result.grade, result.matched_stage))
     population["evaluated"] = len(ids)
     population["converted"] = sum(labels)
     wanted = max(1, round(capacity * horizon_days / 30)) if capacity else None

@@ -147,3 +147,17 @@ def test_simulate_without_a_cache_says_what_to_do(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no cache at" in result.output and "leadsync pull" in result.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_simulate_counts_what_push_would_send_now_and_after_score(world: dict) -> None:
+    as_of = world["as_of"]
+    run(world, "current.toml", "score", "--as-of", as_of)
+    now = json.loads(run(world, "current.toml", "push", "--dry-run", "--json"))["plan"]
+    report = json.loads(run(world, "current.toml", "simulate", "--model",
+                            str(world["dir"] / "candidate.toml"), "--as-of", as_of, "--json"))
+    run(world, "adopted.toml", "score", "--as-of", as_of)
+    after = json.loads(run(world, "adopted.toml", "push", "--dry-run", "--json"))["plan"]
+    for simulated, planned in ((report["push_now"], now), (report["push"], after)):
+        for key in ("contacts", "by_property", "by_transition", "held", "unchanged"):
+            assert simulated[key] == planned[key], key
+    assert report["push"]["by_transition"] != report["push_now"]["by_transition"]
