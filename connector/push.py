@@ -300,33 +300,42 @@ class Sender:
                 self._insert(conn, change, plan.history_upto.get(change.contact_id), utcnow())
 
     def send_plan(self, plan: Plan) -> None:
-        """Enqueue the plan 100 contacts at a time, sending each batch as soon as its rows are
-        committed; then rounds for retries and second writes (demotions)."""
+        """Send the plan in batches of 100 contacts, each enqueued (as `sent`) by the thread
+        that posts it; then rounds for retries and second writes (demotions).
+
+        Contacts whose batch was not enqueued yet when a push dies have no outbox rows: the
+        next push plans them again, which is the same as resending them."""
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
-            futures = []
-            for start in range(0, len(plan.changes), BATCH_LIMIT):
-                chunk, now, rows = plan.changes[start:start + BATCH_LIMIT], utcnow(), []
-                with self.cache.transaction() as conn:
-                    for change in chunk:
-                        upto = plan.history_upto.get(change.contact_id)
-                        first = self._insert(conn, change, upto, now)
-                        rows.append(_Row(first, change.contact_id, change.writes[0],
-                                         upto if len(change.writes) == 1 else None))
-                futures.append(pool.submit(self._send, rows))
+            futures = [pool.submit(self._enqueue_and_send, plan.changes[start:start + BATCH_LIMIT],
+                                   plan.history_upto)
+                       for start in range(0, len(plan.changes), BATCH_LIMIT)]
             for future in futures:
                 future.result()
         self.drain()
 
+    def _enqueue_and_send(self, changes: list[ContactChange], history_upto: dict) -> None:
+        batch, now, rows = self._next_batch(), utcnow(), []
+        with self.cache.transaction() as conn:
+            for change in changes:
+                upto = history_upto.get(change.contact_id)
+                first = self._insert(conn, change, upto, now, batch)
+                rows.append(_Row(first, change.contact_id, change.writes[0],
+                                 upto if len(change.writes) == 1 else None))
+        self._post(rows, batch)
+
     def _insert(self, conn: sqlite3.Connection, change: ContactChange, history_upto: int | None,
-                now: str) -> int:
-        """Pending rows for one change's writes; returns the first row's id."""
+                now: str, batch: str | None = None) -> int:
+        """Rows for one change's writes, the first one `sent` in `batch` if given (else all
+        pending); returns the first row's id."""
         first = None
         last = len(change.writes) - 1
         for index, write in enumerate(change.writes):
+            sent = batch is not None and index == 0
             cur = conn.execute(
-                "INSERT INTO outbox (contact_id, properties, status, attempts, run_id, created_at, "
-                "updated_at, history_upto) VALUES (?, ?, 'pending', 0, ?, ?, ?, ?)",
-                (change.contact_id, json.dumps(write, sort_keys=True), self.run_id, now, now,
+                "INSERT INTO outbox (contact_id, properties, status, attempts, batch, run_id, "
+                "created_at, updated_at, history_upto) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (change.contact_id, json.dumps(write, sort_keys=True), "sent" if sent else "pending",
+                 1 if sent else 0, batch if sent else None, self.run_id, now, now,
                  history_upto if index == last else None))
             self.mine.add(cur.lastrowid)
             first = cur.lastrowid if first is None else first

@@ -296,10 +296,15 @@ def stage_decision(current: str | None, desired: str | None,
     return StageChange(current, desired, "demote"), None
 
 
+@lru_cache(maxsize=8)
+def _kinds(names: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {name: KINDS[key] for key, name in names if key in KINDS}
+
+
 def plan_contact(score: DesiredScore, current: Mapping[str, str], names: Mapping[str, str],
                  policy: LifecyclePolicy | None) -> tuple[ContactChange | None, str | None]:
     """One contact's change (None when HubSpot already has it) and why its stage was held."""
-    kinds = {names[key]: KINDS[key] for key in VALUE_KEYS}
+    kinds = _kinds(tuple(names.items()))
     first = {name: value for name, value in desired_values(score, names).items()
              if canonical(kinds[name], current.get(name)) != value}
     old = {name: current.get(name, "") for name in first}
