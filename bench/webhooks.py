@@ -242,7 +242,8 @@ def report(label: str, hook: str, contact_ids: list[str], args: argparse.Namespa
                                           senders=args.senders)
     ms = [x * 1000 for x in latencies]
     print(f"ack latency, {label}: {len(ms)} batches of 100 at {args.rate:g}/s for "
-          f"{args.seconds:g} s: p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 99):.1f} ms, "
+          f"{args.seconds:g} s: p50 {statistics.median(ms):.1f} ms, "
+          f"p99 {percentile(ms, 99):.1f} ms, "
           f"max {max(ms):.1f} ms, non-204 {errors}, worst send lag {late * 1000:.0f} ms "
           f"(target p99 ≤ 25 ms)")
 

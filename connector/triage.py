@@ -34,7 +34,8 @@ class Triage:
     failure fails only its own events."""
 
     read: dict[str, list[int]] = field(default_factory=dict)  # contact → its events
-    links: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # contact → to types
+    # contact → the associated types (companies, meetings, …) to re-read
+    links: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     erase: set[str] = field(default_factory=set)
     merges: list[tuple[str, list[str]]] = field(default_factory=list)
     dropped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))

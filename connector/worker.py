@@ -321,7 +321,8 @@ class Worker:
 
     def _read_missing(self, to_type: str, contacts: list[str]) -> None:
         table = "engagements" if to_type in ENGAGEMENT_TYPES else "companies"
-        match = "t.type = a.to_type AND t.id = a.to_id" if table == "engagements" else "t.id = a.to_id"
+        match = ("t.type = a.to_type AND t.id = a.to_id" if table == "engagements"
+                 else "t.id = a.to_id")
         marks = ",".join("?" * len(contacts))
         missing = [r[0] for r in self.cache.conn.execute(
             f"SELECT DISTINCT a.to_id FROM associations a LEFT JOIN {table} t ON {match} "

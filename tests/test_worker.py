@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from connector import inbox
 from connector import status as status_mod
 from connector.cache import open_cache
 from connector.errors import CacheBusy
@@ -48,7 +49,8 @@ def test_creation_reads_the_contact_and_its_company_then_scores_and_pushes_it(wo
 
     [report] = world.worker.drain()
 
-    assert (report.events, report.done, report.read, report.scored, report.written) == (1, 1, 1, 1, 1)
+    assert (report.events, report.done, report.read, report.scored, report.written) == \
+        (1, 1, 1, 1, 1)
     assert world.cached(contact)["jobtitle"] == "VP Marketing"
     assert world.query("SELECT DISTINCT to_id FROM associations WHERE from_id = ? AND to_type = "
                        "'companies'", (contact,)) == [(company,)]
@@ -62,7 +64,8 @@ def test_creation_reads_the_contact_and_its_company_then_scores_and_pushes_it(wo
 def meetings_rule(world: WebhookWorld, contact: str) -> tuple[int, float]:
     reasons = json.loads(world.query("SELECT reasons FROM scores WHERE contact_id = ?",
                                      (contact,))[0][0])
-    found = [(r["occurrences"], r["points"]) for r in reasons if r["rule"] == "Meeting held or booked"]
+    found = [(r["occurrences"], r["points"]) for r in reasons
+             if r["rule"] == "Meeting held or booked"]
     return found[0] if found else (0, 0.0)
 
 
@@ -134,7 +137,8 @@ def test_merge_points_the_old_id_at_the_survivor_and_rescores_the_survivor(world
     # The merged-away id's history now belongs to the survivor.
     assert len(world.query("SELECT id FROM score_history WHERE contact_id = ?",
                            (survivor,))) >= history
-    assert world.query("SELECT count(*) FROM score_history WHERE contact_id = ?", (merged,)) == [(0,)]
+    assert world.query("SELECT count(*) FROM score_history WHERE contact_id = ?",
+                       (merged,)) == [(0,)]
     assert world.cached(survivor)["hs_merged_object_ids"] == merged
 
 
@@ -307,7 +311,6 @@ def test_a_new_worker_releases_what_a_dead_worker_had_claimed(world):
     world.file(changed(contact, "jobtitle", "CTO"))
     cache = open_cache(world.db_path)
     try:
-        from connector import inbox
         assert len(inbox.claim(cache, 10, datetime.now(timezone.utc))) == 1  # then it "died"
     finally:
         cache.close()
