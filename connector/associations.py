@@ -5,6 +5,7 @@ transaction as the records themselves, so a crash never loses the need to read t
 """
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import Executor, Future
 from typing import Sequence
@@ -12,6 +13,8 @@ from typing import Sequence
 from connector.cache import Cache
 from connector.client import ASSOCIATION_BATCH_LIMIT, HubSpot
 from connector.records import save_associations
+
+LANE = "associations"
 
 
 class AssociationRefresher:
@@ -25,15 +28,17 @@ class AssociationRefresher:
         self.targets = {k: tuple(v) for k, v in targets.items() if v}  # from type → to types
         self.batch = batch
         self.batches = 0
+        self.expected = 0  # batch calls this run will make, once the contact count is known
         self._in_flight: set[tuple[str, str]] = set()
         self._futures: list[Future] = []
         self._lock = threading.Lock()
 
-    def drain(self, *, final: bool) -> None:
-        """Submit full batches (and, when `final`, the remainder) of queued ids."""
+    def drain(self, *, finished: set[str] | frozenset[str] = frozenset(), final: bool = False) -> None:
+        """Submit full batches of queued ids, and the remainder for record types whose stream
+        is `finished` (no more ids will come) or when `final`."""
         for from_type in self.targets:
             while True:
-                ids = self._claim(from_type, final)
+                ids = self._claim(from_type, final or from_type in finished)
                 if not ids:
                     break
                 self._futures.append(self.executor.submit(self._refresh, from_type, ids))
@@ -43,6 +48,18 @@ class AssociationRefresher:
         while self._futures:
             future = self._futures.pop(0)
             future.result()
+
+    def expect(self, records: int) -> None:
+        """Plan the lane for `records` queued contacts' worth of batch reads."""
+        with self._lock:
+            per_batch = len(self.targets.get("contacts", ()))
+            self.expected = math.ceil(records / self.batch) * per_batch
+            self._plan()
+
+    def _plan(self) -> None:
+        # Batches are independent: many run at once, so their lane's pace is not a chain's.
+        step = self.client.counters.latency / max(self.executor._max_workers, 1)
+        self.client.budget.ten_secondly.plan(LANE, self.expected - self.batches, step)
 
     def _claim(self, from_type: str, final: bool) -> list[str]:
         with self._lock, self.cache.lock:
@@ -71,9 +88,10 @@ class AssociationRefresher:
         found: dict[str, list[dict]] = {i: [] for i in ids}
         inputs = [{"id": i} for i in ids]
         while inputs:
-            result = self.client.associations(from_type, to_type, inputs)
+            result = self.client.associations(from_type, to_type, inputs, lane=LANE)
             with self._lock:
                 self.batches += 1
+                self._plan()
             inputs = []
             for item in result.results:
                 from_id = str(item["from"]["id"])

@@ -11,6 +11,7 @@ import itertools
 import json
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -80,7 +81,12 @@ class Counters:
     calls: int = 0
     rate_limited: int = 0
     retries: int = 0
+    latency: float = 0.25  # moving average of one successful call, in seconds
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def observe_latency(self, seconds: float) -> None:
+        with self._lock:
+            self.latency = 0.8 * self.latency + 0.2 * seconds
 
     def add(self, **deltas: int) -> None:
         with self._lock:
@@ -110,11 +116,11 @@ class HubSpot:
     # -- records -------------------------------------------------------------------------
 
     def list_page(self, object_type: str, *, properties: Sequence[str], after: str | None = None,
-                  archived: bool = False, limit: int = BATCH_LIMIT) -> Page:
+                  archived: bool = False, limit: int = BATCH_LIMIT, lane: str | None = None) -> Page:
         """One page of the list endpoint (`archived=True` lists only archived records)."""
         doc = self._call(f"list {object_type}", TEN_SECONDLY, lambda: self._objects.get_page(
             object_type, limit=limit, after=after, properties=list(properties),
-            archived=archived, _preload_content=False, _request_timeout=self.timeout))
+            archived=archived, _preload_content=False, _request_timeout=self.timeout), lane=lane)
         return Page(doc.get("results") or [], _next_after(doc))
 
     def search_page(self, object_type: str, request: dict) -> Page:
@@ -140,14 +146,15 @@ class HubSpot:
         return self._batch_call(f"batch update {object_type}", lambda: self._batch.update(
             object_type, body, _preload_content=False, _request_timeout=self.timeout))
 
-    def associations(self, from_type: str, to_type: str, inputs: Sequence[dict]) -> BatchResult:
+    def associations(self, from_type: str, to_type: str, inputs: Sequence[dict],
+                     lane: str | None = None) -> BatchResult:
         """Associations v4 batch read: inputs are `{"id": …}` or `{"id": …, "after": cursor}`."""
         _check_size(inputs, ASSOCIATION_BATCH_LIMIT)
         body = {"inputs": list(inputs)}
         return self._batch_call(f"read {from_type}→{to_type} associations",
                                 lambda: self._associations.get_page(
                                     from_type, to_type, body, _preload_content=False,
-                                    _request_timeout=self.timeout))
+                                    _request_timeout=self.timeout), lane)
 
     # -- properties ----------------------------------------------------------------------
 
@@ -172,29 +179,31 @@ class HubSpot:
 
     # -- the one place a call is budgeted, retried, counted and translated ----------------
 
-    def _batch_call(self, what: str, send: Callable[[], Any]) -> BatchResult:
+    def _batch_call(self, what: str, send: Callable[[], Any], lane: str | None = None) -> BatchResult:
         status_box: list[int] = []
-        doc = self._call(what, TEN_SECONDLY, send, status_box)
+        doc = self._call(what, TEN_SECONDLY, send, status_box, lane=lane)
         return BatchResult(status_box[-1], doc.get("results") or [], doc.get("errors") or [])
 
     def _call(self, what: str, policy: str, send: Callable[[], Any],
-              status_box: list[int] | None = None) -> dict:
+              status_box: list[int] | None = None, *, lane: str | None = None) -> dict:
         attempts = itertools.count()
         for attempt in self.retrying:
             with attempt:
                 if next(attempts):
                     self.counters.add(retries=1)
-                return self._once(what, policy, send, status_box)
+                return self._once(what, policy, send, status_box, lane)
         raise AssertionError("unreachable: Retrying re-raises")  # pragma: no cover
 
     def _once(self, what: str, policy: str, send: Callable[[], Any],
-              status_box: list[int] | None) -> dict:
+              status_box: list[int] | None, lane: str | None) -> dict:
         limiter = self.budget.limiter(policy)
-        limiter.acquire()
+        limiter.acquire(lane)
         self.counters.add(calls=1)
+        started = time.monotonic()
         try:
             response = send()
             data = response.data
+            self.counters.observe_latency(time.monotonic() - started)
         except _SDK_ERRORS as exc:
             error = failures.from_response(exc.status or 0, exc.body, exc.headers, what)
             self.budget.observe(policy, exc.headers)

@@ -6,6 +6,7 @@ run resumes from its last committed page and nothing is skipped or fetched twice
 """
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor, wait as wait_futures, FIRST_EXCEPTION
 from dataclasses import dataclass, field
@@ -66,18 +67,22 @@ def pull(cache: Cache, client: HubSpot, streams: dict[str, Stream], *, full: boo
             ThreadPoolExecutor(len(streams), thread_name_prefix="stream") as stream_pool:
         refresher = AssociationRefresher(cache, client, assoc_pool,
                                          targets if "contacts" in streams else {})
-        futures = [stream_pool.submit(_pull_stream, cache, client, stream, full, overlap,
-                                      run_start, summary, progress)
-                   for stream in streams.values()]
+        futures = {stream_pool.submit(_pull_stream, cache, client, stream, full, overlap,
+                                      run_start, summary, progress, refresher): name
+                   for name, stream in streams.items()}
         while True:
             done, pending = wait_futures(futures, timeout=0.05, return_when=FIRST_EXCEPTION)
-            refresher.drain(final=False)
+            # A finished stream queues no more ids: read its last partial batch now, not last.
+            refresher.drain(finished={futures[f] for f in done})
             if not pending or any(f.exception() for f in done):
                 break
-        for future in futures:
-            future.result()
-        refresher.drain(final=True)
-        refresher.wait()
+        try:
+            for future in futures:
+                future.result()
+            refresher.drain(final=True)
+            refresher.wait()
+        finally:
+            client.budget.ten_secondly.clear_lanes()
     summary.api_calls = client.counters.calls
     summary.rate_limited = client.counters.rate_limited
     summary.retries = client.counters.retries
@@ -88,13 +93,14 @@ def pull(cache: Cache, client: HubSpot, streams: dict[str, Stream], *, full: boo
 
 
 def _pull_stream(cache: Cache, client: HubSpot, stream: Stream, full: bool, overlap: timedelta,
-                 run_start: str, summary: PullSummary, progress: Progress | None) -> None:
+                 run_start: str, summary: PullSummary, progress: Progress | None,
+                 refresher: AssociationRefresher) -> None:
     with cache.lock:
         state = read_state(cache.conn, stream.name)
     tally = summary.streams[stream.name]
     if state.phase == "full" or (full and state.phase is None) or state.watermark is None:
         summary.modes[stream.name] = "full"
-        _full(cache, client, stream, state, run_start, tally, progress)
+        _full(cache, client, stream, state, run_start, tally, progress, refresher)
     else:
         summary.modes[stream.name] = "incremental"
         if state.phase == "incremental":  # finish the window a killed run left half done
@@ -106,13 +112,19 @@ def _pull_stream(cache: Cache, client: HubSpot, stream: Stream, full: bool, over
 
 
 def _full(cache: Cache, client: HubSpot, stream: Stream, state: SyncState, run_start: str,
-          tally: Tally, progress: Progress | None) -> None:
+          tally: Tally, progress: Progress | None, refresher: AssociationRefresher) -> None:
     cursor = state.cursor if state.phase == "full" else {"started": run_start, "after": None}
     done = cursor.get("done", 0)
-    total = _estimate_total(client, stream) if progress else None
+    total = _estimate_total(client, stream)
+    if stream.name == "contacts" and total is not None:
+        refresher.expect(total)
+    lane = Lane(client, f"list {stream.name}")
     while True:
+        if total is not None:
+            lane.plan(math.ceil(max(total - done, 0) / BATCH_LIMIT))
         page = client.list_page(stream.name, properties=stream.properties, after=cursor["after"],
-                                limit=BATCH_LIMIT)
+                                limit=BATCH_LIMIT, lane=lane.name if total is not None else None)
+        lane.page_arrived()
         with cache.transaction() as conn:
             ids = save_records(conn, stream, page.results, utcnow(), tally)
             if stream.name == "contacts":
@@ -124,6 +136,7 @@ def _full(cache: Cache, client: HubSpot, stream: Stream, state: SyncState, run_s
             progress(stream.name, done, total)
         if page.after is None:
             break
+    lane.plan(0)
     with cache.transaction() as conn:
         tally.archived += tombstone_unseen(conn, stream, cursor["started"])
         write_state(conn, SyncState(stream.name, cursor["started"]), utcnow())
@@ -159,9 +172,30 @@ def _incremental(cache: Cache, client: HubSpot, stream: Stream, state: SyncState
             return next_state
 
 
+class Lane:
+    """A listing's pages as one lane of the rate budget: pages left, and its natural pace
+    (a call's latency plus the time to save its page, never the time spent waiting for the
+    budget: counting that would shrink a starved chain's share further)."""
+
+    def __init__(self, client: HubSpot, name: str):
+        self.client = client
+        self.name = name
+        self.saving = 0.0
+        self._page_arrived: float | None = None
+
+    def plan(self, pages_left: int) -> None:
+        if self._page_arrived is not None:
+            self.saving = 0.7 * self.saving + 0.3 * (time.monotonic() - self._page_arrived)
+        step = self.client.counters.latency + self.saving
+        self.client.budget.ten_secondly.plan(self.name, pages_left, step)
+
+    def page_arrived(self) -> None:
+        self._page_arrived = time.monotonic()
+
+
 def _estimate_total(client: HubSpot, stream: Stream) -> int | None:
-    """How many live records a listing will see, for the progress display: one search call,
-    on the search budget (it does not count against the 10-second window)."""
+    """How many live records a listing will see (for the rate-budget lanes and progress):
+    one search call, on the search budget, which the 10-second window does not count."""
     try:
         return client.search_page(stream.name, {"limit": 1, "properties": ["hs_object_id"]}).total
     except HubSpotError:

@@ -6,6 +6,7 @@ headers (`X-HubSpot-RateLimit-*`) correct the local view when other apps share t
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -22,29 +23,90 @@ WINDOW_MARGIN_S = 0.15
 
 
 @dataclass
+class Lane:
+    """A chain of requests that run one after another, such as the pages of one listing."""
+
+    left: int  # requests still to make
+    per_window: float  # the most this chain can make in one window, one after another
+    log: deque = field(default_factory=deque)
+
+
+@dataclass
 class Limiter:
-    """At most `capacity` requests started in any `interval` seconds."""
+    """At most `capacity` requests started in any `interval` seconds.
+
+    Requests may name a lane (a chain such as a listing's pages). Each window is shared
+    between lanes in proportion to the work they have left, capped at what a chain can use:
+    a chain cannot catch up later, so an even split would leave the longest one running
+    alone at the end while the budget idles. Slots no lane is entitled to are free to all.
+    """
 
     capacity: int
     interval: float
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _log: deque = field(default_factory=deque, repr=False)
+    _lanes: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     waited: float = 0.0
 
-    def acquire(self) -> None:
+    def plan(self, lane: str, left: int, step: float) -> None:
+        """Declare a lane: `left` requests to go, at best one every `step` seconds."""
+        with self._lock:
+            entry = self._lanes.setdefault(lane, Lane(0, 1.0))
+            entry.left = max(left, 0)
+            entry.per_window = self.interval / max(step, 1e-3)
+
+    def clear_lanes(self) -> None:
+        """Forget every lane (their work is done or abandoned)."""
+        with self._lock:
+            self._lanes.clear()
+
+    def acquire(self, lane: str | None = None) -> None:
         """Block until a request may start, then count it."""
         while True:
             with self._lock:
                 now = self.clock()
                 self._expire(now)
-                if len(self._log) < self.capacity:
+                wait = self._wait_for(lane, now)
+                if wait is None:
                     self._log.append(now)
+                    if lane in self._lanes:
+                        self._lanes[lane].log.append(now)
                     return
-                wait = self._log[0] + self.interval + WINDOW_MARGIN_S - now
-            self.waited += max(wait, 0.0)
-            self.sleep(max(wait, 0.001))
+            self.waited += wait
+            self.sleep(wait)
+
+    def _wait_for(self, lane: str | None, now: float) -> float | None:
+        """None if a request of `lane` may start now, else how long to wait before asking again."""
+        free = self.capacity - len(self._log)
+        if free <= 0:
+            return max(self._log[0] + self.interval + WINDOW_MARGIN_S - now, 0.001)
+        shares = self._shares()
+        # A lane is owed what is left of its share, never more than the work it has left.
+        entitled = {name: max(min(math.ceil(share) - len(self._lanes[name].log),
+                                  self._lanes[name].left), 0)
+                    for name, share in shares.items()}
+        own = entitled.get(lane, 0)
+        if own > 0 or free > sum(entitled.values()) - own:
+            return None
+        return 0.02  # others are entitled to the rest of this window: ask again shortly
+
+    def _shares(self) -> dict[str, float]:
+        """Water-fill the window over lanes with work left, in proportion to that work."""
+        pending = {name: lane for name, lane in self._lanes.items() if lane.left > 0}
+        room, shares = float(self.capacity), {}
+        while pending:
+            total = sum(lane.left for lane in pending.values())
+            capped = {n: l for n, l in pending.items() if room * l.left / total >= l.per_window}
+            if not capped:
+                shares.update({n: room * l.left / total for n, l in pending.items()})
+                break
+            for name, lane in capped.items():
+                shares[name] = lane.per_window
+                room -= lane.per_window
+                del pending[name]
+        return shares
 
     def observe(self, limit: int | None, remaining: int | None) -> None:
         """Align with the server's view: adopt its limit, and count requests we did not make."""
@@ -70,8 +132,9 @@ class Limiter:
 
     def _expire(self, now: float) -> None:
         horizon = now - self.interval - WINDOW_MARGIN_S
-        while self._log and self._log[0] <= horizon:
-            self._log.popleft()
+        for log in (self._log, *(lane.log for lane in self._lanes.values())):
+            while log and log[0] <= horizon:
+                log.popleft()
 
 
 @dataclass

@@ -58,3 +58,38 @@ def test_budget_reads_daily_headers_and_ignores_search():
     assert budget.ten_secondly.remaining() == 189
     budget.observe("SECONDLY", {"X-HubSpot-RateLimit-Remaining": "0"})
     assert budget.secondly.remaining() == 5
+
+
+def test_lanes_share_a_window_in_proportion_to_the_work_they_have_left():
+    t = FakeTime()
+    limiter = Limiter(10, 10.0, t.clock, t.sleep)
+    limiter.plan("emails", left=30, step=0.25)  # could use 40 a window; owed 7.5 of 10
+    limiter.plan("notes", left=10, step=0.25)   # owed 2.5
+    for _ in range(3):
+        limiter.acquire("notes")
+    assert t.slept == []
+    assert limiter._wait_for("notes", t.now) == 0.02  # the rest of the window is owed to emails
+    assert limiter._wait_for(None, t.now) == 0.02
+    for _ in range(7):
+        limiter.acquire("emails")
+    assert t.slept == []
+
+
+def test_a_lane_is_never_owed_more_than_its_work_left():
+    t = FakeTime()
+    limiter = Limiter(10, 10.0, t.clock, t.sleep)
+    limiter.plan("associations", left=1, step=0.01)
+    for _ in range(9):
+        limiter.acquire(None)
+    assert t.slept == []  # one slot is kept for the one batch left, the rest was free
+    assert limiter._wait_for(None, t.now) == 0.02
+    limiter.plan("associations", left=0, step=0.01)
+    limiter.acquire(None)
+    assert t.slept == []
+
+
+def test_capped_lanes_leave_their_excess_to_the_others():
+    limiter = Limiter(100, 10.0)
+    limiter.plan("emails", left=500, step=0.5)  # a chain of 0.5 s pages uses at most 20 a window
+    limiter.plan("calls", left=100, step=0.1)
+    assert limiter._shares() == {"emails": 20.0, "calls": 80.0}
