@@ -409,6 +409,25 @@ def report_command(g: Globals, out: str) -> None:
     click.echo(f"Wrote {run_report(g.db, out)}")
 
 
+@cli.command()
+@click.option("--contacts", default=2000, show_default=True, type=click.IntRange(10, 100_000),
+              help="How many contacts the demo portal holds.")
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed for the demo data.")
+@click.option("--dir", "workdir", default="leadsync-demo", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for the demo's cache and report (replaced).")
+def demo(contacts: int, seed: int, workdir: str) -> None:
+    """Run the whole loop against a local HubSpot sandbox: setup, pull, score, push, report."""
+    from connector.demo import Portal, run_demo
+    from sandbox import Sandbox
+
+    with Sandbox(contacts=contacts, seed=seed) as sb:
+        click.echo(f"Started a local HubSpot sandbox at {sb.base_url} with {contacts:,} contacts "
+                   f"(seed {seed}); your real portal is never touched.")
+        stages = lambda: [r["properties"].get("lifecyclestage") for r in sb.portal.truth("contacts")  # noqa: E731
+                          if not r["archived"] and not r["mergedInto"]]
+        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo)
+
+
 def main() -> None:
     cli(prog_name="leadsync")
 
