@@ -32,3 +32,34 @@ def add_company(cache: Cache, company_id: str, contact_id: str | None = None, ty
     if contact_id is not None:
         cache.conn.execute("INSERT INTO associations VALUES ('contacts', ?, 'companies', ?, ?)",
                            (contact_id, company_id, type_id))
+
+
+ENGAGEMENT_TYPE_IDS = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
+
+
+def cache_from_portal(cache: Cache, portal) -> None:
+    """Copy a sandbox portal's live records and associations into the cache, as a pull would."""
+    conn = cache.conn
+    conn.execute("BEGIN")
+    for record in portal.live("contacts"):
+        contact_id = str(record.id)
+        conn.execute("INSERT INTO contacts (id, email, properties) VALUES (?, ?, ?)",
+                     (contact_id, (record.properties.get("email") or "").lower(),
+                      json.dumps({k: v for k, v in record.properties.items() if v != ""})))
+        for company_id, primary in portal.associated("contacts", record.id, "companies"):
+            for type_id in ((279, 1) if primary else (279,)):
+                conn.execute("INSERT INTO associations VALUES ('contacts', ?, 'companies', ?, ?)",
+                             (contact_id, str(company_id), type_id))
+        for kind, type_id in ENGAGEMENT_TYPE_IDS.items():
+            for engagement_id, _ in portal.associated("contacts", record.id, kind):
+                conn.execute("INSERT INTO associations VALUES ('contacts', ?, ?, ?, ?)",
+                             (contact_id, kind, str(engagement_id), type_id))
+    for record in portal.live("companies"):
+        conn.execute("INSERT INTO companies (id, properties) VALUES (?, ?)",
+                     (str(record.id), json.dumps(record.properties)))
+    for kind in ENGAGEMENT_TYPE_IDS:
+        for record in portal.live(kind):
+            conn.execute("INSERT INTO engagements (type, id, occurred_at, properties) VALUES (?, ?, ?, ?)",
+                         (kind, str(record.id), record.properties.get("hs_timestamp"),
+                          json.dumps(record.properties)))
+    conn.execute("COMMIT")
