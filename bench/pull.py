@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=4000)
     parser.add_argument("--tier", type=int, default=100, help="requests per 10 s (sandbox and client)")
     parser.add_argument("--latency-ms", type=int, default=250)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -37,7 +37,7 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     tier: int = 190
     daily_limit: int = 625_000
-    concurrency: int = 8
+    concurrency: int = 16
     streams: tuple[str, ...] = STREAMS
     overlap_minutes: int = 10
     extra_properties: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -59,7 +59,7 @@ STARTER = '''\
 # base_url = "https://api.hubapi.com"   # or --base-url / LEADSYNC_BASE_URL (e.g. a sandbox)
 tier = 190              # requests per 10 seconds: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (limit pack)
 daily_limit = 625000    # requests per day for your subscription
-concurrency = 8         # requests in flight at once
+concurrency = 16        # requests in flight at once (batches overlap; the rate budget still rules)
 
 [pull]
 streams = ["contacts", "companies", "calls", "emails", "meetings", "notes", "tasks"]
@@ -148,7 +148,7 @@ def _parse(raw: dict, source: str) -> Settings:
         base_url=_str(hub, "base_url", DEFAULT_BASE_URL, source, "hubspot"),
         tier=tier,
         daily_limit=_int(hub, "daily_limit", 625_000, source, "hubspot"),
-        concurrency=_int(hub, "concurrency", 8, source, "hubspot", high=64),
+        concurrency=_int(hub, "concurrency", 16, source, "hubspot", high=64),
         streams=streams,
         overlap_minutes=_int(pull, "overlap_minutes", 10, source, "pull", low=0),
         extra_properties={k: tuple(v) for k, v in extra.items()},
