@@ -120,9 +120,8 @@ def sandbox(port: int, contacts: int, seed: int, rate_limit: int, latency_ms: in
     try:
         sandbox_pkg.serve(port=port, contacts=contacts, seed=seed, rate_limit=rate_limit,
                           latency_ms=latency_ms, token=token, echo=click.echo)
-    except OSError as exc:
-        raise click.UsageError(f"cannot listen on 127.0.0.1:{port} ({exc.strerror or exc}); "
-                               f"choose another --port") from None
+    except OSError as exc:  # the sandbox's own message already says what to do
+        raise ConfigError(f"cannot start the sandbox: {exc.strerror or exc}") from None
 
 
 @cli.command()
