@@ -230,14 +230,20 @@ def main() -> None:
     cache.conn.execute("DELETE FROM scores")
     cache.conn.execute("DELETE FROM score_history")
     contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
+    cpu = time.process_time()
     read_seconds, rows = bare_read(args.db)
+    read_cpu = time.process_time() - cpu
     print(f"bare read:       {read_seconds:7.2f} s  {contacts / read_seconds:10,.0f} contacts/s "
-          f"({rows:,} rows: contacts, their engagements, their primary companies)")
+          f"(cpu {read_cpu:.1f} s; {rows:,} rows: contacts, their engagements, their primary "
+          f"companies)")
     for label in ("first rescore:", "repeat rescore:"):
+        cpu = time.process_time()
         summary = rescore(cache, model, AS_OF)
+        used = time.process_time() - cpu
         rate = summary.scored / summary.seconds
         print(f"{label:16} {summary.seconds:7.2f} s  {rate:10,.0f} contacts/s "
-              f"({summary.seconds / read_seconds:.2f}x the bare read; {summary.changed:,} changed, "
+              f"({summary.seconds / read_seconds:.2f}x the bare read; cpu {used:.1f} s = "
+              f"{summary.scored / used:,.0f} contacts per cpu-second; {summary.changed:,} changed, "
               f"{summary.updated:,} score rows written)")
     print(f"peak memory:     {peak_mb():7.0f} MB (ru_maxrss, whole process)")
     print(f"model {model.label}; grades {summary.grades}")
