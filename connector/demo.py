@@ -5,6 +5,7 @@ import json
 import shutil
 from collections import Counter
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -51,6 +52,7 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path
     echo("")
     echo(_top_leads(db))
     echo("")
+    echo(_backtest(db, settings))
     echo(_report(db, workdir / "report.html"))
     echo(f"Cache: {db}  (try: leadsync --db {db} explain <contact id>, "
          f"leadsync --db {db} history, datasette {db})")
@@ -90,6 +92,19 @@ def _top_leads(db: str, count: int = 5) -> str:
         lines.append(f"  {total:>5g} {grade or '--':<3} {stage or '':<23} {email or contact_id}")
         lines.append(f"        {why}")
     return "\n".join(lines)
+
+
+def _backtest(db: str, settings: Settings) -> str:
+    """Score the portal as it was 90 days ago and check who converted since (the lift chart)."""
+    from connector.backtests import run_backtest
+    from scoring.backtest import default_as_of
+
+    as_of = default_as_of(datetime.now(timezone.utc), 90)
+    result = run_backtest(db, settings, model_path=None, compare_path=None, as_of=as_of,
+                          horizon_days=90, random_baseline=True)
+    aucs = ", ".join(f"{e.model}: {e.auc:.3f}" for e in result.evaluations if e.auc is not None)
+    return (f"Backtest as of {as_of:%Y-%m-%d}, 90-day horizon: ROC AUC {aucs} "
+            f"(0.5 = chance; run `leadsync backtest` for the full table)")
 
 
 def _report(db: str, path: Path) -> str:

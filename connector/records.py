@@ -67,13 +67,12 @@ def save_records(conn: sqlite3.Connection, stream: Stream, records: Sequence[Map
             tally.unchanged += 1
     columns = _COLUMNS[table]
     keys = _KEYS[table]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
+    updates = [f"{c} = excluded.{c}" for c in columns if c not in keys]
+    if table != "engagements":
+        updates.append("merged_into = NULL")  # listed as itself: no longer merged away
     conn.executemany(
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates}, merged_into = NULL"
-        if table != "engagements" else
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT({', '.join(keys)}) DO UPDATE SET {updates}",
+        f"ON CONFLICT({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}",
         [tuple(row[c] for c in columns) for row in rows])
     if table in ("contacts", "companies"):
         for record in records:

@@ -15,7 +15,7 @@ PRIMARY_COMPANY = 1
 
 @dataclass(frozen=True)
 class RecordRow:
-    """One record as the cache stores it; `key` is the column that is not shared."""
+    """One record as the cache stores it: the table and its column values."""
 
     table: str
     values: dict[str, Any]

@@ -14,6 +14,7 @@ def test_demo_runs_the_whole_loop_and_says_where_things_are(tmp_path):
     assert " 0 batch calls" not in first
     assert "wrote 0 contacts in 0 batch calls" in second
     assert "Funnel (live contacts)" in out and "Top leads, and why:" in out
+    assert "Backtest as of " in out and "ROC AUC starter" in out
     assert f"Report: {workdir / 'report.html'}" in out
     assert (workdir / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert f"Cache: {workdir / 'leadsync.db'}" in out
