@@ -62,6 +62,9 @@ class WorkerConfig:
     backoff: Backoff = Backoff()
     lease: timedelta = timedelta(seconds=60)
     echo_window: timedelta = timedelta(hours=24)
+    # Under sustained load the loop rests after each batch so that it works at most this share
+    # of the time: the receiver in the same process acks first, the backlog is caught up later.
+    busy_share: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> WorkerConfig:
@@ -169,7 +172,8 @@ class Worker:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Poll the inbox; after a quiet spell, wait `window` so a burst becomes one batch."""
+        """Poll the inbox; after a quiet spell, wait `window` so a burst becomes one batch;
+        under sustained load, rest between batches (`busy_share`)."""
         idle = True
         while not self._stop.is_set():
             try:
@@ -179,7 +183,12 @@ class Worker:
                     continue
                 if idle and self._stop.wait(self.config.window):
                     return
+                started = time.monotonic()
                 idle = self.run_once() is None
+                if not idle and self.config.busy_share < 1:
+                    rest = (time.monotonic() - started) * (1 / self.config.busy_share - 1)
+                    if self._stop.wait(rest):
+                        return
             except CacheBusy:
                 self._stop.wait(0.5)  # a sync or pull holds the cache: the events wait
             except Exception:  # noqa: BLE001 - the loop must outlive any one batch
