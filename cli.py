@@ -178,7 +178,9 @@ def worker(g: Globals, once: bool, wait: float) -> None:
 
     from connector.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not once:  # --once prints its own summary
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(g.db, g.settings(), lambda: g.client(), once=once, wait=wait, echo=click.echo)
 
 
