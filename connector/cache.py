@@ -17,6 +17,7 @@ from typing import Iterator
 
 import sqlite_utils
 
+from connector import contact_events
 from connector.errors import CacheError
 from connector.schema import MIGRATIONS
 
@@ -136,6 +137,7 @@ def open_cache(path: str | os.PathLike) -> Cache:
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet recorded; returns the names applied now."""
+    contact_events.register(conn)  # the contact_events triggers call these functions
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied = []
     for name, sql in MIGRATIONS:
@@ -157,4 +159,14 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 
 
 def _statements(sql: str) -> list[str]:
-    return [s.strip() for s in sql.split(";") if s.strip()]
+    """The statements of a migration; a trigger's body (BEGIN … END) stays whole."""
+    statements, pending = [], ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        statements.append(pending.strip())
+    return statements

@@ -1,9 +1,9 @@
 """Rescoring: cached contacts, their events and primary company through the engine, into `scores`.
 
 One ordered pass in chunks of contact ids: a contacts query (with each contact's primary
-company and stored score) and an events query over the same id range, merged in Python.
-Only the properties the model reads are extracted (in SQLite, one JSON parse per row), and
-identical extracted engagement properties are parsed once. A chunk's writes are one
+company and stored score) merged in Python with one sequential read of `contact_events`
+(clustered by contact, times already seconds); identical event property texts are parsed
+once. Only the contact and company properties the model reads are extracted (in SQLite). A chunk's writes are one
 transaction: `scores` rows that changed, and `score_history` rows where total, grade or
 stage changed. Same data, same model, same as-of: nothing is written.
 """
@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import scoring
 from connector.cache import Cache, open_cache, utcnow
+from connector.contact_events import OMITTED
 from connector.errors import ConfigError
 from connector.lock import run_lock
 from scoring import Model, Score, ScoringError, catalog_from_rows, scorer
@@ -255,6 +256,10 @@ class ContactReader:
             a for a in model.activity if a in _KINDS}
         self.event_names = {k: tuple(model.properties_used.get(k, ())) for k in sorted(kinds)}
         self.memo: dict[str, dict[str, Mapping[str, Any]]] = {k: {} for k in self.event_names}
+        # contact_events holds every property but the OMITTED ones; a model testing one of
+        # those reads engagements through associations instead (same events, slower).
+        self.clustered = not any(OMITTED.intersection(n) for n in self.event_names.values())
+        self.parsed: dict[str, Mapping[str, Any]] = {}
 
     def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
         """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
@@ -271,10 +276,10 @@ class ContactReader:
     def _all(self, size: int) -> Iterator[list[Row]]:
         """Every live contact, chunk by chunk, merged with one sorted stream of all events.
 
-        The stream walks engagements in their own order and finds each one's contact through
-        the association index, then lets SQLite sort by contact: near-sequential reads,
-        several times cheaper than seeking each contact's engagements by id (scattered ids).
-        The stream reads tables this rescore never writes, so chunks can commit meanwhile.
+        The stream reads contact_events in its own (contact) order; without it, it walks
+        engagements in their order, finds each one's contact through the association index
+        and lets SQLite sort by contact. It reads tables this rescore never writes, so
+        chunks can commit meanwhile.
         """
         stream = _Stream(self._event_stream())
         after = ""
@@ -319,9 +324,18 @@ class ContactReader:
     def _kinds(self) -> str:
         return ",".join(f"'{k}'" for k in self.event_names)
 
+    def _kind_filter(self, keyword: str) -> str:
+        if len(self.event_names) == len(_KINDS):
+            return ""
+        return f"{keyword} kind IN ({self._kinds()})"
+
     def _event_stream(self) -> sqlite3.Cursor | None:
         if not self.event_names:
             return None
+        if self.clustered:
+            return self.conn.execute(f"""
+                SELECT contact_id, kind, engagement_id, occurred_at, properties
+                FROM contact_events {self._kind_filter('WHERE')} ORDER BY contact_id""")
         # CROSS JOIN keeps engagements as the outer loop (SQLite never reorders it).
         return self.conn.execute(f"""
             SELECT {self._event_columns()}
@@ -333,6 +347,11 @@ class ContactReader:
     def _events_of(self, contact_ids: list[str]) -> list[tuple]:
         if not self.event_names:
             return []
+        if self.clustered:
+            return self.conn.execute(f"""
+                SELECT contact_id, kind, engagement_id, occurred_at, properties
+                FROM contact_events WHERE contact_id IN ({','.join('?' * len(contact_ids))})
+                {self._kind_filter('AND')} ORDER BY contact_id""", contact_ids).fetchall()
         return self.conn.execute(f"""
             SELECT {self._event_columns()}
             FROM associations a JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
@@ -341,6 +360,40 @@ class ContactReader:
             ORDER BY a.from_id, e.type, e.id""", contact_ids).fetchall()
 
     def _merge(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
+        if self.clustered:
+            return self._merge_clustered(contacts, events)
+        return self._merge_extracted(contacts, events)
+
+    def _merge_clustered(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
+        """Contacts with their contact_events rows (times already seconds, one row per event)."""
+        names, company_names = self.contact_names, self.company_names
+        loads, parsed = json.loads, self.parsed
+        position, count = 0, len(events)
+        for row in contacts:
+            contact_id = row[0]
+            contact = dict(zip(names, loads(row[1])))
+            contact["id"] = contact_id
+            company = dict(zip(company_names, loads(row[2]))) if row[2] is not None else None
+            stored = row[3:] if row[3] is not None else None
+            while position < count and events[position][0] < contact_id:
+                position += 1  # events of archived or merged-away contacts
+            mine = []
+            while position < count:
+                event = events[position]
+                if event[0] != contact_id:
+                    break
+                position += 1
+                text = event[4]
+                # Identical property sets (enumerations, mostly) share one parsed dict.
+                properties = parsed.get(text)
+                if properties is None:
+                    properties = loads(text)
+                    if len(parsed) < _MEMO_LIMIT:
+                        parsed[text] = properties
+                mine.append((event[1], event[3], properties))
+            yield contact_id, contact, mine, company, stored
+
+    def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         names, company_names = self.contact_names, self.company_names
         loads, parse_time = json.loads, _seconds
         memo = self.memo

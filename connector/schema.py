@@ -178,4 +178,95 @@ MIGRATIONS: list[tuple[str, str]] = [
             run_id INTEGER
         );
     """),
+    # Derived from engagements + associations and kept in step by triggers (see
+    # connector/contact_events.py, whose functions they call). Trigger inserts avoid
+    # duplicates themselves: an outer statement's conflict policy overrides OR IGNORE in them.
+    ("0009_contact_events", """
+        CREATE TABLE IF NOT EXISTS contact_events (
+            contact_id TEXT NOT NULL,
+            occurred_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            engagement_id TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            PRIMARY KEY (contact_id, occurred_at, kind, engagement_id)
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO contact_events
+        SELECT a.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
+               leadsync_scored_properties(e.properties)
+        FROM associations a CROSS JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
+        WHERE a.from_type = 'contacts' AND a.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks') AND e.archived = 0
+          AND leadsync_seconds(e.occurred_at) IS NOT NULL;
+        CREATE TRIGGER IF NOT EXISTS contact_events_association_added
+        AFTER INSERT ON associations
+        WHEN NEW.from_type = 'contacts' AND NEW.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks')
+        BEGIN
+            INSERT INTO contact_events
+            SELECT DISTINCT NEW.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
+                   leadsync_scored_properties(e.properties)
+            FROM engagements e
+            WHERE e.type = NEW.to_type AND e.id = NEW.to_id AND e.archived = 0
+              AND leadsync_seconds(e.occurred_at) IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM contact_events c WHERE c.contact_id = NEW.from_id
+                  AND c.kind = NEW.to_type AND c.engagement_id = NEW.to_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_association_removed
+        AFTER DELETE ON associations
+        WHEN OLD.from_type = 'contacts' AND OLD.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks') AND NOT EXISTS (
+            SELECT 1 FROM associations a WHERE a.from_type = 'contacts'
+              AND a.from_id = OLD.from_id AND a.to_type = OLD.to_type AND a.to_id = OLD.to_id)
+        BEGIN
+            DELETE FROM contact_events WHERE contact_id = OLD.from_id AND kind = OLD.to_type
+              AND engagement_id = OLD.to_id;
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_association_changed
+        AFTER UPDATE ON associations
+        BEGIN
+            DELETE FROM contact_events WHERE OLD.from_type = 'contacts'
+              AND contact_id = OLD.from_id AND kind = OLD.to_type
+              AND engagement_id = OLD.to_id AND NOT EXISTS (
+                SELECT 1 FROM associations a WHERE a.from_type = 'contacts'
+                  AND a.from_id = OLD.from_id AND a.to_type = OLD.to_type
+                  AND a.to_id = OLD.to_id);
+            INSERT INTO contact_events
+            SELECT DISTINCT NEW.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
+                   leadsync_scored_properties(e.properties)
+            FROM engagements e
+            WHERE NEW.from_type = 'contacts' AND e.type = NEW.to_type AND e.id = NEW.to_id
+              AND e.archived = 0 AND leadsync_seconds(e.occurred_at) IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM contact_events c WHERE c.contact_id = NEW.from_id
+                  AND c.kind = NEW.to_type AND c.engagement_id = NEW.to_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_engagement_added
+        AFTER INSERT ON engagements
+        WHEN NEW.archived = 0 AND leadsync_seconds(NEW.occurred_at) IS NOT NULL
+        BEGIN
+            INSERT INTO contact_events
+            SELECT DISTINCT a.from_id, leadsync_seconds(NEW.occurred_at), NEW.type, NEW.id,
+                   leadsync_scored_properties(NEW.properties)
+            FROM associations a
+            WHERE a.to_type = NEW.type AND a.to_id = NEW.id AND a.from_type = 'contacts';
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_engagement_changed
+        AFTER UPDATE ON engagements
+        WHEN OLD.occurred_at IS NOT NEW.occurred_at OR OLD.properties IS NOT NEW.properties
+          OR OLD.archived IS NOT NEW.archived OR OLD.type IS NOT NEW.type OR OLD.id IS NOT NEW.id
+        BEGIN
+            DELETE FROM contact_events WHERE kind = OLD.type AND engagement_id = OLD.id
+              AND contact_id IN (SELECT a.from_id FROM associations a WHERE a.to_type = OLD.type
+                                 AND a.to_id = OLD.id AND a.from_type = 'contacts');
+            INSERT INTO contact_events
+            SELECT DISTINCT a.from_id, leadsync_seconds(NEW.occurred_at), NEW.type, NEW.id,
+                   leadsync_scored_properties(NEW.properties)
+            FROM associations a
+            WHERE a.to_type = NEW.type AND a.to_id = NEW.id AND a.from_type = 'contacts'
+              AND NEW.archived = 0 AND leadsync_seconds(NEW.occurred_at) IS NOT NULL;
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_engagement_removed
+        AFTER DELETE ON engagements
+        BEGIN
+            DELETE FROM contact_events WHERE kind = OLD.type AND engagement_id = OLD.id
+              AND contact_id IN (SELECT a.from_id FROM associations a WHERE a.to_type = OLD.type
+                                 AND a.to_id = OLD.id AND a.from_type = 'contacts');
+        END;
+    """),
 ]
