@@ -18,6 +18,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from itertools import groupby
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import scoring
@@ -259,7 +260,9 @@ class ContactReader:
         # contact_events holds every property but the OMITTED ones; a model testing one of
         # those reads engagements through associations instead (same events, slower).
         self.clustered = not any(OMITTED.intersection(n) for n in self.event_names.values())
-        self.parsed: dict[str, Mapping[str, Any]] = {}
+        self.parsed = _Parsed()
+        # Companies by id, read once for all their contacts (None: archived or not cached).
+        self.companies: dict[str, Mapping[str, Any] | None] = {}
 
     def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
         """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
@@ -291,24 +294,41 @@ class ContactReader:
             yield list(self._merge(contacts, stream.upto(after)))
 
     def _contacts(self, where: str, params: list, *, limit: int | None = None) -> list[tuple]:
-        return self.conn.execute(self._contacts_sql(where, limit), [
-            *_paths(self.contact_names), *_paths(self.company_names), *params]).fetchall()
+        """(id, extracted properties, primary company id, stored score…) of live contacts."""
+        rows = self.conn.execute(self._contacts_sql(where, limit), [
+            *_paths(self.contact_names), *params]).fetchall()
+        if self.company_names:
+            self._read_companies({row[2] for row in rows if row[2] is not None})
+        return rows
+
+    def _read_companies(self, ids: set[str]) -> None:
+        """Make sure `self.companies` knows these companies (bounded: forgets all when full)."""
+        known = self.companies
+        if len(known) + len(ids) > _MEMO_LIMIT:
+            known.clear()
+        missing = sorted(ids.difference(known))
+        known.update(dict.fromkeys(missing))
+        names = self.company_names
+        for start in range(0, len(missing), ID_BATCH):
+            batch = missing[start:start + ID_BATCH]
+            for company_id, values in self.conn.execute(
+                    f"SELECT id, json_extract(properties, {_marks(names)}) FROM companies "
+                    f"WHERE archived = 0 AND id IN ({','.join('?' * len(batch))})",
+                    [*_paths(names), *batch]):
+                known[company_id] = dict(zip(names, json.loads(values)))
 
     def _contacts_sql(self, where: str, limit: int | None) -> str:
         company = "NULL"
-        join = ""
         if self.company_names:
-            company = f"json_extract(co.properties, {_marks(self.company_names)})"
-            join = """LEFT JOIN companies co ON co.archived = 0 AND co.id = (
-                        SELECT a.to_id FROM associations a
-                        WHERE a.from_type = 'contacts' AND a.from_id = c.id
-                          AND a.to_type = 'companies'
-                        ORDER BY a.type_id != 1, a.to_id LIMIT 1)"""
+            company = """(SELECT a.to_id FROM associations a
+                          WHERE a.from_type = 'contacts' AND a.from_id = c.id
+                            AND a.to_type = 'companies'
+                          ORDER BY a.type_id != 1, a.to_id LIMIT 1)"""
         return f"""
             SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
                    s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
                    s.stage, s.inactive, s.reasons
-            FROM contacts c {join}
+            FROM contacts c
             LEFT JOIN scores s ON s.contact_id = c.id
             WHERE c.archived = 0 AND c.merged_into IS NULL AND {where}
             ORDER BY c.id {f'LIMIT {int(limit)}' if limit else ''}"""
@@ -334,7 +354,7 @@ class ContactReader:
             return None
         if self.clustered:
             return self.conn.execute(f"""
-                SELECT contact_id, kind, engagement_id, occurred_at, properties
+                SELECT contact_id, kind, occurred_at, properties
                 FROM contact_events {self._kind_filter('WHERE')} ORDER BY contact_id""")
         # CROSS JOIN keeps engagements as the outer loop (SQLite never reorders it).
         return self.conn.execute(f"""
@@ -349,7 +369,7 @@ class ContactReader:
             return []
         if self.clustered:
             return self.conn.execute(f"""
-                SELECT contact_id, kind, engagement_id, occurred_at, properties
+                SELECT contact_id, kind, occurred_at, properties
                 FROM contact_events WHERE contact_id IN ({','.join('?' * len(contact_ids))})
                 {self._kind_filter('AND')} ORDER BY contact_id""", contact_ids).fetchall()
         return self.conn.execute(f"""
@@ -366,35 +386,22 @@ class ContactReader:
 
     def _merge_clustered(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         """Contacts with their contact_events rows (times already seconds, one row per event)."""
-        names, company_names = self.contact_names, self.company_names
+        names, companies = self.contact_names, self.companies
         loads, parsed = json.loads, self.parsed
-        position, count = 0, len(events)
+        # Rows are in contact order: group them (in C) by contact, then look contacts up.
+        by_contact = {contact_id: [(kind, at, parsed[text]) for _, kind, at, text in rows]
+                      for contact_id, rows in groupby(events, _first)}
+        no_events: list = []
         for row in contacts:
             contact_id = row[0]
             contact = dict(zip(names, loads(row[1])))
             contact["id"] = contact_id
-            company = dict(zip(company_names, loads(row[2]))) if row[2] is not None else None
+            company = companies.get(row[2])
             stored = row[3:] if row[3] is not None else None
-            while position < count and events[position][0] < contact_id:
-                position += 1  # events of archived or merged-away contacts
-            mine = []
-            while position < count:
-                event = events[position]
-                if event[0] != contact_id:
-                    break
-                position += 1
-                text = event[4]
-                # Identical property sets (enumerations, mostly) share one parsed dict.
-                properties = parsed.get(text)
-                if properties is None:
-                    properties = loads(text)
-                    if len(parsed) < _MEMO_LIMIT:
-                        parsed[text] = properties
-                mine.append((event[1], event[3], properties))
-            yield contact_id, contact, mine, company, stored
+            yield contact_id, contact, by_contact.get(contact_id, no_events), company, stored
 
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
-        names, company_names = self.contact_names, self.company_names
+        names, companies = self.contact_names, self.companies
         loads, parse_time = json.loads, _seconds
         memo = self.memo
         property_names = self.event_names
@@ -403,7 +410,7 @@ class ContactReader:
             contact_id = row[0]
             contact = dict(zip(names, loads(row[1])))
             contact["id"] = contact_id
-            company = dict(zip(company_names, loads(row[2]))) if row[2] is not None else None
+            company = companies.get(row[2])
             stored = row[3:] if row[3] is not None else None
             while position < count and events[position][0] < contact_id:
                 position += 1  # events of archived or merged-away contacts
@@ -434,6 +441,17 @@ class ContactReader:
             yield contact_id, contact, mine, company, stored
 
 _KINDS = ("calls", "emails", "meetings", "notes", "tasks")
+
+
+class _Parsed(dict):
+    """Event property texts parsed once: identical texts (enumerations, mostly) share one
+    dict, which nobody mutates. Bounded: once full, new texts are parsed but not kept."""
+
+    def __missing__(self, text: str) -> Mapping[str, Any]:
+        value = json.loads(text)
+        if len(self) < _MEMO_LIMIT:
+            self[text] = value
+        return value
 
 
 class _Stream:
