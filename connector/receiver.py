@@ -28,6 +28,7 @@ from connector import inbox
 from connector.cache import Cache, open_cache
 from connector.errors import ConfigError
 from connector.signature import Check, verify_v3
+from connector.shutdown import interrupted_by_signals
 
 WEBHOOK_PATH = "/webhooks/hubspot"
 HEALTH_PATH = "/healthz"
@@ -301,7 +302,8 @@ def serve(app: Callable, host: str, port: int, *, threads: int = 8,
                            max_body_bytes=max_body_bytes)
     announce(server.url)
     try:
-        server.run()
+        with interrupted_by_signals():
+            server.run()
     except KeyboardInterrupt:
         pass
     finally:

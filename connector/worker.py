@@ -40,6 +40,7 @@ from connector.settings import Settings
 from connector.setup import names_of, require_setup
 from connector.sync import write_back_extra, write_policy
 from connector.triage import EchoFilter, Triage, triage
+from connector.shutdown import interrupted_by_signals
 from mappings.streams import ENGAGEMENT_TYPES, Stream, select
 from mappings.records import merged_ids
 
@@ -445,7 +446,8 @@ def run_worker(db_path: str, settings: Settings, client_factory: Callable[[], Hu
             return reports
         echo(f"webhook worker on {db_path}: processing inbox events (Ctrl-C stops)")
         try:
-            worker.run()
+            with interrupted_by_signals():
+                worker.run()
         except KeyboardInterrupt:
             pass
         return []
