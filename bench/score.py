@@ -6,9 +6,10 @@
 Generates the cache directly in SQLite (recursive CTEs, deterministic pseudo-random values shaped
 like the sandbox's; `contact_events` filled as its migration backfills a cache), then in one
 process prints: the time a bare Python loop takes to read the rows the rescore reads (live
-contacts, their `contact_events` rows, their primary company), the first full rescore (every contact new: scores and history written), a repeat rescore with
-the same as-of (nothing changes, nothing written), contacts per second, the ratio to the bare
-read, and peak memory (ru_maxrss).
+contacts, their `contact_events` rows, their primary company), the first full rescore (every
+contact new: scores and history written), a repeat rescore with the same as-of (nothing
+changes, nothing written), contacts per second, the ratio to the bare read, and peak memory
+(ru_maxrss).
 """
 from __future__ import annotations
 

@@ -3,9 +3,10 @@
 One ordered pass in chunks of contact ids: a contacts query (with each contact's primary
 company and stored score) merged in Python with one sequential read of `contact_events`
 (clustered by contact, times already seconds); identical event property texts are parsed
-once. Only the contact and company properties the model reads are extracted (in SQLite). A chunk's writes are one
-transaction: `scores` rows that changed, and `score_history` rows where total, grade or
-stage changed. Same data, same model, same as-of: nothing is written.
+once, and each company once for all its contacts. Only the contact and company properties
+the model reads are extracted (in SQLite). A chunk's writes are one transaction: `scores`
+rows that changed, and `score_history` rows where total, grade or stage changed. Same data,
+same model, same as-of: nothing is written.
 """
 from __future__ import annotations
 

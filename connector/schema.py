@@ -194,11 +194,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         SELECT a.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
                leadsync_scored_properties(e.properties)
         FROM associations a CROSS JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
-        WHERE a.from_type = 'contacts' AND a.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks') AND e.archived = 0
+        WHERE a.from_type = 'contacts'
+          AND a.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks')
+          AND e.archived = 0
           AND leadsync_seconds(e.occurred_at) IS NOT NULL;
         CREATE TRIGGER IF NOT EXISTS contact_events_association_added
         AFTER INSERT ON associations
-        WHEN NEW.from_type = 'contacts' AND NEW.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks')
+        WHEN NEW.from_type = 'contacts'
+          AND NEW.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks')
         BEGIN
             INSERT INTO contact_events
             SELECT DISTINCT NEW.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
@@ -211,7 +214,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         END;
         CREATE TRIGGER IF NOT EXISTS contact_events_association_removed
         AFTER DELETE ON associations
-        WHEN OLD.from_type = 'contacts' AND OLD.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks') AND NOT EXISTS (
+        WHEN OLD.from_type = 'contacts'
+          AND OLD.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks') AND NOT EXISTS (
             SELECT 1 FROM associations a WHERE a.from_type = 'contacts'
               AND a.from_id = OLD.from_id AND a.to_type = OLD.to_type AND a.to_id = OLD.to_id)
         BEGIN

@@ -16,6 +16,8 @@ from connector.rescore import ContactReader, load_model, rescore
 from connector.schema import MIGRATIONS
 from mappings.streams import select
 from sandbox import Sandbox
+from score_cache import add_contact, add_event
+from scoring import loads
 from test_pull import ALL, live_contacts, make_client
 
 AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -165,4 +167,33 @@ def test_rescore_from_contact_events_equals_rescore_through_associations(sb, tmp
     first = rescore(cache, model, AS_OF)
     assert first.scored == len(fast) and first.updated == len(fast)
     assert rescore(cache, model, AS_OF).updated == 0
+    cache.close()
+
+
+def test_a_model_testing_an_omitted_property_reads_engagements_instead(tmp_path):
+    cache = open_cache(tmp_path / "c.db")
+    add_contact(cache, "7", email="x@y.z")
+    add_event(cache, "7", "notes", "n1", "2026-11-20T10:00:00.000Z", type_ids=(201,),
+              hs_note_body="Asked for pricing")
+    add_event(cache, "7", "notes", "n2", "2026-11-21T10:00:00.000Z", type_ids=(201,),
+              hs_note_body="Out of office")
+    model = loads("""
+[model]
+name = "notes"
+version = "1"
+[[engagement.rules]]
+name = "Pricing notes"
+event = "note"
+where = { hs_note_body = { contains = "pricing" } }
+points = 7
+count = "each"
+""")
+    reader = ContactReader(cache, model)
+    assert not reader.clustered
+    [[(_, _, events, _, _)]] = list(reader.chunks(None, 10))
+    assert sorted(events) == [("notes", 1795168800.0, {"hs_note_body": "Asked for pricing"}),
+                              ("notes", 1795255200.0, {"hs_note_body": "Out of office"})]
+    assert rescore(cache, model, AS_OF).grades == {"none": 1}
+    [(engagement,)] = cache.conn.execute("SELECT engagement FROM scores").fetchall()
+    assert engagement == 7.0
     cache.close()
