@@ -444,9 +444,9 @@ def run_worker(db_path: str, settings: Settings, client_factory: Callable[[], Hu
             for report in reports:
                 echo(f"  {report.render()}")
             return reports
-        echo(f"webhook worker on {db_path}: processing inbox events (Ctrl-C stops)")
         try:
-            with interrupted_by_signals():
+            with interrupted_by_signals():  # before the announcement: a stop may follow it at once
+                echo(f"webhook worker on {db_path}: processing inbox events (Ctrl-C stops)")
                 worker.run()
         except KeyboardInterrupt:
             pass
