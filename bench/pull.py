@@ -3,7 +3,7 @@
 Prints, in one run: API calls made vs the minimum for the data, wall time vs the time the
 rate limit alone forces, and peak memory at two portal sizes (streaming keeps it flat).
 
-    .venv/bin/python bench/pull.py [--contacts 4000] [--tier 100] [--latency-ms 250]
+    .venv/bin/python bench/pull.py [--contacts 10000] [--tier 100] [--latency-ms 250]
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def measure(contacts: int, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--contacts", type=int, default=4000)
+    parser.add_argument("--contacts", type=int, default=10000)
     parser.add_argument("--tier", type=int, default=100, help="requests per 10 s (sandbox and client)")
     parser.add_argument("--latency-ms", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=16)
