@@ -335,15 +335,20 @@ def history_command(g: Globals, contact: str | None, since: str | None, model_re
               help="Stop before sending if more contacts would change [default: push.max_changes].")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
+@click.option("--as-of", default=None, metavar="DATE",
+              help="Score as of this date or ISO time, UTC [default: now; decay moves with it].")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def sync(g: Globals, max_changes: int | None, wait: float, quiet: bool, as_json: bool) -> None:
+def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, quiet: bool,
+         as_json: bool) -> None:
     """Pull what changed, rescore every contact, and push what differs: one run, one summary."""
+    from connector.rescore import parse_moment
     from connector.sync import run_sync
 
+    moment = parse_moment(as_of) if as_of else None
     summary = run_sync(g.db, g.settings(), lambda: g.client(), max_changes=max_changes, wait=wait,
-                       quiet=quiet or as_json)
+                       quiet=quiet or as_json, now=(lambda: moment) if moment else None)
     emit(summary.as_dict(), as_json, summary.render())
 
 

@@ -41,11 +41,15 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path
     echo("1. leadsync setup: creating leadsync's contact properties in the portal")
     for line in run_setup(db, settings, client_factory).render().splitlines():
         echo(f"   {line}")
+    # Both syncs score as of one instant: scores are a function of (model, data, as_of), so
+    # the second run is deterministic (with "now", decay could move a rounded score).
+    as_of = datetime.now(timezone.utc)
     echo("2. leadsync sync: pull everything, score every contact, push what changed")
-    first = run_sync(db, settings, client_factory, quiet=True)
+    first = run_sync(db, settings, client_factory, quiet=True, now=lambda: as_of)
     echo(f"   {_sync_line(first)}")
-    echo("3. leadsync sync again: HubSpot already holds every value leadsync wants, so nothing is written")
-    second = run_sync(db, settings, client_factory, quiet=True)
+    echo("3. leadsync sync again, same as-of: HubSpot already holds every value leadsync wants, "
+         "so nothing is written")
+    second = run_sync(db, settings, client_factory, quiet=True, now=lambda: as_of)
     echo(f"   {_sync_line(second)}")
     echo("")
     echo(_funnel(before, Counter(portal.stages())))

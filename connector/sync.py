@@ -144,7 +144,7 @@ class SyncSummary:
 
 def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              max_changes: int | None = None, wait: float = 0.0, quiet: bool = False,
-             now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> SyncSummary:
+             now: Callable[[], datetime] | None = None) -> SyncSummary:
     """`leadsync sync`: pull, rescore every contact, push what changed, as one recorded run."""
     started = time.monotonic()
     chosen = select(tuple(settings.streams), write_back_extra(settings))
@@ -163,7 +163,8 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 finally:
                     if progress:
                         progress.close()
-                scored = rescore(cache, model, now(), trigger="sync", run_id=run.id)
+                as_of = now() if now else datetime.now(timezone.utc)
+                scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id)
                 pushed = push(cache, client, settings.write_back,
                               write_policy(cache, settings, model),
                               max_changes=settings.max_changes if max_changes is None else max_changes,

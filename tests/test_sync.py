@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,11 @@ from writeback_world import BATCH_ROUTE, NAMES
 def sb():
     with Sandbox(contacts=300, seed=6) as sandbox:
         yield sandbox
+
+
+# One instant for every sync of a test: scores are f(model, data, as_of), so a later "now"
+# could move a decayed score across a rounding step and make a write the test did not expect.
+AS_OF = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def leadsync(sb, db, *args, token=True):
@@ -47,7 +53,7 @@ def assert_portal_holds(sb, wanted: dict[str, dict[str, str]]) -> None:
 def test_sync_leaves_the_portal_with_exactly_the_desired_values_and_then_writes_nothing(sb, tmp_path):
     db = tmp_path / "leadsync.db"
     assert leadsync(sb, db, "setup").exit_code == 0
-    first = leadsync(sb, db, "sync", "--json")
+    first = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
     assert first.exit_code == 0, first.output
     summary = json.loads(first.output)
     wanted = desired(db)
@@ -61,7 +67,7 @@ def test_sync_leaves_the_portal_with_exactly_the_desired_values_and_then_writes_
     finally:
         cache.close()
     sb.reset_stats()
-    second = leadsync(sb, db, "sync")
+    second = leadsync(sb, db, "sync", "--as-of", AS_OF)  # same as-of: decay cannot move a score
     assert second.exit_code == 0, second.output
     assert sb.stats()["by_route"].get(BATCH_ROUTE, 0) == 0
     assert "push:  0 contacts written in 0 batch calls" in second.output
@@ -70,13 +76,13 @@ def test_sync_leaves_the_portal_with_exactly_the_desired_values_and_then_writes_
 def test_three_contacts_changed_in_hubspot_make_at_most_one_batch_of_their_changes(sb, tmp_path):
     db = tmp_path / "leadsync.db"
     leadsync(sb, db, "setup")
-    leadsync(sb, db, "sync")
+    leadsync(sb, db, "sync", "--as-of", AS_OF)
     live = [r["id"] for r in sb.portal.truth("contacts") if not r["archived"] and not r["mergedInto"]]
     changed = [str(i) for i in live[10:13]]
     for contact_id in changed:
         sb.portal.demo_request(contact_id)
     sb.reset_stats()
-    result = leadsync(sb, db, "sync", "--json")
+    result = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.output
     assert sb.stats()["by_route"].get(BATCH_ROUTE, 0) <= 1
     changes = json.loads(result.output)["push"]["plan"]["changes"]
