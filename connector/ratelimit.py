@@ -48,7 +48,6 @@ class Limiter:
     _log: deque = field(default_factory=deque, repr=False)
     _lanes: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    waited: float = 0.0
 
     def plan(self, lane: str, left: int, step: float) -> None:
         """Declare a lane: `left` requests to go, at best one every `step` seconds."""
@@ -74,7 +73,6 @@ class Limiter:
                     if lane in self._lanes:
                         self._lanes[lane].log.append(now)
                     return
-            self.waited += wait
             self.sleep(wait)
 
     def _wait_for(self, lane: str | None, now: float) -> float | None:
