@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from itertools import groupby
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
+
+import numpy as np
 
 import scoring
 from connector.cache import Cache, open_cache, utcnow
@@ -28,6 +30,7 @@ from connector.contact_events import OMITTED
 from connector.errors import ConfigError
 from connector.lock import run_lock
 from scoring import Model, Score, ScoringError, catalog_from_rows, scorer
+from scoring.batch import KIND_CODE, Chunk, Events, Scores, batch_scorer, chunk_of
 from scoring.properties import Catalog, to_epoch
 
 CHUNK = 5_000
@@ -165,13 +168,12 @@ def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Seque
     started = time.perf_counter()
     reader = ContactReader(cache, model)
     store = _Store(model, iso(as_of), trigger, run_id)
-    score_contact = scorer(model, as_of)
+    score_chunk = batch_scorer(model, as_of).score
     seen: set[str] = set()
-    for chunk in reader.chunks(contact_ids, chunk_size):
-        for contact_id, contact, events, company, stored in chunk:
-            if contact_ids is not None:
-                seen.add(contact_id)
-            store.add(contact_id, score_contact(contact, events, company), stored)
+    for ids, chunk, stored in reader.column_chunks(contact_ids, chunk_size):
+        if contact_ids is not None:
+            seen.update(ids)
+        store.add(ids, score_chunk(chunk), stored)
         store.flush(cache)
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
     return store.summary(missing, time.perf_counter() - started)
@@ -188,38 +190,40 @@ class _Store:
         self.history: list[tuple] = []
         self.grades: Counter = Counter()
         self.scored = self.changed = self.updated = self.promoted = self.demoted = 0
-        self.reason_prefix: dict[tuple[str, str], str] = {}
+        self.fragments: dict[tuple, str] = {}
 
-    def add(self, contact_id: str, result: Score, stored: tuple | None) -> None:
-        self.scored += 1
-        self.grades[result.grade or "none"] += 1
-        if result.stage_change == "promote":
-            self.promoted += 1
-        elif result.stage_change == "demote":
-            self.demoted += 1
-        reasons = self.reasons_json(result)
-        new = (self.name, self.version, result.fit, result.engagement, result.total,
-               result.grade, result.stage, 1 if result.inactive else 0, reasons)
-        if stored == new:
-            return
-        self.scores.append((contact_id, *new[:2], self.as_of, *new[2:], None))
-        old_total, old_grade, old_stage = stored[4:7] if stored is not None else (None, None, None)
-        if stored is None or (old_total, old_grade, old_stage) != new[4:7]:
-            self.history.append((contact_id, None, self.as_of, self.name, self.version,
-                                 self.trigger, old_total, result.total, old_grade, result.grade,
-                                 old_stage, result.stage, reasons, self.run_id))
+    def add(self, ids: list[str], result: Scores, stored: list[tuple | None]) -> None:
+        """A chunk's scores: count them, and keep the rows that changed for `flush`."""
+        self.scored += len(ids)
+        self.grades.update(grade or "none" for grade in result.grade)
+        self.promoted += result.stage_change.count("promote")
+        self.demoted += result.stage_change.count("demote")
+        name, version, as_of = self.name, self.version, self.as_of
+        for contact_id, fit, engagement, total, grade, stage, inactive, parts, old in zip(
+                ids, result.fit, result.engagement, result.total, result.grade, result.stage,
+                result.inactive, result.reason_lists(self.fragment), stored):
+            new = (name, version, fit, engagement, total, grade, stage, 1 if inactive else 0,
+                   "[" + ",".join(parts) + "]")
+            if old == new:
+                continue
+            self.scores.append((contact_id, name, version, as_of, *new[2:], None))
+            old_total, old_grade, old_stage = old[4:7] if old is not None else (None, None, None)
+            if old is None or (old_total, old_grade, old_stage) != new[4:7]:
+                self.history.append((contact_id, None, as_of, name, version, self.trigger,
+                                     old_total, total, old_grade, grade, old_stage, stage,
+                                     new[8], self.run_id))
 
-    def reasons_json(self, result: Score) -> str:
-        """Reasons as compact JSON, built from per-rule prefixes (json.dumps is the hot spot)."""
-        parts = []
-        prefixes = self.reason_prefix
-        for rule, section, points, occurrences in result.reasons:
-            prefix = prefixes.get((rule, section))
-            if prefix is None:
-                prefix = prefixes[(rule, section)] = (
-                    f'{{"rule":{json.dumps(rule)},"section":{json.dumps(section)},"points":')
-            parts.append(f'{prefix}{points!r},"occurrences":{occurrences}}}')
-        return "[" + ",".join(parts) + "]"
+    def fragment(self, rule: str, section: str, points: float, occurrences: int) -> str:
+        """One reason as compact JSON (json.dumps per reason would be the hot spot)."""
+        key = (rule, section, points, occurrences)
+        text = self.fragments.get(key) if points else None  # 0.0 == -0.0: never share those
+        if text is None:
+            text = (f'{{"rule":{json.dumps(rule)},"section":{json.dumps(section)},'
+                    f'"points":{points!r},"occurrences":{occurrences}}}')
+            if len(self.fragments) >= _MEMO_LIMIT:
+                self.fragments.clear()
+            self.fragments[key] = text
+        return text
 
     def flush(self, cache: Cache) -> None:
         if not self.scores:
@@ -247,6 +251,14 @@ class _Store:
 Row = tuple[str, dict, list, "dict | None", "tuple | None"]
 
 
+class Columns(NamedTuple):
+    """A chunk of contacts for the batch scorer: ids, the Chunk, stored scores (or None)."""
+
+    ids: list[str]
+    chunk: Chunk
+    stored: list["tuple | None"]
+
+
 class ContactReader:
     """Reads contacts with their events, primary company and stored score, in id order."""
 
@@ -267,6 +279,22 @@ class ContactReader:
 
     def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
         """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
+        for contacts, events in self._fetched(contact_ids, size):
+            yield list(self._merge(contacts, events))
+
+    def column_chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[Columns]:
+        """The same contacts as `chunks`, as columns for the batch scorer."""
+        for contacts, events in self._fetched(contact_ids, size):
+            if self.clustered:
+                yield self._columns(contacts, events)
+            else:
+                rows = list(self._merge_extracted(contacts, events))
+                yield Columns([r[0] for r in rows], chunk_of([r[1] for r in rows],
+                              [r[2] for r in rows], [r[3] for r in rows]), [r[4] for r in rows])
+
+    def _fetched(self, contact_ids: Sequence[str] | None, size: int
+                 ) -> Iterator[tuple[list[tuple], list[tuple]]]:
+        """(contact rows, their event rows) a chunk at a time, in contact id order."""
         if contact_ids is None:
             yield from self._all(size)
             return
@@ -274,11 +302,10 @@ class ContactReader:
         for start in range(0, len(wanted), ID_BATCH):
             batch = wanted[start:start + ID_BATCH]
             contacts = self._contacts(f"c.id IN ({','.join('?' * len(batch))})", batch)
-            events = self._events_of(batch)
-            yield list(self._merge(contacts, events))
+            yield contacts, self._events_of(batch)
 
-    def _all(self, size: int) -> Iterator[list[Row]]:
-        """Every live contact, chunk by chunk, merged with one sorted stream of all events.
+    def _all(self, size: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
+        """Every live contact, chunk by chunk, beside one sorted stream of all events.
 
         The stream reads contact_events in its own (contact) order; without it, it walks
         engagements in their order, finds each one's contact through the association index
@@ -292,7 +319,7 @@ class ContactReader:
             if not contacts:
                 return
             after = contacts[-1][0]
-            yield list(self._merge(contacts, stream.upto(after)))
+            yield contacts, stream.upto(after)
 
     def _contacts(self, where: str, params: list, *, limit: int | None = None) -> list[tuple]:
         """(id, extracted properties, primary company id, stored score…) of live contacts."""
@@ -321,10 +348,13 @@ class ContactReader:
     def _contacts_sql(self, where: str, limit: int | None) -> str:
         company = "NULL"
         if self.company_names:
-            company = """(SELECT a.to_id FROM associations a
-                          WHERE a.from_type = 'contacts' AND a.from_id = c.id
-                            AND a.to_type = 'companies'
-                          ORDER BY a.type_id != 1, a.to_id LIMIT 1)"""
+            # The primary company (label 1), else the lowest id: two index lookups, no sort.
+            company = """coalesce(
+                (SELECT a.to_id FROM associations a WHERE a.from_type = 'contacts'
+                   AND a.from_id = c.id AND a.to_type = 'companies' AND a.type_id = 1
+                 ORDER BY a.to_id LIMIT 1),
+                (SELECT min(a.to_id) FROM associations a WHERE a.from_type = 'contacts'
+                   AND a.from_id = c.id AND a.to_type = 'companies'))"""
         return f"""
             SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
                    s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
@@ -401,6 +431,34 @@ class ContactReader:
             stored = row[3:] if row[3] is not None else None
             yield contact_id, contact, by_contact.get(contact_id, no_events), company, stored
 
+    def _columns(self, contacts: list[tuple], events: list[tuple]) -> Columns:
+        """Contacts and their contact_events rows as a batch-scorer Chunk (clustered path)."""
+        ids = [row[0] for row in contacts]
+        n = len(ids)
+        values = json.loads("[" + ",".join([row[1] for row in contacts]) + "]")
+        columns: dict[str, Sequence[Any]] = dict(zip(self.contact_names, zip(*values))) if n else {}
+        columns["id"] = ids
+        companies = list(map(self.companies.get, [row[2] for row in contacts]))
+        company_columns = {name: [c.get(name) if c is not None else None for c in companies]
+                           for name in self.company_names}
+        stored = [row[3:] if row[3] is not None else None for row in contacts]
+        if not events:
+            return Columns(ids, chunk_of([{}] * n, [()] * n, [None] * n)._replace(
+                contacts=columns, companies=company_columns), stored)
+        contact_ids, kinds, ats, texts = zip(*events)
+        # Rows of archived or merged-away contacts are in the stream too: they get no owner.
+        position = _Positions(zip(ids, range(n)))
+        owner = np.fromiter(map(position.__getitem__, contact_ids), np.intp, len(events))
+        distinct = list(set(texts))
+        shape_of = {text: code for code, text in enumerate(distinct)}
+        kept = owner >= 0
+        chunk_events = Events(
+            owner[kept], np.fromiter(map(KIND_CODE.__getitem__, kinds), np.int8, len(kinds))[kept],
+            np.array(ats, np.float64)[kept],
+            np.fromiter(map(shape_of.__getitem__, texts), np.intp, len(texts))[kept],
+            distinct, self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
+        return Columns(ids, Chunk(n, columns, company_columns, chunk_events), stored)
+
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         names, companies = self.contact_names, self.companies
         loads, parse_time = json.loads, _seconds
@@ -442,6 +500,13 @@ class ContactReader:
             yield contact_id, contact, mine, company, stored
 
 _KINDS = ("calls", "emails", "meetings", "notes", "tasks")
+
+
+class _Positions(dict):
+    """Contact id -> position in its chunk; -1 for ids not in the chunk."""
+
+    def __missing__(self, contact_id: str) -> int:
+        return -1
 
 
 class _Parsed(dict):

@@ -77,19 +77,35 @@ def _entry(key: str, value: Any, ctx: Context, path: str) -> Test:
     if key == "not":
         inner = compile_condition(value, ctx, path)
         return lambda subject: not inner(subject)
-    if key == NAMESPACE and isinstance(value, dict) and value and not any(k in OPERATORS for k in value):
+    if is_namespace(key, value):
         # `company.industry = {...}` arrives from TOML as {"company": {"industry": {...}}};
         # `company = { contains = "x" }` is the contact's own company-name property.
         return _all([_entry(f"{key}.{sub}", inner, ctx, f"{path}.{sub}")
                      for sub, inner in value.items()])
-    field = ctx.resolve(key, path)
-    ops = value if isinstance(value, dict) else {"in" if isinstance(value, list) else "equals": value}
-    if not ops:
-        raise Invalid(path, "needs at least one operator, e.g. { exists = true }")
-    test = _all([_operator(op, operand, field, ctx, f"{path}.{op}") for op, operand in ops.items()])
-    if not all(op in _NUMERIC for op in ops) and field.source in _SOURCES:
+    field, test = compile_leaf(key, value, ctx, path)
+    if not all(op in _NUMERIC for op in _operators(value)) and field.source in _SOURCES:
         return _reading_memoized(field, test)
     return _reading(field, test)
+
+
+def is_namespace(key: str, value: Any) -> bool:
+    """`company = { industry = {...} }`: TOML's form of `company.industry = {...}`."""
+    return (key == NAMESPACE and isinstance(value, dict) and bool(value)
+            and not any(k in OPERATORS for k in value))
+
+
+def compile_leaf(key: str, value: Any, ctx: Context, path: str) -> tuple[Field, Test]:
+    """One property's operators as a test of its raw value: the field, and test(raw)."""
+    field = ctx.resolve(key, path)
+    ops = _operators(value)
+    if not ops:
+        raise Invalid(path, "needs at least one operator, e.g. { exists = true }")
+    return field, _all([_operator(op, operand, field, ctx, f"{path}.{op}")
+                        for op, operand in ops.items()])
+
+
+def _operators(value: Any) -> dict:
+    return value if isinstance(value, dict) else {"in" if isinstance(value, list) else "equals": value}
 
 
 # Operators whose test is already as cheap as a dictionary lookup.

@@ -167,3 +167,39 @@ def test_chunks_cover_every_contact_exactly_once(tmp_path: Path) -> None:
     summary = rescore(cache, loads(MODEL), AS_OF, chunk_size=3)
     assert summary.scored == 7
     assert [row[6] for row in scores(cache)] == [5.0] * 7
+
+
+def test_column_chunks_hold_what_chunks_hold(tmp_path: Path) -> None:
+    """The batch path reads the same contacts, companies (primary label, else the lowest id),
+    events and stored scores as the per-contact path, and scores them the same."""
+    from scoring import score
+    from scoring.batch import batch_scorer
+    cache = open_cache(tmp_path / "c.db")
+    add_contact(cache, "1", email="a@b.c", jobtitle="VP Sales", lifecyclestage="lead")
+    add_contact(cache, "2", archived=1, email="gone@b.c")
+    add_contact(cache, "3", email="c@gmail.com")
+    add_contact(cache, "4", merged_into="3", email="old@b.c")
+    add_contact(cache, "5")
+    add_company(cache, "503", "3", type_id=279, industry="RETAIL")
+    add_company(cache, "502", "3", type_id=279, industry="COMPUTER_SOFTWARE")
+    add_company(cache, "501", "1", type_id=1, industry="INTERNET")
+    for contact_id in ("1", "2", "3", "4"):
+        add_event(cache, contact_id, "meetings", f"m{contact_id}", "2026-11-20T10:00:00.000Z",
+                  hs_meeting_outcome="COMPLETED")
+        add_event(cache, contact_id, "calls", f"c{contact_id}", "2026-11-21T11:00:00.000Z",
+                  type_ids=(193,))
+    model = loads(MODEL)
+    rescore(cache, model, AS_OF, contact_ids=["1"])
+    reader = ContactReader(cache, model)
+    for wanted in (None, ["5", "3", "1", "2"]):
+        rows = [row for chunk in reader.chunks(wanted, 2) for row in chunk]
+        batches = list(reader.column_chunks(wanted, 2))
+        assert [i for b in batches for i in b.ids] == [row[0] for row in rows] == ["1", "3", "5"]
+        assert [s for b in batches for s in b.stored] == [row[4] for row in rows]
+        assert rows[0][4] is not None and rows[1][4] is None
+        assert [row[3] for row in rows] == [{"industry": "INTERNET"},
+                                            {"industry": "COMPUTER_SOFTWARE"}, None]
+        scored = [batch_scorer(model, AS_OF).score(b.chunk) for b in batches]
+        assert [s.score(i) for s in scored for i in range(len(s.fit))] == [
+            score(contact, events, company, model, AS_OF)
+            for _, contact, events, company, _ in rows]

@@ -1,0 +1,566 @@
+"""Scoring many contacts at once, a column at a time, with exactly engine.py's arithmetic.
+
+The per-contact engine (`engine.scorer`) spends most of its time calling small closures. A
+rescore of a whole cache instead hands a chunk of contacts over as columns (one list per
+property, one array per engagement attribute) and each rule runs once per chunk:
+
+- A condition on one property is the engine's own compiled test, applied to each distinct
+  value of the column (job titles, enumerations and domains repeat), then spread back with
+  numpy. So a rule means the same thing here as in `explain`, by construction.
+- Event rules select their events with array masks; the arithmetic that decides a score's
+  last bit stays in Python floats, in the engine's order: `math.pow` for decay, `math.fsum`
+  per contact, `round(x, 1)`. numpy only selects, groups, compares, takes minima and adds in
+  the same order as the engine (element-wise operations are exact IEEE arithmetic).
+
+tests/test_scoring_batch.py checks that every result equals `engine.score`'s, field by field.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from scoring.conditions import Context, Field, Test, compile_condition, compile_leaf, email_domain, is_namespace
+from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch
+from scoring.inputs import contact_resolver, event_resolver
+from scoring.model import FREE_EMAIL, Model, Rule, event_kind
+from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
+
+KINDS = ENGAGEMENT_KINDS
+KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
+_MEMO_SIZE = 100_000
+_NONE: list = []
+
+
+class Events(NamedTuple):
+    """A chunk's engagements as parallel arrays, ordered by owner."""
+
+    owner: np.ndarray  # intp: the contact's position in the chunk
+    kind: np.ndarray  # int8: position in KINDS
+    at: np.ndarray  # float64: POSIX seconds
+    shape: np.ndarray  # intp: position of the event's properties in `shapes`
+    shapes: Sequence[Any]  # distinct properties: dicts, or texts that `parse` reads
+    parse: Callable[[Any], Mapping[str, Any]] | None = None  # None: shapes are dicts
+
+
+class Chunk(NamedTuple):
+    """Contacts as columns: property name -> one raw value per contact."""
+
+    size: int
+    contacts: Mapping[str, Sequence[Any]]
+    companies: Mapping[str, Sequence[Any]]  # the primary company's properties (None: none)
+    events: Events
+
+
+def chunk_of(contacts: Sequence[Mapping[str, Any]], events: Sequence[Iterable[Event]],
+             companies: Sequence[Mapping[str, Any] | None]) -> Chunk:
+    """A Chunk from the engine's per-contact inputs (tests, and callers holding dicts)."""
+    names = sorted({name for contact in contacts for name in contact})
+    company_names = sorted({name for company in companies if company for name in company})
+    owners, kinds, ats, shape, shapes, shape_of = [], [], [], [], [], {}
+    for position, items in enumerate(events):
+        for kind, at, properties in items:
+            if id(properties) not in shape_of:
+                shape_of[id(properties)] = len(shapes)
+                shapes.append(properties)
+            owners.append(position)
+            kinds.append(KIND_CODE[kind])
+            ats.append(at)
+            shape.append(shape_of[id(properties)])
+    return Chunk(len(contacts),
+                 {n: [c.get(n) for c in contacts] for n in names},
+                 {n: [c.get(n) if c else None for c in companies] for n in company_names},
+                 Events(np.array(owners, np.intp), np.array(kinds, np.int8),
+                        np.array(ats, np.float64), np.array(shape, np.intp), shapes))
+
+
+class ReasonColumn(NamedTuple):
+    """One reason's values across a chunk: who it fired for, with what points and count."""
+
+    rule: str
+    section: str
+    who: np.ndarray  # intp, ascending
+    points: list  # Python floats, one per `who`
+    occurrences: list  # ints, one per `who`
+
+
+class Scores(NamedTuple):
+    """A chunk's scores as columns (same values as engine.Score, field by field)."""
+
+    fit: list
+    engagement: list
+    total: list
+    grade: list
+    stage: list
+    stage_change: list
+    inactive: list
+    matched_stage: list
+    days_since: np.ndarray  # unrounded, NaN: never engaged
+    reasons: list  # ReasonColumns, in the order the engine lists reasons
+
+    def score(self, i: int) -> Score:
+        """Contact i's Score, as engine.score returns it."""
+        reasons = []
+        for column in self.reasons:
+            at = int(np.searchsorted(column.who, i))
+            if at < len(column.who) and column.who[at] == i:
+                reasons.append(Reason(column.rule, column.section, column.points[at],
+                                      column.occurrences[at]))
+        days = float(self.days_since[i])
+        return Score(self.fit[i], self.engagement[i], self.total[i], self.grade[i],
+                     self.stage[i], self.stage_change[i], self.inactive[i], tuple(reasons),
+                     None if days != days else round(days, 1), self.matched_stage[i])
+
+    def reason_lists(self, fragment: Callable[[str, str, float, int], str]) -> list[list[str]]:
+        """Per contact, `fragment(rule, section, points, occurrences)` of each of its reasons."""
+        lists: list[list[str]] = [[] for _ in self.fit]
+        for rule, section, who, points, occurrences in self.reasons:
+            if points.count(points[0]) == len(points) and occurrences.count(occurrences[0]) == len(
+                    occurrences) and points[0]:  # one text for all (0.0 and -0.0 print apart)
+                text = fragment(rule, section, points[0], occurrences[0])
+                for i in who.tolist():
+                    lists[i].append(text)
+                continue
+            for i, p, n in zip(who.tolist(), points, occurrences):
+                lists[i].append(fragment(rule, section, p, n))
+        return lists
+
+
+def batch_scorer(model: Model, as_of: Any) -> "BatchScorer":
+    """The model compiled for `as_of`, to score whole chunks."""
+    return BatchScorer(model, epoch(as_of))
+
+
+class Frame:
+    """What condition masks read in one chunk: raw columns, factorized once per column."""
+
+    def __init__(self, chunk: Chunk, derived: Mapping[str, Callable[[], list]]) -> None:
+        self.chunk = chunk
+        self.derived = derived
+        self._columns: dict[tuple[str | None, str], list] = {}
+        self._factorized: dict[tuple[str | None, str], tuple[np.ndarray, list] | None] = {}
+        self._coerced: dict[tuple[str, str], np.ndarray | None] = {}
+
+    def epochs(self, name: str) -> np.ndarray | None:
+        """to_epoch of a contact property (NaN: missing); None when the column is absent."""
+        key = ("epoch", name)
+        if key not in self._coerced:
+            self._coerced[key] = _epochs(self.chunk.contacts.get(name))
+        return self._coerced[key]
+
+    def column(self, field: Field) -> list:
+        key = (field.source, field.key or field.name)
+        values = self._columns.get(key)
+        if values is None:
+            if field.source == "contact":
+                values = self.chunk.contacts.get(field.key) or [None] * self.chunk.size
+            elif field.source == "company":
+                values = self.chunk.companies.get(field.key) or [None] * self.chunk.size
+            else:
+                values = self.derived[field.name]()
+            self._columns[key] = values
+        return values
+
+    def factorized(self, field: Field) -> tuple[np.ndarray, list] | None:
+        """(codes, distinct values) of a column; None when its values are not hashable."""
+        key = (field.source, field.key or field.name)
+        if key not in self._factorized:
+            self._factorized[key] = factorize(self.column(field))
+        return self._factorized[key]
+
+
+def factorize(values: Sequence[Any]) -> tuple[np.ndarray, list] | None:
+    """(code of each value, the distinct values); None when values are not hashable."""
+    try:
+        distinct = list(set(values))
+    except TypeError:
+        return None
+    index = {value: code for code, value in enumerate(distinct)}
+    return np.fromiter(map(index.__getitem__, values), np.intp, len(values)), distinct
+
+
+Mask = Callable[[Frame], np.ndarray]
+
+
+def compile_mask(spec: Any, ctx: Context, path: str) -> Mask:
+    """A condition as a function of a Frame -> one bool per contact (compile_condition's twin)."""
+    return _every([_entry(key, value, ctx, f"{path}.{key}") for key, value in spec.items()])
+
+
+def _entry(key: str, value: Any, ctx: Context, path: str) -> Mask:
+    if key in ("all", "any"):
+        masks = [compile_mask(item, ctx, f"{path}[{i}]") for i, item in enumerate(value)]
+        return _every(masks) if key == "all" else _some(masks)
+    if key == "not":
+        inner = compile_mask(value, ctx, path)
+        return lambda frame: ~inner(frame)
+    if is_namespace(key, value):
+        return _every([_entry(f"{key}.{sub}", inner, ctx, f"{path}.{sub}")
+                       for sub, inner in value.items()])
+    field, test = compile_leaf(key, value, ctx, path)
+    return _leaf(field, test)
+
+
+def _leaf(field: Field, test: Test) -> Mask:
+    """test(raw) once per distinct value of the column (remembered across chunks)."""
+    memo: dict[Any, bool] = {}
+
+    def mask(frame: Frame) -> np.ndarray:
+        factorized = frame.factorized(field)
+        if factorized is None:
+            return np.fromiter((bool(test(v)) for v in frame.column(field)), bool,
+                               frame.chunk.size)
+        codes, distinct = factorized
+        truth = np.empty(len(distinct), bool)
+        for position, value in enumerate(distinct):
+            answer = memo.get(value)
+            if answer is None:
+                answer = bool(test(value))
+                if len(memo) < _MEMO_SIZE:
+                    memo[value] = answer
+            truth[position] = answer
+        return truth[codes]
+    return mask
+
+
+def _every(masks: list[Mask]) -> Mask:
+    if len(masks) == 1:
+        return masks[0]
+
+    def every(frame: Frame) -> np.ndarray:
+        result = masks[0](frame)
+        for mask in masks[1:]:
+            result = result & mask(frame)
+        return result
+    return every
+
+
+def _some(masks: list[Mask]) -> Mask:
+    def some(frame: Frame) -> np.ndarray:
+        result = masks[0](frame)
+        for mask in masks[1:]:
+            result = result | mask(frame)
+        return result
+    return some
+
+
+class BatchScorer:
+    """Closures for one (model, as_of) over chunks; `score(chunk)` is the entry point."""
+
+    def __init__(self, model: Model, now: float) -> None:
+        self.model, self.now = model, now
+        self.engine = engine = _Compiled(model, now)  # stage order, fit reasons, where tests
+        types = model.types()
+        free = model.lists.get("free_email", FREE_EMAIL)
+        self.free = free
+        contact_ctx = Context(contact_resolver(types, free, outcomes=False), model.lists, now)
+        stage_ctx = Context(contact_resolver(types, free, outcomes=True), model.lists, now)
+        self.fit_rules = [(compile_mask(rule.when, contact_ctx, "when"), reason)
+                          for rule, (_, reason) in zip(model.fit.rules, engine.fit_rules)]
+        self.engagement_rules: list[tuple[Rule, Any]] = []
+        for rule in model.engagement.rules:
+            if rule.event is None:
+                self.engagement_rules.append((rule, compile_mask(rule.when, contact_ctx, "when")))
+            else:
+                where = (compile_condition(rule.where, Context(event_resolver(types, rule.event),
+                                                               model.lists, now), "where")
+                         if rule.where is not None else None)
+                self.engagement_rules.append((rule, _ShapeTest(where)))
+        self.stage_rules = [(name, compile_mask(spec, stage_ctx, "when")) for name, spec in
+                            ((s.name, s.when) for s in reversed(model.stages.rules))]
+        self.activity_kinds = np.array(sorted(KIND_CODE[k] for k in engine.activity_kinds), np.int8)
+        self.activity_dates = engine.activity_dates
+        self._stages: dict[tuple[Any, Any], tuple[Any, str]] = {}
+
+    def score(self, chunk: Chunk) -> Scores:
+        n, now, events = chunk.size, self.now, chunk.events
+        happened = events.at <= now  # later events have not happened as of `now`
+        frame_values: dict[str, Any] = {}  # filled as they become known: derived inputs read it
+        frame = Frame(chunk, self._derived(chunk, frame_values))
+        days = frame_values["days"] = self._days_since(frame, happened)
+        reasons: list[ReasonColumn] = []
+        fit = np.zeros(n)
+        for mask, reason in self.fit_rules:
+            who = np.flatnonzero(mask(frame))
+            if len(who):
+                fit[who] += reason.points
+                reasons.append(ReasonColumn(reason.rule, "fit", who, [reason.points] * len(who),
+                                            [1] * len(who)))
+        section = self.model.fit
+        fit = _bounded(_round(fit), "fit", section.min, section.max, reasons)
+        engagement = np.zeros(n)
+        for rule, test in self.engagement_rules:
+            if rule.event is None:
+                who, values, counts = self._property_rule(rule, test, frame)
+            else:
+                who, values, counts = self._event_rule(rule, test, events, happened)
+            if len(who):
+                rounded = _round(np.array(values, np.float64)).tolist()
+                engagement[who] += rounded
+                reasons.append(ReasonColumn(rule.name, "engagement", who, rounded, counts))
+        section = self.model.engagement
+        engagement = _bounded(_round(engagement), "engagement", section.min, section.max, reasons)
+        model = self.model
+        total = _bounded(_round(fit + engagement), "total", model.min, model.max, reasons)
+        grades = self._grades(fit, engagement)
+        inactive = self._inactive(chunk, days)
+        frame_values.update(fit=fit, engagement=engagement, total=total, grade=grades,
+                            inactive=inactive)
+        matched = self._matched(frame, n)
+        stage, change = self._stage(chunk, matched)
+        return Scores(fit.tolist(), engagement.tolist(), total.tolist(), grades, stage, change,
+                      inactive.tolist(), matched, days, reasons)
+
+    # --- derived inputs ---------------------------------------------------------------------
+
+    def _days_since(self, frame: Frame, happened: np.ndarray) -> np.ndarray:
+        """Days since each contact's last activity (NaN: never), as the engine computes them."""
+        events, n = frame.chunk.events, frame.chunk.size
+        last = np.full(n, np.nan)
+        chosen = happened & np.isin(events.kind, self.activity_kinds)
+        owners = events.owner[chosen]
+        if len(owners):
+            starts = _starts(owners)
+            last[owners[starts]] = np.maximum.reduceat(events.at[chosen], starts)
+        for name in self.activity_dates:
+            at = frame.epochs(name)
+            if at is None:
+                continue
+            later = (at <= self.now) & (np.isnan(last) | (at > last))  # NaN compares false
+            last[later] = at[later]
+        return (self.now - last) / DAY
+
+    def _derived(self, chunk: Chunk, values: dict) -> dict[str, Callable[[], list]]:
+        emails = chunk.contacts.get("email") or [None] * chunk.size
+        free = self.free
+
+        def domains() -> list:
+            if "domains" not in values:
+                values["domains"] = [email_domain(e) for e in emails]
+            return values["domains"]
+
+        derived: dict[str, Callable[[], list]] = {
+            "days_since_last_engagement": lambda: [None if d != d else d
+                                                   for d in values["days"].tolist()],
+            "email_domain": domains,
+            "is_free_email": lambda: [None if d is None else d in free for d in domains()],
+            "score": lambda: values["total"].tolist(),
+            "fit": lambda: values["fit"].tolist(),
+            "engagement": lambda: values["engagement"].tolist(),
+            "grade": lambda: values["grade"],
+            "inactive": lambda: values["inactive"].tolist(),
+        }
+        return derived
+
+    # --- engagement rules -------------------------------------------------------------------
+
+    def _property_rule(self, rule: Rule, mask: Mask, frame: Frame
+                       ) -> tuple[np.ndarray, list, list]:
+        """A rule on contact counters (engine._Compiled._property_rule, a column at a time)."""
+        chunk, now = frame.chunk, self.now
+        fired = mask(frame)
+        points = rule.points
+        value = np.full(chunk.size, points)
+        counts = np.ones(chunk.size, np.int64)
+        if rule.per is not None:
+            units = _numbers(chunk.contacts.get(rule.per), chunk.size)
+            fired &= units >= 1  # NaN (missing) compares false
+            whole = np.trunc(np.where(fired, units, 1.0))
+            counts = whole.astype(np.int64)
+            value = points * whole
+        who = np.flatnonzero(fired)
+        values = value[who].tolist()
+        if rule.dated_by is not None:
+            at = frame.epochs(rule.dated_by)
+            if at is None:
+                return who[:0], [], []
+            window = rule.window_days * DAY if rule.window_days else math.inf
+            age = now - at[who]
+            inside = (age >= 0.0) & (age <= window)  # NaN (no date) compares false
+            who, age, values = who[inside], age[inside], [v for v, ok in zip(values, inside) if ok]
+            if rule.half_life_days:
+                base = 0.5 ** (1.0 / rule.half_life_days)
+                values = [v * base ** (a / DAY) for v, a in zip(values, age.tolist())]
+        cap = rule.cap
+        return who, [_capped(v, points, cap) for v in values], counts[who].tolist()
+
+    def _event_rule(self, rule: Rule, where: "_ShapeTest", events: Events, happened: np.ndarray
+                    ) -> tuple[np.ndarray, list, list]:
+        """Points of one event rule for every contact (engine._event_rule, a chunk at a time)."""
+        now, points, cap = self.now, rule.points, rule.cap
+        chosen = happened & (events.kind == KIND_CODE[rule.event])
+        age = now - events.at
+        if rule.window_days:
+            chosen &= age <= rule.window_days * DAY
+        if where.test is not None:
+            shapes = np.unique(events.shape[chosen])
+            truth = np.zeros(len(events.shapes), bool)
+            truth[shapes] = where.truth([events.shapes[i] for i in shapes.tolist()], events.parse)
+            chosen &= truth[events.shape]
+        owners = events.owner[chosen]
+        if not len(owners):
+            return owners, [], []
+        ages = age[chosen]
+        base = 0.5 ** (1.0 / rule.half_life_days) if rule.half_life_days else 1.0
+        pow_, fsum = math.pow, math.fsum
+        if rule.count == "once":
+            starts = _starts(owners)
+            youngest = np.minimum.reduceat(ages, starts).tolist()
+            values = [_capped(points * pow_(base, a / DAY), points, cap) for a in youngest]
+            return owners[starts], values, [1] * len(values)
+        if rule.count == "daily":
+            # The youngest event of each (contact, day), then those days as occurrences.
+            day = np.array([at // DAY for at in events.at[chosen].tolist()])
+            order = np.lexsort((day, owners))
+            owners, day, ages = owners[order], day[order], ages[order]
+            firsts = np.flatnonzero(np.r_[True, (owners[1:] != owners[:-1]) | (day[1:] != day[:-1])])
+            ages = np.minimum.reduceat(ages, firsts)
+            owners = owners[firsts]
+        terms = [points * pow_(base, a / DAY) for a in ages.tolist()]
+        starts = _starts(owners)
+        ends = [*starts[1:].tolist(), len(terms)]
+        values = [_capped(fsum(terms[s:e]), points, cap) for s, e in zip(starts.tolist(), ends)]
+        return owners[starts], values, np.diff(np.r_[starts, len(terms)]).tolist()
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def _grades(self, fit: np.ndarray, engagement: np.ndarray) -> list:
+        grades = self.model.grades
+        if grades is None:
+            return [None] * len(fit)
+        letter = np.where(fit >= grades.a, 0, np.where(fit >= grades.b, 1, 2))
+        number = np.where(engagement >= grades.one, 0, np.where(engagement >= grades.two, 1, 2))
+        names = [a + b for a in "ABC" for b in "123"]
+        return [names[i] for i in (letter * 3 + number).tolist()]
+
+    def _inactive(self, chunk: Chunk, days: np.ndarray) -> np.ndarray:
+        after = self.model.inactive_after_days
+        if after is None:
+            return np.zeros(chunk.size, bool)
+        inactive = days > after
+        never = np.flatnonzero(np.isnan(days))
+        if len(never):
+            created = chunk.contacts.get("createdate") or [None] * chunk.size
+            for i in never.tolist():
+                at = to_epoch(created[i])
+                inactive[i] = at is None or (self.now - at) / DAY > after
+        return inactive
+
+    def _matched(self, frame: Frame, n: int) -> list:
+        """The highest managed stage whose condition holds, per contact (None: none)."""
+        matched: list = [None] * n
+        open_ = np.ones(n, bool)
+        for name, mask in self.stage_rules:  # highest stage first
+            hit = np.flatnonzero(open_ & mask(frame))
+            for i in hit.tolist():
+                matched[i] = name
+            open_[hit] = False
+        return matched
+
+    def _stage(self, chunk: Chunk, matched: list) -> tuple[list, list]:
+        current = chunk.contacts.get("lifecyclestage") or [None] * chunk.size
+        known, decide = self._stages, self.engine._stage
+        stages, changes = [], []
+        for now_at, wanted in zip(current, matched):
+            key = (now_at or None, wanted)
+            result = known.get(key)
+            if result is None:
+                result = known[key] = decide(*key)
+            stages.append(result[0])
+            changes.append(result[1])
+        return stages, changes
+
+
+class _ShapeTest:
+    """An event rule's `where`, answered once per distinct property text (remembered across
+    chunks) or dict. Only the shapes of events a rule could count get here, so texts of
+    events outside every window are never parsed."""
+
+    def __init__(self, test: Test | None) -> None:
+        self.test = test
+        self.memo: dict[str, bool] = {}
+
+    def truth(self, shapes: Sequence[Any], parse: Callable[[Any], Mapping[str, Any]] | None
+              ) -> np.ndarray:
+        test = self.test
+        if parse is None:
+            return np.fromiter((bool(test(shape)) for shape in shapes), bool, len(shapes))
+        memo = self.memo
+        answers = np.empty(len(shapes), bool)
+        for position, text in enumerate(shapes):
+            known = memo.get(text)
+            if known is None:
+                known = bool(test(parse(text)))
+                if len(memo) < _MEMO_SIZE:
+                    memo[text] = known
+            answers[position] = known
+        return answers
+
+
+def _starts(owners: np.ndarray) -> np.ndarray:
+    """Where each run of equal owners begins (owners are grouped)."""
+    return np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+
+
+def _round(values: np.ndarray) -> np.ndarray:
+    """round(v, 1) of each value, exactly as Python rounds (correctly, half to even).
+
+    rint(10 v) / 10 is the same double unless 10 v lies within rounding error of a half
+    (or v is huge): those few values go through Python's round."""
+    tens = values * 10.0
+    rounded = np.rint(tens) / 10.0
+    doubtful = np.flatnonzero(~(np.abs(np.abs(tens - np.floor(tens)) - 0.5) > 1e-6)
+                              | ~(np.abs(values) < 1e12))
+    if len(doubtful):
+        rounded[doubtful] = [round(v, 1) for v in values[doubtful].tolist()]
+    return rounded
+
+
+def _bounded(values: np.ndarray, section: str, low: float | None, high: float | None,
+             reasons: list[ReasonColumn]) -> np.ndarray:
+    """engine._bounded for a column: max, then min, each cut recorded as a reason."""
+    if high is not None:
+        values = _cut(values, values > high, high, f"{section} capped at {high:g}", section, reasons)
+    if low is not None:
+        values = _cut(values, values < low, low, f"{section} floored at {low:g}", section, reasons)
+    return values
+
+
+def _cut(values: np.ndarray, beyond: np.ndarray, limit: float, name: str, section: str,
+         reasons: list[ReasonColumn]) -> np.ndarray:
+    who = np.flatnonzero(beyond)
+    if not len(who):
+        return values
+    reasons.append(ReasonColumn(name, section, who,
+                                [round(limit - v, 1) for v in values[who].tolist()], [0] * len(who)))
+    values = values.copy()
+    values[who] = limit
+    return values
+
+
+def _numbers(raw: Sequence[Any] | None, size: int) -> np.ndarray:
+    """to_number of each value (NaN when missing), once per distinct value."""
+    return _coerced(raw, size, to_number)
+
+
+def _epochs(raw: Sequence[Any] | None) -> np.ndarray | None:
+    """to_epoch of each value (NaN when missing); None when the column is absent."""
+    if raw is None:
+        return None
+    return _coerced(raw, len(raw), to_epoch)
+
+
+def _coerced(raw: Sequence[Any] | None, size: int, coerce: Callable[[Any], float | None]
+             ) -> np.ndarray:
+    if raw is None:
+        return np.full(size, np.nan)
+    factorized = factorize(raw)
+    if factorized is None:
+        return np.array([_nan(coerce(v)) for v in raw], np.float64)
+    codes, distinct = factorized
+    return np.array([_nan(coerce(v)) for v in distinct], np.float64)[codes]
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
