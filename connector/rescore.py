@@ -37,6 +37,10 @@ CHUNK = 5_000
 ID_BATCH = 500  # ids per IN (...) list when rescoring chosen contacts
 _EMPTY: Mapping[str, Any] = {}
 _MEMO_LIMIT = 100_000
+# Companies read once for all their contacts. Contacts of one company are scattered over the
+# id range, so a memo smaller than the portal's companies would re-read them chunk after
+# chunk; 500,000 small dicts of the properties a model reads stay well under 200 MB.
+_COMPANY_MEMO_LIMIT = 500_000
 
 _UPSERT = """
     INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, engagement, total,
@@ -313,6 +317,7 @@ class ContactReader:
         chunks can commit meanwhile.
         """
         stream = _Stream(self._event_stream())
+        self._preload_companies()
         after = ""
         while True:
             contacts = self._contacts("c.id > ?", [after], limit=size)
@@ -329,10 +334,24 @@ class ContactReader:
             self._read_companies({row[2] for row in rows if row[2] is not None})
         return rows
 
+    def _preload_companies(self) -> None:
+        """Read every live company in one sequential pass when they fit the memo (a full
+        rescore then never looks companies up one by one, in scattered order)."""
+        if not self.company_names:
+            return
+        count = self.conn.execute("SELECT count(*) FROM companies WHERE archived = 0").fetchone()[0]
+        if count > _COMPANY_MEMO_LIMIT:
+            return
+        names = self.company_names
+        self.companies.update(
+            (company_id, dict(zip(names, json.loads(values)))) for company_id, values in
+            self.conn.execute(f"SELECT id, json_extract(properties, {_marks(names)}) "
+                              f"FROM companies WHERE archived = 0", _paths(names)))
+
     def _read_companies(self, ids: set[str]) -> None:
         """Make sure `self.companies` knows these companies (bounded: forgets all when full)."""
         known = self.companies
-        if len(known) + len(ids) > _MEMO_LIMIT:
+        if len(known) + len(ids) > _COMPANY_MEMO_LIMIT:
             known.clear()
         missing = sorted(ids.difference(known))
         known.update(dict.fromkeys(missing))
@@ -449,14 +468,13 @@ class ContactReader:
         # Rows of archived or merged-away contacts are in the stream too: they get no owner.
         position = _Positions(zip(ids, range(n)))
         owner = np.fromiter(map(position.__getitem__, contact_ids), np.intp, len(events))
-        distinct = list(set(texts))
-        shape_of = {text: code for code, text in enumerate(distinct)}
         kept = owner >= 0
+        if not kept.all():
+            texts = [text for text, keep in zip(texts, kept.tolist()) if keep]
         chunk_events = Events(
             owner[kept], np.fromiter(map(KIND_CODE.__getitem__, kinds), np.int8, len(kinds))[kept],
-            np.array(ats, np.float64)[kept],
-            np.fromiter(map(shape_of.__getitem__, texts), np.intp, len(texts))[kept],
-            distinct, self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
+            np.array(ats, np.float64)[kept], texts,
+            self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
         return Columns(ids, Chunk(n, columns, company_columns, chunk_events), stored)
 
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:

@@ -39,9 +39,8 @@ class Events(NamedTuple):
     owner: np.ndarray  # intp: the contact's position in the chunk
     kind: np.ndarray  # int8: position in KINDS
     at: np.ndarray  # float64: POSIX seconds
-    shape: np.ndarray  # intp: position of the event's properties in `shapes`
-    shapes: Sequence[Any]  # distinct properties: dicts, or texts that `parse` reads
-    parse: Callable[[Any], Mapping[str, Any]] | None = None  # None: shapes are dicts
+    properties: Sequence[Any]  # each event's properties: a dict, or a text `parse` reads
+    parse: Callable[[Any], Mapping[str, Any]] | None = None  # None: they are dicts
 
 
 class Chunk(NamedTuple):
@@ -58,21 +57,18 @@ def chunk_of(contacts: Sequence[Mapping[str, Any]], events: Sequence[Iterable[Ev
     """A Chunk from the engine's per-contact inputs (tests, and callers holding dicts)."""
     names = sorted({name for contact in contacts for name in contact})
     company_names = sorted({name for company in companies if company for name in company})
-    owners, kinds, ats, shape, shapes, shape_of = [], [], [], [], [], {}
+    owners, kinds, ats, properties = [], [], [], []
     for position, items in enumerate(events):
-        for kind, at, properties in items:
-            if id(properties) not in shape_of:
-                shape_of[id(properties)] = len(shapes)
-                shapes.append(properties)
+        for kind, at, values in items:
             owners.append(position)
             kinds.append(KIND_CODE[kind])
             ats.append(at)
-            shape.append(shape_of[id(properties)])
+            properties.append(values)
     return Chunk(len(contacts),
                  {n: [c.get(n) for c in contacts] for n in names},
                  {n: [c.get(n) if c else None for c in companies] for n in company_names},
                  Events(np.array(owners, np.intp), np.array(kinds, np.int8),
-                        np.array(ats, np.float64), np.array(shape, np.intp), shapes))
+                        np.array(ats, np.float64), properties))
 
 
 class ReasonColumn(NamedTuple):
@@ -394,10 +390,10 @@ class BatchScorer:
         if rule.window_days:
             chosen &= age <= rule.window_days * DAY
         if where.test is not None:
-            shapes = np.unique(events.shape[chosen])
-            truth = np.zeros(len(events.shapes), bool)
-            truth[shapes] = where.truth([events.shapes[i] for i in shapes.tolist()], events.parse)
-            chosen &= truth[events.shape]
+            candidates = np.flatnonzero(chosen)
+            properties = events.properties
+            chosen[candidates] = where.truth([properties[i] for i in candidates.tolist()],
+                                             events.parse)
         owners = events.owner[chosen]
         if not len(owners):
             return owners, [], []
@@ -473,22 +469,22 @@ class BatchScorer:
 
 
 class _ShapeTest:
-    """An event rule's `where`, answered once per distinct property text (remembered across
-    chunks) or dict. Only the shapes of events a rule could count get here, so texts of
-    events outside every window are never parsed."""
+    """An event rule's `where` over events' properties: texts are parsed and tested once per
+    distinct text (remembered across chunks); dicts are tested as they come. Only events the
+    rule could count get here, so texts of events outside every window are never parsed."""
 
     def __init__(self, test: Test | None) -> None:
         self.test = test
         self.memo: dict[str, bool] = {}
 
-    def truth(self, shapes: Sequence[Any], parse: Callable[[Any], Mapping[str, Any]] | None
+    def truth(self, properties: Sequence[Any], parse: Callable[[Any], Mapping[str, Any]] | None
               ) -> np.ndarray:
         test = self.test
         if parse is None:
-            return np.fromiter((bool(test(shape)) for shape in shapes), bool, len(shapes))
+            return np.fromiter((bool(test(p)) for p in properties), bool, len(properties))
         memo = self.memo
-        answers = np.empty(len(shapes), bool)
-        for position, text in enumerate(shapes):
+        answers = np.empty(len(properties), bool)
+        for position, text in enumerate(properties):
             known = memo.get(text)
             if known is None:
                 known = bool(test(parse(text)))
