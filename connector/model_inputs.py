@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 from connector.cache import Cache
-from connector.rescore import CHUNK, ContactReader, Row
+from connector.contact_reader import CHUNK, ContactReader, Row
 from scoring import Model
 
 

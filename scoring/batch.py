@@ -21,16 +21,16 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from scoring.conditions import Context, Field, Test, compile_condition, compile_leaf, email_domain, is_namespace
+from scoring.conditions import (Context, Field, Test, compile_condition, compile_leaf,
+                                email_domain, is_namespace)
 from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch
 from scoring.inputs import contact_resolver, event_resolver
-from scoring.model import FREE_EMAIL, Model, Rule, event_kind
+from scoring.model import FREE_EMAIL, Model, Rule
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
 
 KINDS = ENGAGEMENT_KINDS
 KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
 _MEMO_SIZE = 100_000
-_NONE: list = []
 
 
 class Events(NamedTuple):
@@ -410,7 +410,8 @@ class BatchScorer:
             day = np.array([at // DAY for at in events.at[chosen].tolist()])
             order = np.lexsort((day, owners))
             owners, day, ages = owners[order], day[order], ages[order]
-            firsts = np.flatnonzero(np.r_[True, (owners[1:] != owners[:-1]) | (day[1:] != day[:-1])])
+            moved = (owners[1:] != owners[:-1]) | (day[1:] != day[:-1])
+            firsts = np.flatnonzero(np.r_[True, moved])
             ages = np.minimum.reduceat(ages, firsts)
             owners = owners[firsts]
         terms = [points * pow_(base, a / DAY) for a in ages.tolist()]
@@ -517,7 +518,8 @@ def _bounded(values: np.ndarray, section: str, low: float | None, high: float | 
              reasons: list[ReasonColumn]) -> np.ndarray:
     """engine._bounded for a column: max, then min, each cut recorded as a reason."""
     if high is not None:
-        values = _cut(values, values > high, high, f"{section} capped at {high:g}", section, reasons)
+        values = _cut(values, values > high, high, f"{section} capped at {high:g}", section,
+                      reasons)
     if low is not None:
         values = _cut(values, values < low, low, f"{section} floored at {low:g}", section, reasons)
     return values
@@ -528,8 +530,8 @@ def _cut(values: np.ndarray, beyond: np.ndarray, limit: float, name: str, sectio
     who = np.flatnonzero(beyond)
     if not len(who):
         return values
-    reasons.append(ReasonColumn(name, section, who,
-                                [round(limit - v, 1) for v in values[who].tolist()], [0] * len(who)))
+    points = [round(limit - v, 1) for v in values[who].tolist()]
+    reasons.append(ReasonColumn(name, section, who, points, [0] * len(who)))
     values = values.copy()
     values[who] = limit
     return values

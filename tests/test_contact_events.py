@@ -12,7 +12,8 @@ from connector.contact_events import OMITTED
 from connector.pull import pull
 from connector.records import (Tally, apply_merge, mark_archived, save_associations,
                                save_records, tombstone_unseen)
-from connector.rescore import ContactReader, load_model, rescore
+from connector.contact_reader import ContactReader
+from connector.rescore import load_model, rescore
 from connector.schema import MIGRATIONS
 from mappings.streams import select
 from sandbox import Sandbox

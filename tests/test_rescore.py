@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from connector.cache import Cache, open_cache
-from connector.rescore import ContactReader, rescore
+from connector.contact_reader import ContactReader
+from connector.rescore import rescore
 from score_cache import add_company, add_contact, add_event
 from scoring import loads
 

@@ -1,0 +1,384 @@
+"""Cached contacts as scoring reads them: properties, engagements, primary company, stored score.
+
+One ordered pass in chunks of contact ids: a contacts query (with each contact's primary
+company and stored score, only the properties the model reads, extracted in SQLite) beside
+one sequential read of `contact_events` (clustered by contact, times already seconds).
+`column_chunks` hands each chunk to the batch scorer as columns (what a rescore uses);
+`chunks` yields per-contact rows for the engine (explain, simulate, backtest). Companies are
+read once for all their contacts; identical event property texts are parsed once.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import sqlite3
+from datetime import datetime
+from itertools import groupby
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from connector.cache import Cache
+from connector.contact_events import OMITTED
+from scoring import Model
+from scoring.batch import KIND_CODE, Chunk, Events, chunk_of
+from scoring.properties import to_epoch
+
+CHUNK = 5_000
+ID_BATCH = 500  # ids per IN (...) list when reading chosen contacts
+_EMPTY: Mapping[str, Any] = {}
+_MEMO_LIMIT = 100_000
+# Companies read once for all their contacts. Contacts of one company are scattered over the
+# id range, so a memo smaller than the portal's companies would re-read them chunk after
+# chunk; 500,000 small dicts of the properties a model reads stay well under 200 MB.
+_COMPANY_MEMO_LIMIT = 500_000
+
+
+# A contact as the reader yields it: (id, properties, events, company, stored score or None).
+Row = tuple[str, dict, list, "dict | None", "tuple | None"]
+
+
+class Columns(NamedTuple):
+    """A chunk of contacts for the batch scorer: ids, the Chunk, stored scores (or None)."""
+
+    ids: list[str]
+    chunk: Chunk
+    stored: list["tuple | None"]
+
+
+class ContactReader:
+    """Reads contacts with their events, primary company and stored score, in id order."""
+
+    def __init__(self, cache: Cache, model: Model) -> None:
+        self.conn = cache.conn
+        self.contact_names = contact_properties(model)
+        self.company_names = tuple(model.properties_used.get("companies", ()))
+        kinds = {r.event for r in model.engagement.rules if r.event} | {
+            a for a in model.activity if a in _KINDS}
+        self.event_names = {k: tuple(model.properties_used.get(k, ())) for k in sorted(kinds)}
+        self.memo: dict[str, dict[str, Mapping[str, Any]]] = {k: {} for k in self.event_names}
+        # contact_events holds every property but the OMITTED ones; a model testing one of
+        # those reads engagements through associations instead (same events, slower).
+        self.clustered = not any(OMITTED.intersection(n) for n in self.event_names.values())
+        self.parsed = _Parsed()
+        # Companies by id, read once for all their contacts (None: archived or not cached).
+        self.companies: dict[str, Mapping[str, Any] | None] = {}
+
+    def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
+        """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
+        for contacts, events in self._fetched(contact_ids, size):
+            yield list(self._merge(contacts, events))
+
+    def column_chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[Columns]:
+        """The same contacts as `chunks`, as columns for the batch scorer."""
+        for contacts, events in self._fetched(contact_ids, size):
+            if self.clustered:
+                yield self._columns(contacts, events)
+            else:
+                rows = list(self._merge_extracted(contacts, events))
+                yield Columns([r[0] for r in rows], chunk_of([r[1] for r in rows],
+                              [r[2] for r in rows], [r[3] for r in rows]), [r[4] for r in rows])
+
+    def _fetched(self, contact_ids: Sequence[str] | None, size: int
+                 ) -> Iterator[tuple[list[tuple], list[tuple]]]:
+        """(contact rows, their event rows) a chunk at a time, in contact id order."""
+        if contact_ids is None:
+            yield from self._all(size)
+            return
+        wanted = sorted(set(contact_ids))
+        for start in range(0, len(wanted), ID_BATCH):
+            batch = wanted[start:start + ID_BATCH]
+            contacts = self._contacts(f"c.id IN ({','.join('?' * len(batch))})", batch)
+            yield contacts, self._events_of(batch)
+
+    def _all(self, size: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
+        """Every live contact, chunk by chunk, beside one sorted stream of all events.
+
+        The stream reads contact_events in its own (contact) order; without it, it walks
+        engagements in their order, finds each one's contact through the association index
+        and lets SQLite sort by contact. It reads tables this rescore never writes, so
+        chunks can commit meanwhile.
+        """
+        stream = _Stream(self._event_stream())
+        self._preload_companies()
+        after = ""
+        while True:
+            contacts = self._contacts("c.id > ?", [after], limit=size)
+            if not contacts:
+                return
+            after = contacts[-1][0]
+            yield contacts, stream.upto(after)
+
+    def _contacts(self, where: str, params: list, *, limit: int | None = None) -> list[tuple]:
+        """(id, extracted properties, primary company id, stored score…) of live contacts."""
+        rows = self.conn.execute(self._contacts_sql(where, limit), [
+            *_paths(self.contact_names), *params]).fetchall()
+        if self.company_names:
+            self._read_companies({row[2] for row in rows if row[2] is not None})
+        return rows
+
+    def _preload_companies(self) -> None:
+        """Read every live company in one sequential pass when they fit the memo (a full
+        rescore then never looks companies up one by one, in scattered order)."""
+        if not self.company_names:
+            return
+        count = self.conn.execute("SELECT count(*) FROM companies WHERE archived = 0").fetchone()[0]
+        if count > _COMPANY_MEMO_LIMIT:
+            return
+        names = self.company_names
+        self.companies.update(
+            (company_id, dict(zip(names, json.loads(values)))) for company_id, values in
+            self.conn.execute(f"SELECT id, json_extract(properties, {_marks(names)}) "
+                              f"FROM companies WHERE archived = 0", _paths(names)))
+
+    def _read_companies(self, ids: set[str]) -> None:
+        """Make sure `self.companies` knows these companies (bounded: forgets all when full)."""
+        known = self.companies
+        if len(known) + len(ids) > _COMPANY_MEMO_LIMIT:
+            known.clear()
+        missing = sorted(ids.difference(known))
+        known.update(dict.fromkeys(missing))
+        names = self.company_names
+        for start in range(0, len(missing), ID_BATCH):
+            batch = missing[start:start + ID_BATCH]
+            for company_id, values in self.conn.execute(
+                    f"SELECT id, json_extract(properties, {_marks(names)}) FROM companies "
+                    f"WHERE archived = 0 AND id IN ({','.join('?' * len(batch))})",
+                    [*_paths(names), *batch]):
+                known[company_id] = dict(zip(names, json.loads(values)))
+
+    def _contacts_sql(self, where: str, limit: int | None) -> str:
+        company = "NULL"
+        if self.company_names:
+            # The primary company (label 1), else the lowest id: two index lookups, no sort.
+            company = """coalesce(
+                (SELECT a.to_id FROM associations a WHERE a.from_type = 'contacts'
+                   AND a.from_id = c.id AND a.to_type = 'companies' AND a.type_id = 1
+                 ORDER BY a.to_id LIMIT 1),
+                (SELECT min(a.to_id) FROM associations a WHERE a.from_type = 'contacts'
+                   AND a.from_id = c.id AND a.to_type = 'companies'))"""
+        return f"""
+            SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
+                   s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
+                   s.stage, s.inactive, s.reasons
+            FROM contacts c
+            LEFT JOIN scores s ON s.contact_id = c.id
+            WHERE c.archived = 0 AND c.merged_into IS NULL AND {where}
+            ORDER BY c.id {f'LIMIT {int(limit)}' if limit else ''}"""
+
+    def _event_columns(self) -> str:
+        """from_id, kind, id, occurred_at, and the needed properties as one JSON array text."""
+        cases = " ".join(
+            f"WHEN '{kind}' THEN json_extract(e.properties, {_literal_paths(names)})"
+            for kind, names in self.event_names.items() if names)
+        props = f"CASE e.type {cases} END" if cases else "NULL"
+        return f"a.from_id, e.type, e.id, e.occurred_at, {props}"
+
+    def _kinds(self) -> str:
+        return ",".join(f"'{k}'" for k in self.event_names)
+
+    def _kind_filter(self, keyword: str) -> str:
+        if len(self.event_names) == len(_KINDS):
+            return ""
+        return f"{keyword} kind IN ({self._kinds()})"
+
+    def _event_stream(self) -> sqlite3.Cursor | None:
+        if not self.event_names:
+            return None
+        if self.clustered:
+            return self.conn.execute(f"""
+                SELECT contact_id, kind, occurred_at, properties
+                FROM contact_events {self._kind_filter('WHERE')} ORDER BY contact_id""")
+        # CROSS JOIN keeps engagements as the outer loop (SQLite never reorders it).
+        return self.conn.execute(f"""
+            SELECT {self._event_columns()}
+            FROM engagements e CROSS JOIN associations a
+              ON a.to_type = e.type AND a.to_id = e.id AND a.from_type = 'contacts'
+            WHERE e.type IN ({self._kinds()}) AND e.archived = 0
+            ORDER BY a.from_id, e.type, e.id""")
+
+    def _events_of(self, contact_ids: list[str]) -> list[tuple]:
+        if not self.event_names:
+            return []
+        if self.clustered:
+            return self.conn.execute(f"""
+                SELECT contact_id, kind, occurred_at, properties
+                FROM contact_events WHERE contact_id IN ({','.join('?' * len(contact_ids))})
+                {self._kind_filter('AND')} ORDER BY contact_id""", contact_ids).fetchall()
+        return self.conn.execute(f"""
+            SELECT {self._event_columns()}
+            FROM associations a JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
+            WHERE a.from_type = 'contacts' AND a.from_id IN ({','.join('?' * len(contact_ids))})
+              AND a.to_type IN ({self._kinds()}) AND e.archived = 0
+            ORDER BY a.from_id, e.type, e.id""", contact_ids).fetchall()
+
+    def _merge(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
+        if self.clustered:
+            return self._merge_clustered(contacts, events)
+        return self._merge_extracted(contacts, events)
+
+    def _merge_clustered(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
+        """Contacts with their contact_events rows (times already seconds, one row per event)."""
+        names, companies = self.contact_names, self.companies
+        loads, parsed = json.loads, self.parsed
+        # Rows are in contact order: group them (in C) by contact, then look contacts up.
+        by_contact = {contact_id: [(kind, at, parsed[text]) for _, kind, at, text in rows]
+                      for contact_id, rows in groupby(events, _first)}
+        no_events: list = []
+        for row in contacts:
+            contact_id = row[0]
+            contact = dict(zip(names, loads(row[1])))
+            contact["id"] = contact_id
+            company = companies.get(row[2])
+            stored = row[3:] if row[3] is not None else None
+            yield contact_id, contact, by_contact.get(contact_id, no_events), company, stored
+
+    def _columns(self, contacts: list[tuple], events: list[tuple]) -> Columns:
+        """Contacts and their contact_events rows as a batch-scorer Chunk (clustered path)."""
+        ids = [row[0] for row in contacts]
+        n = len(ids)
+        values = json.loads("[" + ",".join([row[1] for row in contacts]) + "]")
+        columns: dict[str, Sequence[Any]] = dict(zip(self.contact_names, zip(*values))) if n else {}
+        columns["id"] = ids
+        companies = list(map(self.companies.get, [row[2] for row in contacts]))
+        company_columns = {name: [c.get(name) if c is not None else None for c in companies]
+                           for name in self.company_names}
+        stored = [row[3:] if row[3] is not None else None for row in contacts]
+        if not events:
+            return Columns(ids, chunk_of([{}] * n, [()] * n, [None] * n)._replace(
+                contacts=columns, companies=company_columns), stored)
+        contact_ids, kinds, ats, texts = zip(*events)
+        # Rows of archived or merged-away contacts are in the stream too: they get no owner.
+        position = _Positions(zip(ids, range(n)))
+        owner = np.fromiter(map(position.__getitem__, contact_ids), np.intp, len(events))
+        kept = owner >= 0
+        if not kept.all():
+            texts = [text for text, keep in zip(texts, kept.tolist()) if keep]
+        chunk_events = Events(
+            owner[kept], np.fromiter(map(KIND_CODE.__getitem__, kinds), np.int8, len(kinds))[kept],
+            np.array(ats, np.float64)[kept], texts,
+            self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
+        return Columns(ids, Chunk(n, columns, company_columns, chunk_events), stored)
+
+    def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
+        names, companies = self.contact_names, self.companies
+        loads, parse_time = json.loads, _seconds
+        memo = self.memo
+        property_names = self.event_names
+        position, count = 0, len(events)
+        for row in contacts:
+            contact_id = row[0]
+            contact = dict(zip(names, loads(row[1])))
+            contact["id"] = contact_id
+            company = companies.get(row[2])
+            stored = row[3:] if row[3] is not None else None
+            while position < count and events[position][0] < contact_id:
+                position += 1  # events of archived or merged-away contacts
+            mine, previous, previous_kind = [], None, None
+            while position < count:
+                _, kind, event_id, occurred_at, extracted = event = events[position]
+                if event[0] != contact_id:
+                    break
+                position += 1
+                # Several association labels link the same pair: count the event once.
+                if event_id == previous and kind == previous_kind:
+                    continue
+                previous, previous_kind = event_id, kind
+                at = parse_time(occurred_at)
+                if at is None:
+                    continue
+                if extracted is None:
+                    mine.append((kind, at, _EMPTY))
+                    continue
+                # Identical extracted values (enumerations, mostly) share one parsed dict.
+                seen = memo[kind]
+                properties = seen.get(extracted)
+                if properties is None:
+                    properties = dict(zip(property_names[kind], loads(extracted)))
+                    if len(seen) < _MEMO_LIMIT:
+                        seen[extracted] = properties
+                mine.append((kind, at, properties))
+            yield contact_id, contact, mine, company, stored
+
+_KINDS = ("calls", "emails", "meetings", "notes", "tasks")
+
+
+class _Positions(dict):
+    """Contact id -> position in its chunk; -1 for ids not in the chunk."""
+
+    def __missing__(self, contact_id: str) -> int:
+        return -1
+
+
+class _Parsed(dict):
+    """Event property texts parsed once: identical texts (enumerations, mostly) share one
+    dict, which nobody mutates. Bounded: once full, new texts are parsed but not kept."""
+
+    def __missing__(self, text: str) -> Mapping[str, Any]:
+        value = json.loads(text)
+        if len(self) < _MEMO_LIMIT:
+            self[text] = value
+        return value
+
+
+class _Stream:
+    """Rows of a cursor sorted by their first column, handed out up to a key at a time."""
+
+    def __init__(self, cursor: sqlite3.Cursor | None, block: int = 20_000) -> None:
+        self.cursor, self.block = cursor, block
+        self.rows: list[tuple] = []
+        self.position = 0
+
+    def upto(self, last: str) -> list[tuple]:
+        """Every remaining row whose key is ≤ last (rows of skipped contacts included)."""
+        taken: list[tuple] = []
+        while self.cursor is not None:
+            if self.position == len(self.rows):
+                self.rows, self.position = self.cursor.fetchmany(self.block), 0
+                if not self.rows:
+                    self.cursor = None
+                    break
+            cut = bisect.bisect_right(self.rows, last, lo=self.position, key=_first)
+            taken.extend(self.rows[self.position:cut])
+            self.position = cut
+            if cut < len(self.rows):
+                break
+        return taken
+
+
+def _first(row: tuple) -> str:
+    return row[0]
+
+
+def contact_properties(model: Model) -> tuple[str, ...]:
+    """Every contact property the engine may read for `model` (at least two: see _marks)."""
+    names = set(model.properties_used.get("contacts", ())) | {"lifecyclestage", "createdate", "email"}
+    return tuple(sorted(names))
+
+
+def _paths(names: Sequence[str]) -> list[str]:
+    paths = [f'$."{n}"' for n in names]
+    return paths if len(paths) != 1 else paths * 2
+
+
+def _marks(names: Sequence[str]) -> str:
+    # json_extract with one path returns the bare value; with two or more, a JSON array.
+    return ", ".join("?" * max(2, len(names)))
+
+
+def _literal_paths(names: Sequence[str]) -> str:
+    quoted = [f"""'$."{n.replace("'", "''")}"'""" for n in names]
+    return ", ".join(quoted if len(quoted) != 1 else quoted * 2)
+
+
+_fromiso = datetime.fromisoformat
+
+
+def _seconds(text: str | None) -> float | None:
+    """POSIX seconds of an engagement's occurred_at (ISO text; epoch ms tolerated)."""
+    if not text:
+        return None
+    try:
+        return _fromiso(text).timestamp()
+    except ValueError:
+        return to_epoch(text)
