@@ -297,28 +297,6 @@ def _compare(cmp: Callable[[float, float], bool], operand: Any, field: Field, pa
 
 
 def _number_test(cmp: Callable[[float, float], bool], bound: float) -> Test:
-    """A numeric comparison with the usual case (a HubSpot number string) inlined: these are
-    the most frequent tests in a model, and each saved call counts per contact."""
-    if cmp is operator.ge:
-        def test(raw: Any) -> bool:
-            if raw.__class__ is str:
-                try:
-                    return float(raw) >= bound
-                except ValueError:
-                    return False
-            value = to_number(raw)
-            return value is not None and value >= bound
-        return test
-    if cmp is operator.le:
-        def test_le(raw: Any) -> bool:
-            if raw.__class__ is str:
-                try:
-                    return float(raw) <= bound
-                except ValueError:
-                    return False
-            value = to_number(raw)
-            return value is not None and value <= bound
-        return test_le
     return lambda raw: (value := to_number(raw)) is not None and cmp(value, bound)
 
 

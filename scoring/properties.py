@@ -8,6 +8,7 @@ table of well-known HubSpot properties below, else "string".
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from math import isfinite
 from typing import Iterable, Mapping
 
 # Normalised types; HubSpot's (type, fieldType) pairs map onto these in `normalise_type`.
@@ -96,12 +97,14 @@ def catalog_from_rows(rows: Iterable[tuple[str, str, str | None, str | None]]) -
 # the free-email flag, the score itself) are computed, not read from HubSpot.
 
 def to_number(raw: str | float | None) -> float | None:
+    """A finite number, or None: "nan" and "inf" are no more a count than "abc" is."""
     if raw is None or raw == "" or raw is True or raw is False:
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except (TypeError, ValueError):
         return None
+    return value if isfinite(value) else None
 
 
 def to_epoch(raw: str | None) -> float | None:

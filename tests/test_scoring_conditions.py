@@ -163,3 +163,14 @@ points = 5
                                                        "hs_call_direction": "INBOUND"})
     assert score({}, [long_in], None, model, AS_OF).engagement == 5
     assert score({}, [short_in], None, model, AS_OF).engagement == 0
+
+
+@pytest.mark.parametrize("raw", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_missing(raw: str) -> None:
+    """Not a count: no numeric comparison holds, and `per` does not crash on them."""
+    assert not fires("{ hs_email_click = { gte = 0 } }", {"hs_email_click": raw})
+    assert not fires("{ hs_email_click = { lte = 0 } }", {"hs_email_click": raw})
+    model = loads('[model]\nname = "t"\nversion = "1"\n[[engagement.rules]]\nname = "v"\n'
+                  'when = { hs_analytics_num_page_views = { exists = true } }\n'
+                  'per = "hs_analytics_num_page_views"\ncount = "each"\npoints = 1\n')
+    assert score({"hs_analytics_num_page_views": raw}, [], None, model, AS_OF).engagement == 0.0
