@@ -219,19 +219,20 @@ class ContactReader:
 
     def _merge_clustered(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         """Contacts with their contact_events rows (times already seconds, one row per event)."""
-        names, companies = self.contact_names, self.companies
-        loads, parsed = json.loads, self.parsed
+        parsed = self.parsed
         # Rows are in contact order: group them (in C) by contact, then look contacts up.
         by_contact = {contact_id: [(kind, at, parsed[text]) for _, kind, at, text in rows]
                       for contact_id, rows in groupby(events, _first)}
         no_events: list = []
         for row in contacts:
-            contact_id = row[0]
-            contact = dict(zip(names, loads(row[1])))
-            contact["id"] = contact_id
-            company = companies.get(row[2])
-            stored = row[3:] if row[3] is not None else None
+            contact_id, contact, company, stored = self._contact(row)
             yield contact_id, contact, by_contact.get(contact_id, no_events), company, stored
+
+    def _contact(self, row: tuple) -> tuple[str, dict, "Mapping[str, Any] | None", "tuple | None"]:
+        """A contacts-query row as (id, properties, primary company, stored score)."""
+        contact = dict(zip(self.contact_names, json.loads(row[1])))
+        contact["id"] = row[0]
+        return row[0], contact, self.companies.get(row[2]), row[3:] if row[3] is not None else None
 
     def _columns(self, contacts: list[tuple], events: list[tuple]) -> Columns:
         """Contacts and their contact_events rows as a batch-scorer Chunk (clustered path)."""
@@ -261,17 +262,12 @@ class ContactReader:
         return Columns(ids, Chunk(n, columns, company_columns, chunk_events), stored)
 
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
-        names, companies = self.contact_names, self.companies
         loads, parse_time = json.loads, _seconds
         memo = self.memo
         property_names = self.event_names
         position, count = 0, len(events)
         for row in contacts:
-            contact_id = row[0]
-            contact = dict(zip(names, loads(row[1])))
-            contact["id"] = contact_id
-            company = companies.get(row[2])
-            stored = row[3:] if row[3] is not None else None
+            contact_id, contact, company, stored = self._contact(row)
             while position < count and events[position][0] < contact_id:
                 position += 1  # events of archived or merged-away contacts
             mine, previous, previous_kind = [], None, None
