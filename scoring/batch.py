@@ -8,9 +8,11 @@ property, one array per engagement attribute) and each rule runs once per chunk:
   value of the column (job titles, enumerations and domains repeat), then spread back with
   numpy. So a rule means the same thing here as in `explain`, by construction.
 - Event rules select their events with array masks; the arithmetic that decides a score's
-  last bit stays in Python floats, in the engine's order: `math.pow` for decay, `math.fsum`
-  per contact, `round(x, 1)`. numpy only selects, groups, compares, takes minima and adds in
-  the same order as the engine (element-wise operations are exact IEEE arithmetic).
+  last bit stays in Python floats, in the engine's order: `math.pow` for decay (numpy's
+  power may use other approximations), `math.fsum` per contact. numpy only selects, groups,
+  compares, takes minima and adds in the engine's order (element-wise + - * / are exact IEEE
+  arithmetic); rounding to 0.1 is rint(10 x) / 10 only where that provably equals Python's
+  `round(x, 1)`, and Python's round elsewhere (`_round`).
 
 tests/test_scoring_batch.py checks that every result equals `engine.score`'s, field by field.
 """
