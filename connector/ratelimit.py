@@ -35,10 +35,11 @@ class Lane:
 class Limiter:
     """At most `capacity` requests started in any `interval` seconds.
 
-    Requests may name a lane (a chain such as a listing's pages). Each window is shared
-    between lanes in proportion to the work they have left, capped at what a chain can use:
-    a chain cannot catch up later, so an even split would leave the longest one running
-    alone at the end while the budget idles. Slots no lane is entitled to are free to all.
+    Requests may name a lane (a chain such as a listing's pages). Each window goes first to
+    the lanes with the longest chains left, measured in windows at their own pace, until
+    they are level: a chain cannot catch up later, so any other split leaves the longest one
+    running alone at the end while the budget idles. Slots no lane is entitled to are free
+    to all.
     """
 
     capacity: int
@@ -91,20 +92,37 @@ class Limiter:
         return 0.02  # others are entitled to the rest of this window: ask again shortly
 
     def _shares(self) -> dict[str, float]:
-        """Water-fill the window over lanes with work left, in proportion to that work."""
+        """What each lane with work left should start in the current trailing window.
+
+        A lane's work counts the requests it already started in this window, so a share does
+        not shrink as it is spent; the room is what lane-less requests and finished lanes
+        have not taken. Each lane is owed the top of its chain above a common level `h`:
+        `clamp(work - h * per_window, 0, per_window)`, with `h` (windows still to go after
+        this one) the lowest that fits the room. The longest chains are served first (what
+        they leave unused is free to all) until the lanes are level, so they end together.
+        """
         pending = {name: lane for name, lane in self._lanes.items() if lane.left > 0}
-        room, shares = float(self.capacity), {}
-        while pending:
-            total = sum(lane.left for lane in pending.values())
-            capped = {n: l for n, l in pending.items() if room * l.left / total >= l.per_window}
-            if not capped:
-                shares.update({n: room * l.left / total for n, l in pending.items()})
-                break
-            for name, lane in capped.items():
-                shares[name] = lane.per_window
-                room -= lane.per_window
-                del pending[name]
-        return shares
+        taken = sum(len(lane.log) for lane in pending.values())
+        room = max(self.capacity - (len(self._log) - taken), 0)
+        work = {name: lane.left + len(lane.log) for name, lane in pending.items()}
+
+        def tops(h: float) -> dict[str, float]:
+            return {name: min(max(work[name] - h * lane.per_window, 0.0), lane.per_window)
+                    for name, lane in pending.items()}
+
+        # The sum of tops falls linearly in `h` between the points where a lane leaves its
+        # cap or reaches zero: find the segment where it crosses the room, then solve.
+        low = 0.0
+        if sum(tops(low).values()) <= room:
+            return tops(low)
+        bends = sorted({max(work[n] / lane.per_window - k, 0.0)
+                        for n, lane in pending.items() for k in (0, 1)} - {0.0})
+        for high in bends:
+            above, below = sum(tops(low).values()), sum(tops(high).values())
+            if below <= room:
+                return tops(low + (high - low) * (above - room) / (above - below))
+            low = high
+        return tops(low)  # unreachable: the last bend leaves nothing, which always fits
 
     def observe(self, limit: int | None, remaining: int | None) -> None:
         """Align with the server's view: adopt its limit, and count requests we did not make."""
