@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from typing import Sequence
 
 from connector.cache import Cache
@@ -41,7 +42,11 @@ class AssociationRefresher:
                 ids = self._claim(from_type, final or from_type in finished)
                 if not ids:
                     break
-                self._futures.append(self.executor.submit(self._refresh, from_type, ids))
+                # Each target type is its own call: read them side by side, so a batch
+                # costs one call's latency, not six one after another.
+                claim = _Claim(from_type, ids, len(self.targets[from_type]))
+                self._futures.extend(self.executor.submit(self._refresh, claim, to_type)
+                                     for to_type in self.targets[from_type])
 
     def wait(self) -> None:
         """Block until every submitted batch is saved; re-raise the first failure."""
@@ -72,16 +77,20 @@ class AssociationRefresher:
             self._in_flight.update((from_type, i) for i in ids)
             return ids
 
-    def _refresh(self, from_type: str, ids: list[str]) -> None:
-        for to_type in self.targets[from_type]:
-            found = self._read_all(from_type, to_type, ids)
-            with self.cache.transaction() as conn:
-                save_associations(conn, from_type, to_type, found)
+    def _refresh(self, claim: _Claim, to_type: str) -> None:
+        found = self._read_all(claim.from_type, to_type, claim.ids)
+        with self.cache.transaction() as conn:
+            save_associations(conn, claim.from_type, to_type, found)
+        with self._lock:
+            claim.targets_left -= 1
+            if claim.targets_left:
+                return
+        # Every target is saved: only now may the ids leave the queue.
         with self.cache.transaction() as conn:
             conn.executemany("DELETE FROM association_queue WHERE object_type = ? AND id = ?",
-                             [(from_type, i) for i in ids])
+                             [(claim.from_type, i) for i in claim.ids])
         with self._lock:
-            self._in_flight.difference_update((from_type, i) for i in ids)
+            self._in_flight.difference_update((claim.from_type, i) for i in claim.ids)
 
     def _read_all(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[dict]]:
         """Every association of `ids`, following each input's own paging cursor."""
@@ -100,3 +109,12 @@ class AssociationRefresher:
                 if after:
                     inputs.append({"id": from_id, "after": after})
         return found
+
+
+@dataclass
+class _Claim:
+    """Queued ids taken for one batch, and how many of their target types are still unread."""
+
+    from_type: str
+    ids: list[str]
+    targets_left: int

@@ -100,15 +100,20 @@ def _pull_stream(cache: Cache, client: HubSpot, stream: Stream, full: bool, over
     tally = summary.streams[stream.name]
     if state.phase == "full" or (full and state.phase is None) or state.watermark is None:
         summary.modes[stream.name] = "full"
-        _full(cache, client, stream, state, run_start, tally, progress, refresher)
-    else:
-        summary.modes[stream.name] = "incremental"
-        if state.phase == "incremental":  # finish the window a killed run left half done
-            state = _incremental(cache, client, stream, state, overlap, run_start, tally, progress)
-        _incremental(cache, client, stream, state, overlap, run_start, tally, progress)
+        # The sweep needs nothing from the listing (they see disjoint records, and
+        # tombstone_unseen leaves rows already archived alone), so it runs beside it rather
+        # than as one more step at the end of the longest chain. A killed run sweeps again.
+        with ThreadPoolExecutor(1, thread_name_prefix="sweep") as sweeper:
+            sweep = sweeper.submit(_sweep_archived, cache, client, stream, tally)
+            _full(cache, client, stream, state, run_start, tally, progress, refresher)
+            sweep.result()
+        return
+    summary.modes[stream.name] = "incremental"
+    if state.phase == "incremental":  # finish the window a killed run left half done
+        state = _incremental(cache, client, stream, state, overlap, run_start, tally, progress)
+    _incremental(cache, client, stream, state, overlap, run_start, tally, progress)
     archived = _sweep_archived(cache, client, stream, tally)
-    if summary.modes[stream.name] == "incremental":
-        _recheck_tombstones(cache, client, stream, archived, tally)
+    _recheck_tombstones(cache, client, stream, archived, tally)
 
 
 def _full(cache: Cache, client: HubSpot, stream: Stream, state: SyncState, run_start: str,

@@ -7,7 +7,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 from connector import failures
 from connector.cache import open_cache
 from connector.client import HubSpot
-from connector.errors import AuthError
+from connector.errors import AuthError, HubSpotError
 from connector.pull import pull
 from connector.ratelimit import Budget, Limiter
 from mappings.streams import select
@@ -156,6 +156,19 @@ def test_injected_failures_are_retried_and_the_cache_ends_the_same(sb, cache):
     sb.faults.add(status=502, times=1, path_prefix="/crm/v3/objects/contacts/search")
     pull(cache, make_client(sb, interval=0.2), ALL)
     assert_cache_matches(cache, sb, ALL)
+
+
+def test_contacts_stay_queued_until_every_association_target_is_saved(sb, cache):
+    # A batch's six target reads run side by side: one failing must keep the batch queued.
+    sb.faults.add(status=400, times=1, path_prefix="/crm/v4/associations/contacts/emails")
+    with pytest.raises(HubSpotError):
+        pull(cache, make_client(sb), ALL)
+    queued = cache.conn.execute("SELECT count(*) FROM association_queue").fetchone()[0]
+    live = len([r for r in sb.portal.truth("contacts") if not r["archived"] and not r["mergedInto"]])
+    assert queued == live
+    pull(cache, make_client(sb), ALL)
+    assert_cache_matches(cache, sb, ALL)
+    assert cache.conn.execute("SELECT count(*) FROM association_queue").fetchone()[0] == 0
 
 
 def test_a_bad_token_is_a_one_line_auth_error(sb, cache):
