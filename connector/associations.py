@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from typing import Sequence
 
 from connector.cache import Cache
@@ -22,7 +21,8 @@ class AssociationRefresher:
     """Drains the association queue as it fills, overlapping with the record streams."""
 
     def __init__(self, cache: Cache, client: HubSpot, executor: Executor,
-                 targets: dict[str, Sequence[str]], batch: int = ASSOCIATION_BATCH_LIMIT):
+                 targets: dict[str, Sequence[str]], batch: int = ASSOCIATION_BATCH_LIMIT,
+                 reading: int | None = None):
         self.cache = cache
         self.client = client
         self.executor = executor
@@ -31,6 +31,12 @@ class AssociationRefresher:
         self.batches = 0
         self.expected = 0  # batch calls this run will make, once the contact count is known
         self._in_flight: set[tuple[str, str]] = set()
+        # A batch being read holds a 1,000-id answer (~2 MB parsed), and the rate budget may
+        # hold batches back until the end of a pull: reading only as many at once as can spend
+        # the budget (its rate times a call's latency, plus one) keeps the heap flat.
+        limiter = client.budget.ten_secondly
+        spend = math.ceil(limiter.capacity / limiter.interval * client.counters.latency) + 1
+        self._reading = threading.BoundedSemaphore(reading or spend)
         self._futures: list[Future] = []
         self._lock = threading.Lock()
 
@@ -42,11 +48,7 @@ class AssociationRefresher:
                 ids = self._claim(from_type, final or from_type in finished)
                 if not ids:
                     break
-                # Each target type is its own call: read them side by side, so a batch
-                # costs one call's latency, not six one after another.
-                claim = _Claim(from_type, ids, len(self.targets[from_type]))
-                self._futures.extend(self.executor.submit(self._refresh, claim, to_type)
-                                     for to_type in self.targets[from_type])
+                self._futures.append(self.executor.submit(self._refresh, from_type, ids))
 
     def wait(self) -> None:
         """Block until every submitted batch is saved; re-raise the first failure."""
@@ -77,20 +79,17 @@ class AssociationRefresher:
             self._in_flight.update((from_type, i) for i in ids)
             return ids
 
-    def _refresh(self, claim: _Claim, to_type: str) -> None:
-        found = self._read_all(claim.from_type, to_type, claim.ids)
-        with self.cache.transaction() as conn:
-            save_associations(conn, claim.from_type, to_type, found)
-        with self._lock:
-            claim.targets_left -= 1
-            if claim.targets_left:
-                return
-        # Every target is saved: only now may the ids leave the queue.
+    def _refresh(self, from_type: str, ids: list[str]) -> None:
+        with self._reading:
+            for to_type in self.targets[from_type]:
+                found = self._read_all(from_type, to_type, ids)
+                with self.cache.transaction() as conn:
+                    save_associations(conn, from_type, to_type, found)
         with self.cache.transaction() as conn:
             conn.executemany("DELETE FROM association_queue WHERE object_type = ? AND id = ?",
-                             [(claim.from_type, i) for i in claim.ids])
+                             [(from_type, i) for i in ids])
         with self._lock:
-            self._in_flight.difference_update((claim.from_type, i) for i in claim.ids)
+            self._in_flight.difference_update((from_type, i) for i in ids)
 
     def _read_all(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[dict]]:
         """Every association of `ids`, following each input's own paging cursor."""
@@ -109,12 +108,3 @@ class AssociationRefresher:
                 if after:
                     inputs.append({"id": from_id, "after": after})
         return found
-
-
-@dataclass
-class _Claim:
-    """Queued ids taken for one batch, and how many of their target types are still unread."""
-
-    from_type: str
-    ids: list[str]
-    targets_left: int

@@ -159,7 +159,7 @@ def test_injected_failures_are_retried_and_the_cache_ends_the_same(sb, cache):
 
 
 def test_contacts_stay_queued_until_every_association_target_is_saved(sb, cache):
-    # A batch's six target reads run side by side: one failing must keep the batch queued.
+    # One target type's read failing must keep the whole batch queued for the next run.
     sb.faults.add(status=400, times=1, path_prefix="/crm/v4/associations/contacts/emails")
     with pytest.raises(HubSpotError):
         pull(cache, make_client(sb), ALL)
