@@ -164,8 +164,8 @@ def test_contacts_stay_queued_until_every_association_target_is_saved(sb, cache)
     with pytest.raises(HubSpotError):
         pull(cache, make_client(sb), ALL)
     queued = cache.conn.execute("SELECT count(*) FROM association_queue").fetchone()[0]
-    live = len([r for r in sb.portal.truth("contacts") if not r["archived"] and not r["mergedInto"]])
-    assert queued == live
+    truth = sb.portal.truth("contacts")
+    assert queued == sum(1 for r in truth if not r["archived"] and not r["mergedInto"])
     pull(cache, make_client(sb), ALL)
     assert_cache_matches(cache, sb, ALL)
     assert cache.conn.execute("SELECT count(*) FROM association_queue").fetchone()[0] == 0
