@@ -22,7 +22,7 @@ class AssociationRefresher:
 
     def __init__(self, cache: Cache, client: HubSpot, executor: Executor,
                  targets: dict[str, Sequence[str]], batch: int = ASSOCIATION_BATCH_LIMIT,
-                 reading: int | None = None):
+                 at_once: int | None = None):
         self.cache = cache
         self.client = client
         self.executor = executor
@@ -32,29 +32,34 @@ class AssociationRefresher:
         self.expected = 0  # batch calls this run will make, once the contact count is known
         self._in_flight: set[tuple[str, str]] = set()
         # A batch being read holds a 1,000-id answer (~2 MB parsed), and the rate budget may
-        # hold batches back until the end of a pull: reading only as many at once as can spend
-        # the budget (its rate times a call's latency, plus one) keeps the heap flat.
+        # hold batches back until the end of a pull. Ids wait in the queue table, not in
+        # memory: only as many batches are claimed at once as can spend the budget (its rate
+        # times a call's latency, plus one), which keeps the heap flat in the portal's size.
         limiter = client.budget.ten_secondly
-        spend = math.ceil(limiter.capacity / limiter.interval * client.counters.latency) + 1
-        self._reading = threading.BoundedSemaphore(reading or spend)
+        self._at_once = at_once or math.ceil(
+            limiter.capacity / limiter.interval * client.counters.latency) + 1
         self._futures: list[Future] = []
         self._lock = threading.Lock()
 
     def drain(self, *, finished: set[str] | frozenset[str] = frozenset(), final: bool = False) -> None:
         """Submit full batches of queued ids, and the remainder for record types whose stream
-        is `finished` (no more ids will come) or when `final`."""
+        is `finished` (no more ids will come) or when `final`, while fewer than `_at_once`
+        batches are being read."""
+        self._futures = [f for f in self._futures if not f.done() or f.exception()]
         for from_type in self.targets:
-            while True:
+            while sum(not f.done() for f in self._futures) < self._at_once:
                 ids = self._claim(from_type, final or from_type in finished)
                 if not ids:
                     break
                 self._futures.append(self.executor.submit(self._refresh, from_type, ids))
 
     def wait(self) -> None:
-        """Block until every submitted batch is saved; re-raise the first failure."""
-        while self._futures:
-            future = self._futures.pop(0)
-            future.result()
+        """Read and save every queued id, a few batches at a time; re-raise the first failure."""
+        while True:
+            self.drain(final=True)
+            if not self._futures:
+                return
+            self._futures.pop(0).result()
 
     def expect(self, records: int) -> None:
         """Plan the lane for `records` queued contacts' worth of batch reads."""
@@ -70,9 +75,10 @@ class AssociationRefresher:
 
     def _claim(self, from_type: str, final: bool) -> list[str]:
         with self._lock, self.cache.lock:
+            # Claimed ids stay queued until saved: read past them, never the whole queue.
             rows = self.cache.conn.execute(
-                "SELECT id FROM association_queue WHERE object_type = ? ORDER BY id",
-                (from_type,)).fetchall()
+                "SELECT id FROM association_queue WHERE object_type = ? ORDER BY id LIMIT ?",
+                (from_type, self.batch + len(self._in_flight))).fetchall()
             ids = [r[0] for r in rows if (from_type, r[0]) not in self._in_flight][: self.batch]
             if len(ids) < self.batch and not final:
                 return []
@@ -80,11 +86,10 @@ class AssociationRefresher:
             return ids
 
     def _refresh(self, from_type: str, ids: list[str]) -> None:
-        with self._reading:
-            for to_type in self.targets[from_type]:
-                found = self._read_all(from_type, to_type, ids)
-                with self.cache.transaction() as conn:
-                    save_associations(conn, from_type, to_type, found)
+        for to_type in self.targets[from_type]:
+            found = self._read_all(from_type, to_type, ids)
+            with self.cache.transaction() as conn:
+                save_associations(conn, from_type, to_type, found)
         with self.cache.transaction() as conn:
             conn.executemany("DELETE FROM association_queue WHERE object_type = ? AND id = ?",
                              [(from_type, i) for i in ids])

@@ -171,6 +171,43 @@ def test_contacts_stay_queued_until_every_association_target_is_saved(sb, cache)
     assert cache.conn.execute("SELECT count(*) FROM association_queue").fetchone()[0] == 0
 
 
+def test_association_batches_are_claimed_a_few_at_a_time(sb, cache):
+    """Queued ids wait in the queue table, not in memory: never more than `at_once` batches
+    are claimed, and wait() still reads every queued contact."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from connector.associations import AssociationRefresher
+    ids = [str(i) for i in live_contacts(sb, 95)]
+    cache.conn.executemany("INSERT INTO association_queue (object_type, id) VALUES ('contacts', ?)",
+                           [(i,) for i in ids])
+    reading, most, lock = 0, 0, threading.Lock()
+    with ThreadPoolExecutor(8) as pool:
+        refresher = AssociationRefresher(cache, make_client(sb), pool, {"contacts": ["companies"]},
+                                         batch=10, at_once=2)
+        refresh = refresher._refresh
+
+        def counted(from_type, batch):
+            nonlocal reading, most
+            with lock:
+                reading += 1
+                most = max(most, reading, len(refresher._in_flight) // 10)
+            try:
+                refresh(from_type, batch)
+            finally:
+                with lock:
+                    reading -= 1
+        refresher._refresh = counted
+        refresher.drain(final=True)
+        refresher.wait()
+    assert most == 2 and refresher.batches == 10
+    assert cache.conn.execute("SELECT count(*) FROM association_queue").fetchone()[0] == 0
+    read = {r[0] for r in cache.conn.execute(
+        "SELECT DISTINCT from_id FROM associations WHERE to_type = 'companies'")}
+    linked = {str(r["id"]) for r in sb.portal.truth("contacts")
+              if str(r["id"]) in ids and r["associations"].get("companies")}
+    assert read == linked and len(linked) > 50
+
+
 def test_a_bad_token_is_a_one_line_auth_error(sb, cache):
     with pytest.raises(AuthError) as info:
         pull(cache, make_client(sb, token="wrong"), select(("contacts",)))
