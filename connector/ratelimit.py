@@ -49,6 +49,7 @@ class Limiter:
     _log: deque = field(default_factory=deque, repr=False)
     _lanes: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _solved: tuple = field(default=(None, {}), repr=False)  # (state, shares) last solved
 
     def plan(self, lane: str, left: int, step: float) -> None:
         """Declare a lane: `left` requests to go, at best one every `step` seconds."""
@@ -81,7 +82,13 @@ class Limiter:
         free = self.capacity - len(self._log)
         if free <= 0:
             return max(self._log[0] + self.interval + WINDOW_MARGIN_S - now, 0.001)
-        shares = self._shares()
+        # Waiting threads ask every 20 ms: solve the shares again only when something moved.
+        state = (self.capacity, len(self._log),
+                 tuple((name, lane.left, lane.per_window, len(lane.log))
+                       for name, lane in self._lanes.items()))
+        if state != self._solved[0]:
+            self._solved = (state, self._shares())
+        shares = self._solved[1]
         # A lane is owed what is left of its share, never more than the work it has left.
         entitled = {name: max(min(math.ceil(share) - len(self._lanes[name].log),
                                   self._lanes[name].left), 0)
