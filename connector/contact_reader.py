@@ -22,7 +22,7 @@ from connector.cache import Cache
 from connector.contact_events import OMITTED
 from scoring import Model
 from scoring.batch import KIND_CODE, Chunk, Events, chunk_of
-from scoring.properties import to_epoch
+from scoring.properties import ENGAGEMENT_KINDS, to_epoch
 
 CHUNK = 5_000
 ID_BATCH = 500  # ids per IN (...) list when reading chosen contacts
@@ -54,7 +54,7 @@ class ContactReader:
         self.contact_names = contact_properties(model)
         self.company_names = tuple(model.properties_used.get("companies", ()))
         kinds = {r.event for r in model.engagement.rules if r.event} | {
-            a for a in model.activity if a in _KINDS}
+            a for a in model.activity if a in ENGAGEMENT_KINDS}
         self.event_names = {k: tuple(model.properties_used.get(k, ())) for k in sorted(kinds)}
         self.memo: dict[str, dict[str, Mapping[str, Any]]] = {k: {} for k in self.event_names}
         # contact_events holds every property but the OMITTED ones; a model testing one of
@@ -178,7 +178,7 @@ class ContactReader:
         return ",".join(f"'{k}'" for k in self.event_names)
 
     def _kind_filter(self, keyword: str) -> str:
-        if len(self.event_names) == len(_KINDS):
+        if len(self.event_names) == len(ENGAGEMENT_KINDS):
             return ""
         return f"{keyword} kind IN ({self._kinds()})"
 
@@ -246,8 +246,8 @@ class ContactReader:
                            for name in self.company_names}
         stored = [row[3:] if row[3] is not None else None for row in contacts]
         if not events:
-            return Columns(ids, chunk_of([{}] * n, [()] * n, [None] * n)._replace(
-                contacts=columns, companies=company_columns), stored)
+            no_events = Events(np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), [])
+            return Columns(ids, Chunk(n, columns, company_columns, no_events), stored)
         contact_ids, kinds, ats, texts = zip(*events)
         # Rows of archived or merged-away contacts are in the stream too: they get no owner.
         position = _Positions(zip(ids, range(n)))
@@ -295,9 +295,6 @@ class ContactReader:
                         seen[extracted] = properties
                 mine.append((kind, at, properties))
             yield contact_id, contact, mine, company, stored
-
-_KINDS = ("calls", "emails", "meetings", "notes", "tasks")
-
 
 class _Positions(dict):
     """Contact id -> position in its chunk; -1 for ids not in the chunk."""

@@ -30,8 +30,7 @@ from scoring.inputs import contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
 
-KINDS = ENGAGEMENT_KINDS
-KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
+KIND_CODE = {kind: code for code, kind in enumerate(ENGAGEMENT_KINDS)}
 _MEMO_SIZE = 100_000
 
 
@@ -39,7 +38,7 @@ class Events(NamedTuple):
     """A chunk's engagements as parallel arrays, ordered by owner."""
 
     owner: np.ndarray  # intp: the contact's position in the chunk
-    kind: np.ndarray  # int8: position in KINDS
+    kind: np.ndarray  # int8: position in ENGAGEMENT_KINDS (KIND_CODE)
     at: np.ndarray  # float64: POSIX seconds
     properties: Sequence[Any]  # each event's properties: a dict, or a text `parse` reads
     parse: Callable[[Any], Mapping[str, Any]] | None = None  # None: they are dicts
@@ -138,14 +137,13 @@ class Frame:
         self.derived = derived
         self._columns: dict[tuple[str | None, str], list] = {}
         self._factorized: dict[tuple[str | None, str], tuple[np.ndarray, list] | None] = {}
-        self._coerced: dict[tuple[str, str], np.ndarray | None] = {}
+        self._epochs: dict[str, np.ndarray | None] = {}
 
     def epochs(self, name: str) -> np.ndarray | None:
         """to_epoch of a contact property (NaN: missing); None when the column is absent."""
-        key = ("epoch", name)
-        if key not in self._coerced:
-            self._coerced[key] = _epochs(self.chunk.contacts.get(name))
-        return self._coerced[key]
+        if name not in self._epochs:
+            self._epochs[name] = _epochs(self.chunk.contacts.get(name))
+        return self._epochs[name]
 
     def column(self, field: Field) -> list:
         key = (field.source, field.key or field.name)
@@ -264,7 +262,7 @@ class BatchScorer:
                 where = (compile_condition(rule.where, Context(event_resolver(types, rule.event),
                                                                model.lists, now), "where")
                          if rule.where is not None else None)
-                self.engagement_rules.append((rule, _ShapeTest(where)))
+                self.engagement_rules.append((rule, _WhereTest(where)))
         self.stage_rules = [(name, compile_mask(spec, stage_ctx, "when")) for name, spec in
                             ((s.name, s.when) for s in reversed(model.stages.rules))]
         self.activity_kinds = np.array(sorted(KIND_CODE[k] for k in engine.activity_kinds), np.int8)
@@ -383,7 +381,7 @@ class BatchScorer:
         cap = rule.cap
         return who, [_capped(v, points, cap) for v in values], counts[who].tolist()
 
-    def _event_rule(self, rule: Rule, where: "_ShapeTest", events: Events, happened: np.ndarray
+    def _event_rule(self, rule: Rule, where: "_WhereTest", events: Events, happened: np.ndarray
                     ) -> tuple[np.ndarray, list, list]:
         """Points of one event rule for every contact (engine._event_rule, a chunk at a time)."""
         now, points, cap = self.now, rule.points, rule.cap
@@ -471,7 +469,7 @@ class BatchScorer:
         return stages, changes
 
 
-class _ShapeTest:
+class _WhereTest:
     """An event rule's `where` over events' properties: texts are parsed and tested once per
     distinct text (remembered across chunks); dicts are tested as they come. Only events the
     rule could count get here, so texts of events outside every window are never parsed."""
