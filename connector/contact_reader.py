@@ -6,11 +6,16 @@ one sequential read of `contact_events` (clustered by contact, times already sec
 `column_chunks` hands each chunk to the batch scorer as columns (what a rescore uses);
 `chunks` yields per-contact rows for the engine (explain, simulate, backtest). Companies are
 read once for all their contacts; identical event property texts are parsed once.
+
+Given the as-of moment, `column_chunks` reads only the engagements some rule can count (those
+inside the widest window of a rule on their kind) and, per contact, the time of the latest
+activity (in SQLite: one index range per contact), which is all `days_since` needs of the rest.
 """
 from __future__ import annotations
 
 import bisect
 import json
+import math
 import sqlite3
 from datetime import datetime
 from itertools import groupby
@@ -22,6 +27,7 @@ from connector.cache import Cache
 from connector.contact_events import OMITTED
 from scoring import Model
 from scoring.batch import KIND_CODE, Chunk, Events, chunk_of
+from scoring.engine import DAY
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch
 
 CHUNK = 5_000
@@ -49,7 +55,7 @@ class Columns(NamedTuple):
 class ContactReader:
     """Reads contacts with their events, primary company and stored score, in id order."""
 
-    def __init__(self, cache: Cache, model: Model) -> None:
+    def __init__(self, cache: Cache, model: Model, now: float | None = None) -> None:
         self.conn = cache.conn
         self.contact_names = contact_properties(model)
         self.company_names = tuple(model.properties_used.get("companies", ()))
@@ -63,15 +69,20 @@ class ContactReader:
         self.parsed = _Parsed()
         # Companies by id, read once for all their contacts (None: archived or not cached).
         self.companies: dict[str, Mapping[str, Any] | None] = {}
+        # With `now`, column_chunks reads only events a rule can count, and latest activities.
+        self.now = now if self.clustered else None
+        self.activity = tuple(sorted(a for a in model.activity if a in ENGAGEMENT_KINDS))
+        self.horizons = _horizons(model, now) if self.now is not None else {}
 
     def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
         """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
-        for contacts, events in self._fetched(contact_ids, size):
+        for contacts, events in self._fetched(contact_ids, size, windowed=False):
             yield list(self._merge(contacts, events))
 
     def column_chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[Columns]:
-        """The same contacts as `chunks`, as columns for the batch scorer."""
-        for contacts, events in self._fetched(contact_ids, size):
+        """The same contacts as `chunks`, as columns for the batch scorer (with `now`: only the
+        events a rule can count, and each contact's latest activity)."""
+        for contacts, events in self._fetched(contact_ids, size, windowed=self.now is not None):
             if self.clustered:
                 yield self._columns(contacts, events)
             else:
@@ -79,19 +90,20 @@ class ContactReader:
                 yield Columns([r[0] for r in rows], chunk_of([r[1] for r in rows],
                               [r[2] for r in rows], [r[3] for r in rows]), [r[4] for r in rows])
 
-    def _fetched(self, contact_ids: Sequence[str] | None, size: int
+    def _fetched(self, contact_ids: Sequence[str] | None, size: int, *, windowed: bool
                  ) -> Iterator[tuple[list[tuple], list[tuple]]]:
         """(contact rows, their event rows) a chunk at a time, in contact id order."""
         if contact_ids is None:
-            yield from self._all(size)
+            yield from self._all(size, windowed)
             return
         wanted = sorted(set(contact_ids))
         for start in range(0, len(wanted), ID_BATCH):
             batch = wanted[start:start + ID_BATCH]
-            contacts = self._contacts(f"c.id IN ({','.join('?' * len(batch))})", batch)
-            yield contacts, self._events_of(batch)
+            contacts = self._contacts(f"c.id IN ({','.join('?' * len(batch))})", batch,
+                                      windowed=windowed)
+            yield contacts, self._events_of(batch, windowed)
 
-    def _all(self, size: int) -> Iterator[tuple[list[tuple], list[tuple]]]:
+    def _all(self, size: int, windowed: bool) -> Iterator[tuple[list[tuple], list[tuple]]]:
         """Every live contact, chunk by chunk, beside one sorted stream of all events.
 
         The stream reads contact_events in its own (contact) order; without it, it walks
@@ -99,20 +111,23 @@ class ContactReader:
         and lets SQLite sort by contact. It reads tables this rescore never writes, so
         chunks can commit meanwhile.
         """
-        stream = _Stream(self._event_stream())
+        stream = _Stream(self._event_stream(windowed))
         self._preload_companies()
         after = ""
         while True:
-            contacts = self._contacts("c.id > ?", [after], limit=size)
+            contacts = self._contacts("c.id > ?", [after], limit=size, windowed=windowed)
             if not contacts:
                 return
             after = contacts[-1][0]
             yield contacts, stream.upto(after)
 
-    def _contacts(self, where: str, params: list, *, limit: int | None = None) -> list[tuple]:
-        """(id, extracted properties, primary company id, stored score…) of live contacts."""
-        rows = self.conn.execute(self._contacts_sql(where, limit), [
-            *_paths(self.contact_names), *params]).fetchall()
+    def _contacts(self, where: str, params: list, *, limit: int | None = None,
+                  windowed: bool = False) -> list[tuple]:
+        """(id, extracted properties, primary company id, latest activity or None, stored
+        score…) of live contacts; the latest activity only when `windowed`."""
+        latest = [self.now] if windowed and self.activity else []
+        rows = self.conn.execute(self._contacts_sql(where, limit, windowed), [
+            *_paths(self.contact_names), *latest, *params]).fetchall()
         if self.company_names:
             self._read_companies({row[2] for row in rows if row[2] is not None})
         return rows
@@ -147,7 +162,12 @@ class ContactReader:
                     [*_paths(names), *batch]):
                 known[company_id] = dict(zip(names, json.loads(values)))
 
-    def _contacts_sql(self, where: str, limit: int | None) -> str:
+    def _contacts_sql(self, where: str, limit: int | None, windowed: bool) -> str:
+        latest = "NULL"
+        if windowed and self.activity:
+            latest = f"""(SELECT max(e.occurred_at) FROM contact_events e
+                WHERE e.contact_id = c.id AND e.kind IN ({_quoted(self.activity)})
+                  AND e.occurred_at <= ?)"""
         company = "NULL"
         if self.company_names:
             # The primary company (label 1), else the lowest id: two index lookups, no sort.
@@ -159,7 +179,7 @@ class ContactReader:
                    AND a.from_id = c.id AND a.to_type = 'companies'))"""
         return f"""
             SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
-                   s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
+                   {latest}, s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
                    s.stage, s.inactive, s.reasons
             FROM contacts c
             LEFT JOIN scores s ON s.contact_id = c.id
@@ -175,20 +195,28 @@ class ContactReader:
         return f"a.from_id, e.type, e.id, e.occurred_at, {props}"
 
     def _kinds(self) -> str:
-        return ",".join(f"'{k}'" for k in self.event_names)
+        return _quoted(self.event_names)
 
-    def _kind_filter(self, keyword: str) -> str:
+    def _kind_filter(self, keyword: str, windowed: bool) -> tuple[str, list[float]]:
+        """A contact_events filter on kind (and, `windowed`, on age): SQL and parameters."""
+        if windowed:
+            horizons = self.horizons
+            if not horizons:
+                return f"{keyword} 0", []
+            return (f"{keyword} ({' OR '.join(f'(kind = {_quoted([k])} AND occurred_at >= ?)' for k in horizons)})",
+                    list(horizons.values()))
         if len(self.event_names) == len(ENGAGEMENT_KINDS):
-            return ""
-        return f"{keyword} kind IN ({self._kinds()})"
+            return "", []
+        return f"{keyword} kind IN ({self._kinds()})", []
 
-    def _event_stream(self) -> sqlite3.Cursor | None:
+    def _event_stream(self, windowed: bool) -> sqlite3.Cursor | None:
         if not self.event_names:
             return None
         if self.clustered:
+            where, params = self._kind_filter("WHERE", windowed)
             return self.conn.execute(f"""
                 SELECT contact_id, kind, occurred_at, properties
-                FROM contact_events {self._kind_filter('WHERE')} ORDER BY contact_id""")
+                FROM contact_events {where} ORDER BY contact_id""", params)
         # CROSS JOIN keeps engagements as the outer loop (SQLite never reorders it).
         return self.conn.execute(f"""
             SELECT {self._event_columns()}
@@ -197,14 +225,15 @@ class ContactReader:
             WHERE e.type IN ({self._kinds()}) AND e.archived = 0
             ORDER BY a.from_id, e.type, e.id""")
 
-    def _events_of(self, contact_ids: list[str]) -> list[tuple]:
+    def _events_of(self, contact_ids: list[str], windowed: bool) -> list[tuple]:
         if not self.event_names:
             return []
         if self.clustered:
+            where, params = self._kind_filter("AND", windowed)
             return self.conn.execute(f"""
                 SELECT contact_id, kind, occurred_at, properties
                 FROM contact_events WHERE contact_id IN ({','.join('?' * len(contact_ids))})
-                {self._kind_filter('AND')} ORDER BY contact_id""", contact_ids).fetchall()
+                {where} ORDER BY contact_id""", [*contact_ids, *params]).fetchall()
         return self.conn.execute(f"""
             SELECT {self._event_columns()}
             FROM associations a JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
@@ -232,7 +261,7 @@ class ContactReader:
         """A contacts-query row as (id, properties, primary company, stored score)."""
         contact = dict(zip(self.contact_names, json.loads(row[1])))
         contact["id"] = row[0]
-        return row[0], contact, self.companies.get(row[2]), row[3:] if row[3] is not None else None
+        return row[0], contact, self.companies.get(row[2]), row[4:] if row[4] is not None else None
 
     def _columns(self, contacts: list[tuple], events: list[tuple]) -> Columns:
         """Contacts and their contact_events rows as a batch-scorer Chunk (clustered path)."""
@@ -244,10 +273,13 @@ class ContactReader:
         companies = list(map(self.companies.get, [row[2] for row in contacts]))
         company_columns = {name: [c.get(name) if c is not None else None for c in companies]
                            for name in self.company_names}
-        stored = [row[3:] if row[3] is not None else None for row in contacts]
+        stored = [row[4:] if row[4] is not None else None for row in contacts]
+        latest = None
+        if self.now is not None:
+            latest = np.array([row[3] for row in contacts], np.float64)  # None -> NaN
         if not events:
             no_events = Events(np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), [])
-            return Columns(ids, Chunk(n, columns, company_columns, no_events), stored)
+            return Columns(ids, Chunk(n, columns, company_columns, no_events, latest), stored)
         contact_ids, kinds, ats, texts = zip(*events)
         # Rows of archived or merged-away contacts are in the stream too: they get no owner.
         position = _Positions(zip(ids, range(n)))
@@ -259,7 +291,7 @@ class ContactReader:
             owner[kept], np.fromiter(map(KIND_CODE.__getitem__, kinds), np.int8, len(kinds))[kept],
             np.array(ats, np.float64)[kept], texts,
             self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
-        return Columns(ids, Chunk(n, columns, company_columns, chunk_events), stored)
+        return Columns(ids, Chunk(n, columns, company_columns, chunk_events, latest), stored)
 
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         loads, parse_time = json.loads, _seconds
@@ -341,6 +373,21 @@ class _Stream:
 
 def _first(row: tuple) -> str:
     return row[0]
+
+
+def _horizons(model: Model, now: float) -> dict[str, float]:
+    """Per engagement kind a rule counts: the earliest occurred_at any such rule can count
+    (-inf when one has no window). A day early: the scorer applies the exact window."""
+    horizons: dict[str, float] = {}
+    for rule in model.engagement.rules:
+        if rule.event is not None:
+            since = now - (rule.window_days + 1) * DAY if rule.window_days else -math.inf
+            horizons[rule.event] = min(horizons.get(rule.event, math.inf), since)
+    return dict(sorted(horizons.items()))
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ",".join("'" + name.replace("'", "''") + "'" for name in names)
 
 
 def contact_properties(model: Model) -> tuple[str, ...]:

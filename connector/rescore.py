@@ -155,9 +155,10 @@ def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[
 def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
                  trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
     started = time.perf_counter()
-    reader = ContactReader(cache, model)
+    batch = batch_scorer(model, as_of)
+    reader = ContactReader(cache, model, batch.now)
     store = _Store(model, iso(as_of), trigger, run_id)
-    score_chunk = batch_scorer(model, as_of).score
+    score_chunk = batch.score
     seen: set[str] = set()
     for ids, chunk, stored in reader.column_chunks(contact_ids, chunk_size):
         if contact_ids is not None:

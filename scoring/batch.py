@@ -51,6 +51,9 @@ class Chunk(NamedTuple):
     contacts: Mapping[str, Sequence[Any]]
     companies: Mapping[str, Sequence[Any]]  # the primary company's properties (None: none)
     events: Events
+    # Each contact's latest activity event at or before as-of (NaN: none), when the reader
+    # knows it; then `events` need only hold the events some rule can count.
+    latest: np.ndarray | None = None
 
 
 def chunk_of(contacts: Sequence[Mapping[str, Any]], events: Sequence[Iterable[Event]],
@@ -312,13 +315,17 @@ class BatchScorer:
 
     def _days_since(self, frame: Frame, happened: np.ndarray) -> np.ndarray:
         """Days since each contact's last activity (NaN: never), as the engine computes them."""
-        events, n = frame.chunk.events, frame.chunk.size
-        last = np.full(n, np.nan)
-        chosen = happened & np.isin(events.kind, self.activity_kinds)
-        owners = events.owner[chosen]
-        if len(owners):
-            starts = _starts(owners)
-            last[owners[starts]] = np.maximum.reduceat(events.at[chosen], starts)
+        chunk = frame.chunk
+        if chunk.latest is not None:
+            last = chunk.latest.copy()
+        else:
+            events = chunk.events
+            last = np.full(chunk.size, np.nan)
+            chosen = happened & np.isin(events.kind, self.activity_kinds)
+            owners = events.owner[chosen]
+            if len(owners):
+                starts = _starts(owners)
+                last[owners[starts]] = np.maximum.reduceat(events.at[chosen], starts)
         for name in self.activity_dates:
             at = frame.epochs(name)
             if at is None:

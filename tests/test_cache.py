@@ -64,3 +64,26 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_mod, "MIGRATIONS", MIGRATIONS)
     assert cache_mod.migrate(conn) == []
     conn.close()
+
+
+def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
+    from connector import contact_events
+    from connector.cache import migrate
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    contact_events.register(conn)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS:
+        if name != "0010_scores_clustered":
+            conn.executescript(sql)
+            conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    rows = [("7", "starter", "1", "2026-11-22T00:00:00.000Z", 20.0, 5.5, 25.5, "B2", "lead", 0,
+             '[{"rule":"VP","section":"fit","points":20.0,"occurrences":1}]',
+             "2026-11-22T01:00:00.000Z"),
+            ("10", "starter", "1", "2026-11-22T00:00:00.000Z", -5.0, 0.0, 0.0, None, None, 1,
+             "[]", "2026-11-22T01:00:00.000Z")]
+    conn.executemany(f"INSERT INTO scores VALUES ({','.join('?' * 12)})", rows)
+    assert migrate(conn) == ["0010_scores_clustered"]
+    assert conn.execute("SELECT * FROM scores ORDER BY contact_id").fetchall() == sorted(rows)
+    with pytest.raises(sqlite3.OperationalError, match="no such column: rowid"):
+        conn.execute("SELECT rowid FROM scores")
+    assert migrate(conn) == []

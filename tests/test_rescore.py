@@ -204,3 +204,94 @@ def test_column_chunks_hold_what_chunks_hold(tmp_path: Path) -> None:
         assert [s.score(i) for s in scored for i in range(len(s.fit))] == [
             score(contact, events, company, model, AS_OF)
             for _, contact, events, company, _ in rows]
+
+
+WINDOWED = """
+[model]
+name = "windows"
+version = "1"
+[engagement]
+half_life_days = 30
+activity = ["meeting", "call", "email", "recent_conversion_date"]
+[[engagement.rules]]
+name = "Meetings this quarter"
+event = "meeting"
+points = 10
+count = "each"
+window_days = 90
+[[engagement.rules]]
+name = "Any call in a month"
+event = "call"
+points = 5
+count = "once"
+window_days = 30
+[[engagement.rules]]
+name = "Calls ever"
+event = "call"
+where = { hs_call_status = "COMPLETED" }
+points = 1
+count = "daily"
+[stages]
+managed = ["lead"]
+[stages.lead]
+when = { days_since_last_engagement = { lte = 100 } }
+[inactive]
+after_days = 60
+"""
+
+
+def test_windowed_columns_read_only_countable_events_and_the_latest_activity(tmp_path: Path) -> None:
+    """Given as-of, the batch path skips events no rule can count (kinds no rule reads, ages
+    beyond every window of their kind, with a day's margin) but keeps each contact's latest
+    activity; the scores equal the engine's on every event."""
+    from scoring import score
+    from scoring.batch import batch_scorer
+    from scoring.engine import epoch
+    cache = open_cache(tmp_path / "c.db")
+    add_contact(cache, "1", email="a@b.c", recent_conversion_date="2026-06-01T00:00:00.000Z")
+    add_contact(cache, "2", email="d@e.f")  # only an old email: no countable event, latest kept
+    add_contact(cache, "3", email="g@h.i")  # nothing at all
+    add_contact(cache, "4", email="j@k.l")  # only a future meeting: not yet happened
+    add_event(cache, "1", "meetings", "m1", "2026-11-01T10:00:00.000Z")  # 21 days: in
+    add_event(cache, "1", "meetings", "m2", "2026-08-24T10:00:00.000Z")  # 89.6 days: in
+    add_event(cache, "1", "meetings", "m3", "2026-08-23T10:00:00.000Z")  # 90.6: margin, read
+    add_event(cache, "1", "meetings", "m4", "2026-08-01T10:00:00.000Z")  # 112.6: skipped
+    add_event(cache, "1", "calls", "c1", "2025-01-05T10:00:00.000Z", type_ids=(193,),
+              hs_call_status="COMPLETED")  # no window on "Calls ever": read
+    add_event(cache, "1", "notes", "n1", "2026-11-21T10:00:00.000Z", type_ids=(201,))
+    add_event(cache, "2", "emails", "e1", "2026-09-01T10:00:00.000Z", type_ids=(197,))
+    add_event(cache, "4", "meetings", "m5", "2026-12-01T10:00:00.000Z")
+    model = loads(WINDOWED)
+    now = epoch(AS_OF)
+    windowed = ContactReader(cache, model, now)
+    full = ContactReader(cache, model)
+    for wanted in (None, ["4", "3", "2", "1"]):
+        [batch] = list(windowed.column_chunks(wanted, 10))
+        [everything] = list(full.column_chunks(wanted, 10))
+        rows = [row for chunk in full.chunks(wanted, 10) for row in chunk]
+        assert batch.ids == everything.ids == ["1", "2", "3", "4"]
+        events = batch.chunk.events
+        assert events.owner.tolist() == [0, 0, 0, 0, 3]
+        assert sorted(events.at.tolist()) == sorted(
+            epoch(datetime.fromisoformat(t)) for t in (
+                "2025-01-05T10:00:00+00:00", "2026-08-23T10:00:00+00:00",
+                "2026-08-24T10:00:00+00:00", "2026-11-01T10:00:00+00:00",
+                "2026-12-01T10:00:00+00:00"))
+        assert everything.chunk.latest is None and len(everything.chunk.events.at) == 7  # no notes
+        latest = batch.chunk.latest.tolist()
+        assert latest[:2] == [epoch(datetime(2026, 11, 1, 10, tzinfo=timezone.utc)),
+                              epoch(datetime(2026, 9, 1, 10, tzinfo=timezone.utc))]
+        assert latest[2] != latest[2] and latest[3] != latest[3]  # NaN: none yet
+        scorer_ = batch_scorer(model, AS_OF)
+        windowed_scores = scorer_.score(batch.chunk)
+        assert [windowed_scores.score(i) for i in range(4)] == [
+            scorer_.score(everything.chunk).score(i) for i in range(4)] == [
+            score(contact, events, company, model, AS_OF)
+            for _, contact, events, company, _ in rows]
+    results = [windowed_scores.score(i) for i in range(4)]
+    assert [(r.days_since_last_engagement, r.stage, r.inactive) for r in results] == [
+        (20.6, "lead", False), (81.6, "lead", True), (None, None, True), (None, None, True)]
+    assert [(r.rule, r.occurrences) for r in results[0].reasons] == [
+        ("Meetings this quarter", 2), ("Calls ever", 1)]
+    summary = rescore(cache, model, AS_OF)
+    assert (summary.scored, summary.changed) == (4, 4)
