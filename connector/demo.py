@@ -1,7 +1,6 @@
 """`leadsync demo`: the whole loop (setup, pull, score, push, report) against a local portal."""
 from __future__ import annotations
 
-import json
 import shutil
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -14,6 +13,7 @@ from connector.client import connect
 from connector.errors import ConfigError
 from connector.settings import Settings
 from connector.sync import run_setup, run_sync
+from scoring.reasons import parse as parse_reasons
 
 FUNNEL = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
           "customer", "evangelist", "other")
@@ -91,8 +91,8 @@ def _top_leads(db: str, count: int = 5) -> str:
         cache.close()
     lines = ["Top leads, and why:"]
     for contact_id, email, total, grade, stage, reasons in rows:
-        fired = sorted(json.loads(reasons), key=lambda r: -abs(r["points"]))[:3]
-        why = "; ".join(f"{r['rule']} {r['points']:+g}" for r in fired)
+        fired = sorted(parse_reasons(reasons), key=lambda r: -abs(r.points))[:3]
+        why = "; ".join(f"{r.rule} {r.points:+g}" for r in fired)
         lines.append(f"  {total:>5g} {grade or '--':<3} {stage or '':<23} {email or contact_id}")
         lines.append(f"        {why}")
     return "\n".join(lines)

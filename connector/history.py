@@ -9,6 +9,7 @@ from typing import IO, Any, Callable, Iterator
 from connector.cache import Cache
 from connector.errors import ConfigError
 from connector.rescore import find_contact, iso, parse_moment
+from scoring.reasons import as_dicts as reason_dicts
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def changes(cache: Cache, *, contact_id: str | None = None, since: str | None = 
         sql += " WHERE " + " AND ".join(where)
     for row in cache.conn.execute(sql + " ORDER BY id", params):
         values = dict(zip(COLUMNS, row))
-        values["reasons"] = json.loads(values["reasons"] or "[]")
+        values["reasons"] = reason_dicts(values["reasons"])
         yield Change(**values)
 
 

@@ -123,8 +123,8 @@ def _scores(cache: Cache, data: ReportData) -> None:
     data.models = [f"{name} {version}" for name, version in cache.conn.execute(
         f"SELECT model_name, model_version FROM ({live}) GROUP BY 1, 2 ORDER BY COUNT(*) DESC")]
     rows = cache.conn.execute(
-        f"SELECT json_extract(r.value, '$.rule'), json_extract(r.value, '$.section'), "
-        f"SUM(json_extract(r.value, '$.points')), COUNT(*) "
+        f"SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), "
+        f"SUM(json_extract(r.value, '$[2]')), COUNT(*) "
         f"FROM ({live}) s, json_each(s.reasons) r GROUP BY 1, 2").fetchall()
     rows.sort(key=lambda r: (-abs(r[2] or 0), r[0]))
     data.rules = [(rule if section == "total" else f"{rule} ({section})", round(points or 0, 1),

@@ -8,7 +8,6 @@ as-of: nothing is written.
 from __future__ import annotations
 
 import gc
-import json
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from connector.contact_reader import CHUNK, ContactReader, Row
 from connector.errors import ConfigError
 from connector.lock import run_lock
 from scoring import Model, Score, ScoringError, catalog_from_rows, scorer
+from scoring.reasons import fragment as reason_fragment
 from scoring.batch import Scores, batch_scorer
 from scoring.properties import Catalog
 
@@ -204,12 +204,11 @@ class _Store:
                                      new[8], self.run_id))
 
     def fragment(self, rule: str, section: str, points: float, occurrences: int) -> str:
-        """One reason as compact JSON (json.dumps per reason would be the hot spot)."""
+        """One reason as stored (scoring/reasons.py), remembered: most repeat across contacts."""
         key = (rule, section, points, occurrences)
         text = self.fragments.get(key) if points else None  # 0.0 == -0.0: never share those
         if text is None:
-            text = (f'{{"rule":{json.dumps(rule)},"section":{json.dumps(section)},'
-                    f'"points":{points!r},"occurrences":{occurrences}}}')
+            text = reason_fragment(rule, section, points, occurrences)
             if len(self.fragments) >= _MEMO_LIMIT:
                 self.fragments.clear()
             self.fragments[key] = text

@@ -8,13 +8,14 @@ manages (customers) are never touched.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Iterable, Mapping, Sequence
+
+from scoring.reasons import as_dicts as reason_dicts
 
 LIFECYCLE = "lifecyclestage"
 # HubSpot's default order; "other" sits outside the forward-only ladder (hubspot-api.md §3).
@@ -135,7 +136,7 @@ def format_reasons(reasons: Iterable, shown: int = REASONS_SHOWN,
 @lru_cache(maxsize=1 << 14)
 def format_reasons_json(text: str) -> str:
     """`format_reasons` of reasons stored as JSON text (the `scores.reasons` column)."""
-    return format_reasons(json.loads(text or "[]"))
+    return format_reasons(reason_dicts(text))
 
 
 def _float(value: object) -> float:

@@ -334,7 +334,7 @@ class _Loader:
         if section == "engagement" and event is None and dated_by is None:
             for key in ("window_days", "half_life_days"):
                 if key in raw:
-                    bad(f"needs a date: add dated_by = \"<date property>\" or make it an event rule", key)
+                    bad("needs a date: add dated_by = \"<date property>\" or make it an event rule", key)
             if count == "daily":
                 bad("daily needs events; use it on an event rule", "count")
         if event is None and count == "each" and per is None and "per" not in raw:

@@ -9,7 +9,6 @@ contact with no score before always gets one).
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from array import array
 from collections import Counter
@@ -17,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from scoring.engine import Score
+from scoring.reasons import parse as parse_reasons
 
 NONE = "(none)"          # no grade / no stage
 UNSCORED = "(unscored)"  # no score at all before
@@ -44,9 +44,8 @@ class Side:
     def stored(cls, row: Sequence[Any]) -> Side:
         """From a `scores` row: (model_name, model_version, fit, engagement, total, grade,
         stage, inactive, reasons JSON)."""
-        reasons = json.loads(row[8] or "[]")
         return cls(row[4], row[2], row[3], row[5], row[6],
-                   tuple((r["rule"], r["section"], r["points"]) for r in reasons))
+                   tuple((r.rule, r.section, r.points) for r in parse_reasons(row[8])))
 
     @property
     def key(self) -> tuple:

@@ -8,8 +8,9 @@ from pathlib import Path
 from connector.backtests import save_backtest
 from connector.cache import Cache, open_cache
 from score_cache import add_contact
-from scoring import loads
+from scoring import Reason, loads
 from scoring.backtest import backtest
+from scoring.reasons import dumps
 
 D = "T00:00:00.000Z"
 MODEL = loads("""
@@ -31,8 +32,8 @@ when = { score = { gte = 20 } }
 
 
 def reasons(*items: tuple[str, str, float]) -> str:
-    return json.dumps([{"rule": r, "section": s, "points": p, "occurrences": 1}
-                       for r, s, p in items])
+    """Reasons as the cache stores them."""
+    return dumps(Reason(r, s, float(p), 1) for r, s, p in items)
 
 
 def build(path: Path, *, with_backtest: bool = True) -> Cache:

@@ -87,3 +87,29 @@ def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
     with pytest.raises(sqlite3.OperationalError, match="no such column: rowid"):
         conn.execute("SELECT rowid FROM scores")
     assert migrate(conn) == []
+
+
+def test_reasons_written_as_objects_become_arrays_in_scores_and_history(tmp_path):
+    from connector import contact_events
+    from connector.cache import migrate
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    contact_events.register(conn)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for name, sql in MIGRATIONS:
+        if name != "0011_compact_reasons":
+            conn.executescript(sql)
+            conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    old = ('[{"rule":"Title \\"VP\\" é","section":"fit","points":20.0,"occurrences":1},'
+           '{"rule":"Meetings","section":"engagement","points":0.30000000000000004,"occurrences":3}]')
+    new = '[["Title \\"VP\\" é","fit",20.0,1],["Meetings","engagement",0.30000000000000004,3]]'
+    conn.executemany(f"INSERT INTO scores VALUES ({','.join('?' * 12)})", [
+        ("7", "m", "1", "t", 20.3, 0.3, 20.6, None, None, 0, old, "t"),
+        ("8", "m", "1", "t", 0.0, 0.0, 0.0, None, None, 0, "[]", "t")])
+    conn.executemany("INSERT INTO score_history (contact_id, changed_at, as_of, model_name, "
+                     "model_version, trigger, reasons) VALUES (?, 't', 't', 'm', '1', 'score', ?)",
+                     [("7", old), ("7", new), ("8", "[]")])
+    assert migrate(conn) == ["0011_compact_reasons"]
+    assert conn.execute("SELECT reasons FROM scores ORDER BY contact_id").fetchall() == [
+        (new,), ("[]",)]
+    assert conn.execute("SELECT reasons FROM score_history ORDER BY id").fetchall() == [
+        (new,), (new,), ("[]",)]

@@ -1,7 +1,6 @@
 """Rescoring the cache: what is read, what is written, and that a repeat writes nothing."""
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -79,14 +78,12 @@ def history(cache: Cache) -> list[tuple]:
 
 def test_first_rescore_stores_scores_and_history_for_live_contacts_only(cache: Cache) -> None:
     summary = rescore(cache, loads(MODEL), AS_OF)
-    reasons = [{"rule": "VP", "section": "fit", "points": 20.0, "occurrences": 1},
-               {"rule": "Software company", "section": "fit", "points": 10.0, "occurrences": 1},
-               {"rule": "Meetings", "section": "engagement", "points": 10.0, "occurrences": 1},
-               {"rule": "Calls", "section": "engagement", "points": 5.0, "occurrences": 1}]
+    reasons = ('[["VP","fit",20.0,1],["Software company","fit",10.0,1],'
+               '["Meetings","engagement",10.0,1],["Calls","engagement",5.0,1]]')
     as_of = "2026-11-22T00:00:00.000Z"
     assert scores(cache) == [
         ("1", "test", "1", as_of, 30.0, 15.0, 45.0, "A2", "marketingqualifiedlead", 0,
-         json.dumps(reasons, separators=(",", ":"))),
+         reasons),
         ("2", "test", "1", as_of, 0.0, 0.0, 0.0, "C3", "lead", 0, "[]"),
     ]
     run_id = summary.run_id

@@ -40,7 +40,7 @@ def desired(db) -> dict[str, dict[str, str]]:
     finally:
         cache.close()
     return {r[0]: {**desired_values(DesiredScore(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]),
-                                                 tuple(json.loads(r[7])), r[8]), NAMES),
+                                                 r[7], r[8]), NAMES),
                    "lifecyclestage": r[5] or ""} for r in rows}
 
 

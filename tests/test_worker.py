@@ -3,7 +3,6 @@ duplicates and reordering, failures, retries and parking. Events are filed strai
 inbox (the receiver has its own tests); the worker drains them synchronously."""
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -17,6 +16,7 @@ from connector.errors import CacheBusy
 from connector.inbox import Backoff
 from connector.triage import EchoFilter
 from connector.worker import WorkerConfig, open_worker
+from scoring.reasons import parse as parse_reasons
 from webhook_world import FAST, WebhookWorld, changed, event
 from writeback_world import make_client
 
@@ -62,10 +62,9 @@ def test_creation_reads_the_contact_and_its_company_then_scores_and_pushes_it(wo
 
 
 def meetings_rule(world: WebhookWorld, contact: str) -> tuple[int, float]:
-    reasons = json.loads(world.query("SELECT reasons FROM scores WHERE contact_id = ?",
-                                     (contact,))[0][0])
-    found = [(r["occurrences"], r["points"]) for r in reasons
-             if r["rule"] == "Meeting held or booked"]
+    reasons = parse_reasons(world.query("SELECT reasons FROM scores WHERE contact_id = ?",
+                                        (contact,))[0][0])
+    found = [(r.occurrences, r.points) for r in reasons if r.rule == "Meeting held or booked"]
     return found[0] if found else (0, 0.0)
 
 
