@@ -19,6 +19,7 @@ import math
 import sqlite3
 from datetime import datetime
 from itertools import groupby
+from operator import itemgetter
 from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -67,8 +68,9 @@ class ContactReader:
         # those reads engagements through associations instead (same events, slower).
         self.clustered = not any(OMITTED.intersection(n) for n in self.event_names.values())
         self.parsed = _Parsed()
-        # Companies by id, read once for all their contacts (None: archived or not cached).
-        self.companies: dict[str, Mapping[str, Any] | None] = {}
+        # Companies by id, read once for all their contacts: their values in company_names
+        # order (None: archived or not cached).
+        self.companies: dict[str, list | None] = {}
         # With `now`, column_chunks reads only events a rule can count, and latest activities.
         self.now = now if self.clustered else None
         self.activity = tuple(sorted(a for a in model.activity if a in ENGAGEMENT_KINDS))
@@ -142,7 +144,7 @@ class ContactReader:
             return
         names = self.company_names
         self.companies.update(
-            (company_id, dict(zip(names, json.loads(values)))) for company_id, values in
+            (company_id, json.loads(values)) for company_id, values in
             self.conn.execute(f"SELECT id, json_extract(properties, {_marks(names)}) "
                               f"FROM companies WHERE archived = 0", _paths(names)))
 
@@ -160,7 +162,7 @@ class ContactReader:
                     f"SELECT id, json_extract(properties, {_marks(names)}) FROM companies "
                     f"WHERE archived = 0 AND id IN ({','.join('?' * len(batch))})",
                     [*_paths(names), *batch]):
-                known[company_id] = dict(zip(names, json.loads(values)))
+                known[company_id] = json.loads(values)
 
     def _contacts_sql(self, where: str, limit: int | None, windowed: bool) -> str:
         latest = "NULL"
@@ -261,7 +263,9 @@ class ContactReader:
         """A contacts-query row as (id, properties, primary company, stored score)."""
         contact = dict(zip(self.contact_names, json.loads(row[1])))
         contact["id"] = row[0]
-        return row[0], contact, self.companies.get(row[2]), row[4:] if row[4] is not None else None
+        values = self.companies.get(row[2])
+        company = dict(zip(self.company_names, values)) if values is not None else None
+        return row[0], contact, company, row[4:] if row[4] is not None else None
 
     def _columns(self, contacts: list[tuple], events: list[tuple]) -> Columns:
         """Contacts and their contact_events rows as a batch-scorer Chunk (clustered path)."""
@@ -270,9 +274,12 @@ class ContactReader:
         values = json.loads("[" + ",".join([row[1] for row in contacts]) + "]")
         columns: dict[str, Sequence[Any]] = dict(zip(self.contact_names, zip(*values))) if n else {}
         columns["id"] = ids
-        companies = list(map(self.companies.get, [row[2] for row in contacts]))
-        company_columns = {name: [c.get(name) if c is not None else None for c in companies]
-                           for name in self.company_names}
+        company_columns: dict[str, Sequence[Any]] = {}
+        if self.company_names and n:
+            nothing = [None] * len(self.company_names)
+            known = self.companies.get
+            company_columns = dict(zip(self.company_names, zip(*[
+                known(row[2]) or nothing for row in contacts])))
         stored = [row[4:] if row[4] is not None else None for row in contacts]
         latest = None
         if self.now is not None:
@@ -280,7 +287,7 @@ class ContactReader:
         if not events:
             no_events = Events(np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), [])
             return Columns(ids, Chunk(n, columns, company_columns, no_events, latest), stored)
-        contact_ids, kinds, ats, texts = zip(*events)
+        contact_ids, kinds, ats, texts = (list(map(column, events)) for column in _COLUMNS)
         # Rows of archived or merged-away contacts are in the stream too: they get no owner.
         position = _Positions(zip(ids, range(n)))
         owner = np.fromiter(map(position.__getitem__, contact_ids), np.intp, len(events))
@@ -374,6 +381,8 @@ class _Stream:
 def _first(row: tuple) -> str:
     return row[0]
 
+
+_COLUMNS = tuple(map(itemgetter, range(4)))  # of a contact_events row
 
 def _horizons(model: Model, now: float) -> dict[str, float]:
     """Per engagement kind a rule counts: the earliest occurred_at any such rule can count
