@@ -167,9 +167,10 @@ class ContactReader:
     def _contacts_sql(self, where: str, limit: int | None, windowed: bool) -> str:
         latest = "NULL"
         if windowed and self.activity:
-            latest = f"""(SELECT max(e.occurred_at) FROM contact_events e
+            # Newest first, stopping at the first activity: usually the newest event.
+            latest = f"""(SELECT e.occurred_at FROM contact_events e
                 WHERE e.contact_id = c.id AND e.kind IN ({_quoted(self.activity)})
-                  AND e.occurred_at <= ?)"""
+                  AND e.occurred_at <= ? ORDER BY e.occurred_at DESC LIMIT 1)"""
         company = "NULL"
         if self.company_names:
             # The primary company (label 1), else the lowest id: two index lookups, no sort.

@@ -386,7 +386,9 @@ class BatchScorer:
                 base = 0.5 ** (1.0 / rule.half_life_days)
                 values = [v * base ** (a / DAY) for v, a in zip(values, age.tolist())]
         cap = rule.cap
-        return who, [_capped(v, points, cap) for v in values], counts[who].tolist()
+        if cap is not None:
+            values = [_capped(v, points, cap) for v in values]
+        return who, values, counts[who].tolist()
 
     def _event_rule(self, rule: Rule, where: "_WhereTest", events: Events, happened: np.ndarray
                     ) -> tuple[np.ndarray, list, list]:
