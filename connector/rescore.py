@@ -21,9 +21,9 @@ from connector.contact_reader import CHUNK, ContactReader, Row
 from connector.errors import ConfigError
 from connector.lock import run_lock
 from scoring import Model, Score, ScoringError, catalog_from_rows, scorer
-from scoring.reasons import fragment as reason_fragment
 from scoring.batch import Scores, batch_scorer
 from scoring.properties import Catalog
+from scoring.reasons import fragment as reason_fragment
 
 _MEMO_LIMIT = 100_000
 
