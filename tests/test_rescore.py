@@ -292,3 +292,28 @@ def test_windowed_columns_read_only_countable_events_and_the_latest_activity(tmp
         ("Meetings this quarter", 2), ("Calls ever", 1)]
     summary = rescore(cache, model, AS_OF)
     assert (summary.scored, summary.changed) == (4, 4)
+
+
+def test_a_rescore_keeps_no_statement_open_across_its_commits_so_the_wal_stays_small(
+        tmp_path: Path) -> None:
+    """A read left open across the chunks' commits pins the WAL: it then grows by everything
+    written and every page read looks through all of it. Checkpointing after every commit,
+    the WAL must stay about one chunk's writes in size."""
+    cache = open_cache(tmp_path / "c.db")
+    conn = cache.conn
+    conn.execute("BEGIN")
+    for n in range(1000):
+        add_contact(cache, f"{n:05d}", email=f"p{n}@acme.io", jobtitle="VP Sales")
+    conn.executemany("INSERT INTO engagements (type, id, occurred_at, properties) VALUES "
+                     "('calls', ?, '2026-11-20T10:00:00.000Z', '{}')",
+                     [(str(n),) for n in range(30_000)])
+    conn.executemany("INSERT INTO associations VALUES ('contacts', ?, 'calls', ?, 193)",
+                     [(f"{n % 1000:05d}", str(n)) for n in range(30_000)])
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint=1")
+    summary = rescore(cache, loads(MODEL), AS_OF, chunk_size=50)
+    assert (summary.scored, summary.updated, summary.changed) == (1000, 1000, 1000)
+    pages = conn.execute("PRAGMA page_size").fetchone()[0]
+    one_chunk = (tmp_path / "c.db-wal").stat().st_size // pages
+    assert one_chunk < 40, one_chunk  # with the WAL pinned: 265 pages
