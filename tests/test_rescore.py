@@ -295,10 +295,11 @@ def test_windowed_columns_read_only_countable_events_and_the_latest_activity(tmp
 
 
 def test_a_rescore_keeps_no_statement_open_across_its_commits_so_the_wal_stays_small(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A read left open across the chunks' commits pins the WAL: it then grows by everything
     written and every page read looks through all of it. Checkpointing after every commit,
     the WAL must stay about one chunk's writes in size."""
+    monkeypatch.setattr("connector.rescore._CHECKPOINT_PAGES", 1)
     cache = open_cache(tmp_path / "c.db")
     conn = cache.conn
     conn.execute("BEGIN")
@@ -311,9 +312,9 @@ def test_a_rescore_keeps_no_statement_open_across_its_commits_so_the_wal_stays_s
                      [(f"{n % 1000:05d}", str(n)) for n in range(30_000)])
     conn.execute("COMMIT")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("PRAGMA wal_autocheckpoint=1")
     summary = rescore(cache, loads(MODEL), AS_OF, chunk_size=50)
     assert (summary.scored, summary.updated, summary.changed) == (1000, 1000, 1000)
     pages = conn.execute("PRAGMA page_size").fetchone()[0]
     one_chunk = (tmp_path / "c.db-wal").stat().st_size // pages
     assert one_chunk < 40, one_chunk  # with the WAL pinned: 265 pages
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)  # as it was
