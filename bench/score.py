@@ -6,11 +6,12 @@
 Generates the cache directly in SQLite (recursive CTEs, deterministic pseudo-random values shaped
 like the sandbox's; `contact_events` filled as its migration backfills a cache), then in one
 process prints: the time a bare Python loop takes to read the rows a rescore reads from (live
-contacts, all their `contact_events` rows, their primary company), taken again before each
-run because this machine's speed drifts; the first full rescore (every
+contacts, all their `contact_events` rows, their primary company), taken before and after
+each run because this machine's speed drifts; the first full rescore (every
 contact new: scores and history written), a repeat rescore with the same as-of (nothing
 changes, nothing written), the next day's rescore (decay moves whoever engaged recently: the
-daily cron case), contacts per second, the ratio to the bare read, and peak memory
+daily cron case), contacts per second, the ratio to the mean of the bare reads around the
+run, and peak memory
 (ru_maxrss).
 """
 from __future__ import annotations
@@ -224,6 +225,16 @@ def bare_read(path: str) -> tuple[float, int]:
     return seconds, rows
 
 
+def timed_read(path: str, contacts: int) -> float:
+    """bare_read, printed; its seconds."""
+    cpu = time.process_time()
+    seconds, rows = bare_read(path)
+    print(f"bare read:         {seconds:6.2f} s  {contacts / seconds:10,.0f} contacts/s "
+          f"(cpu {time.process_time() - cpu:.1f} s; {rows:,} rows: contacts, their "
+          f"contact_events, their primary companies)")
+    return seconds
+
+
 def warm(path: str) -> None:
     """Read the cache file once, so that no run pays for the disk and the bare read, which
     comes first, is not the one that does."""
@@ -256,24 +267,22 @@ def main() -> None:
     cache.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every run starts from the same state
     warm(args.db)
     contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
-    # This machine's speed drifts by tens of percent over minutes, so each rescore is compared
-    # with a bare read taken just before it.
+    # This machine's speed drifts by tens of percent over minutes, so bare reads bracket every
+    # rescore and each is compared with the mean of the two reads around it.
+    before = timed_read(args.db, contacts)
     for label, as_of in (("first rescore:", AS_OF), ("repeat rescore:", AS_OF),
                          ("next-day rescore:", AS_OF + timedelta(days=1))):
         cpu = time.process_time()
-        read_seconds, rows = bare_read(args.db)
-        read_cpu = time.process_time() - cpu
-        print(f"bare read:         {read_seconds:6.2f} s  {contacts / read_seconds:10,.0f} "
-              f"contacts/s (cpu {read_cpu:.1f} s; {rows:,} rows: contacts, their contact_events, "
-              f"their primary companies)")
-        cpu = time.process_time()
         summary = rescore(cache, model, as_of)
         used = time.process_time() - cpu
+        after = timed_read(args.db, contacts)
+        reference = (before + after) / 2
         rate = summary.scored / summary.seconds
         print(f"{label:18} {summary.seconds:6.2f} s  {rate:10,.0f} contacts/s "
-              f"({summary.seconds / read_seconds:.2f}x that bare read; cpu {used:.1f} s = "
+              f"({summary.seconds / reference:.2f}x the bare reads around it; cpu {used:.1f} s = "
               f"{summary.scored / used:,.0f} contacts per cpu-second; {summary.changed:,} changed, "
               f"{summary.updated:,} score rows written)")
+        before = after
     print(f"peak memory:     {peak_mb():7.0f} MB (ru_maxrss, whole process)")
     print(f"model {model.label}; grades {summary.grades}")
     cache.close()
