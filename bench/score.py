@@ -225,14 +225,13 @@ def bare_read(path: str) -> tuple[float, int]:
     return seconds, rows
 
 
-def timed_read(path: str, contacts: int) -> float:
-    """bare_read, printed; its seconds."""
+def timed_read(path: str, contacts: int) -> tuple[float, str]:
+    """bare_read's seconds, and the line that reports it."""
     cpu = time.process_time()
     seconds, rows = bare_read(path)
-    print(f"bare read:         {seconds:6.2f} s  {contacts / seconds:10,.0f} contacts/s "
-          f"(cpu {time.process_time() - cpu:.1f} s; {rows:,} rows: contacts, their "
-          f"contact_events, their primary companies)")
-    return seconds
+    return seconds, (f"bare read:         {seconds:6.2f} s  {contacts / seconds:10,.0f} contacts/s "
+                     f"(cpu {time.process_time() - cpu:.1f} s; {rows:,} rows: contacts, their "
+                     f"contact_events, their primary companies)")
 
 
 def warm(path: str) -> None:
@@ -269,19 +268,20 @@ def main() -> None:
     contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
     # This machine's speed drifts by tens of percent over minutes, so bare reads bracket every
     # rescore and each is compared with the mean of the two reads around it.
-    before = timed_read(args.db, contacts)
+    before, line = timed_read(args.db, contacts)
+    print(line)
     for label, as_of in (("first rescore:", AS_OF), ("repeat rescore:", AS_OF),
                          ("next-day rescore:", AS_OF + timedelta(days=1))):
         cpu = time.process_time()
         summary = rescore(cache, model, as_of)
         used = time.process_time() - cpu
-        after = timed_read(args.db, contacts)
-        reference = (before + after) / 2
+        after, line = timed_read(args.db, contacts)
         rate = summary.scored / summary.seconds
         print(f"{label:18} {summary.seconds:6.2f} s  {rate:10,.0f} contacts/s "
-              f"({summary.seconds / reference:.2f}x the bare reads around it; cpu {used:.1f} s = "
-              f"{summary.scored / used:,.0f} contacts per cpu-second; {summary.changed:,} changed, "
-              f"{summary.updated:,} score rows written)")
+              f"({summary.seconds / ((before + after) / 2):.2f}x the bare reads before and after "
+              f"it; cpu {used:.1f} s = {summary.scored / used:,.0f} contacts per cpu-second; "
+              f"{summary.changed:,} changed, {summary.updated:,} score rows written)")
+        print(line)
         before = after
     print(f"peak memory:     {peak_mb():7.0f} MB (ru_maxrss, whole process)")
     print(f"model {model.label}; grades {summary.grades}")
