@@ -66,23 +66,27 @@ def test_a_failing_migration_leaves_nothing_half_applied(tmp_path, monkeypatch):
     conn.close()
 
 
-def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
+def cache_before(path, migration: str) -> sqlite3.Connection:
+    """A cache as leadsync left it before `migration` existed."""
     from connector import contact_events
-    from connector.cache import migrate
-    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    contact_events.register(conn)
+    conn = sqlite3.connect(path, isolation_level=None)
+    contact_events.register(conn)  # functions the 0009 migration's statements call
     conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, sql in MIGRATIONS:
-        if name != "0010_scores_clustered":
-            conn.executescript(sql)
-            conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    for name, sql in MIGRATIONS[:[n for n, _ in MIGRATIONS].index(migration)]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    return conn
+
+
+def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
+    from connector.cache import migrate
+    conn = cache_before(tmp_path / "old.db", "0010_scores_clustered")
     rows = [("7", "starter", "1", "2026-11-22T00:00:00.000Z", 20.0, 5.5, 25.5, "B2", "lead", 0,
-             '[{"rule":"VP","section":"fit","points":20.0,"occurrences":1}]',
-             "2026-11-22T01:00:00.000Z"),
+             '[["VP","fit",20.0,1]]', "2026-11-22T01:00:00.000Z"),
             ("10", "starter", "1", "2026-11-22T00:00:00.000Z", -5.0, 0.0, 0.0, None, None, 1,
              "[]", "2026-11-22T01:00:00.000Z")]
     conn.executemany(f"INSERT INTO scores VALUES ({','.join('?' * 12)})", rows)
-    assert migrate(conn) == ["0010_scores_clustered"]
+    assert migrate(conn) == ["0010_scores_clustered", "0011_compact_reasons"]
     assert conn.execute("SELECT * FROM scores ORDER BY contact_id").fetchall() == sorted(rows)
     with pytest.raises(sqlite3.OperationalError, match="no such column: rowid"):
         conn.execute("SELECT rowid FROM scores")
@@ -90,15 +94,8 @@ def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
 
 
 def test_reasons_written_as_objects_become_arrays_in_scores_and_history(tmp_path):
-    from connector import contact_events
     from connector.cache import migrate
-    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
-    contact_events.register(conn)
-    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for name, sql in MIGRATIONS:
-        if name != "0011_compact_reasons":
-            conn.executescript(sql)
-            conn.execute("INSERT INTO _migrations VALUES (?, 'then')", (name,))
+    conn = cache_before(tmp_path / "old.db", "0011_compact_reasons")
     old = ('[{"rule":"Title \\"VP\\" é","section":"fit","points":20.0,"occurrences":1},'
            '{"rule":"Meetings","section":"engagement","points":0.30000000000000004,"occurrences":3}]')
     new = '[["Title \\"VP\\" é","fit",20.0,1],["Meetings","engagement",0.30000000000000004,3]]'
