@@ -273,8 +273,8 @@ MIGRATIONS: list[tuple[str, str]] = [
                                  AND a.to_id = OLD.id AND a.from_type = 'contacts');
         END;
     """),
-    # scores clustered by contact: a rescore reads and upserts them in contact order, so one
-    # B-tree instead of a rowid table plus its primary-key index (half the pages touched).
+    # scores clustered by contact: a rescore reads and upserts them in contact order, and a
+    # WITHOUT ROWID table is one B-tree where a rowid table needs a second for its text key.
     ("0010_scores_clustered", """
         CREATE TABLE scores_clustered (
             contact_id TEXT PRIMARY KEY,
