@@ -11,7 +11,7 @@ each run because this machine's speed drifts; the first full rescore (every
 contact new: scores and history written), a repeat rescore with the same as-of (nothing
 changes, nothing written), the next day's rescore (decay moves whoever engaged recently: the
 daily cron case), contacts per second, the ratio to the mean of the bare reads around the
-run, and peak memory
+run, the time the rescore's own queries take with nothing done to their rows, and peak memory
 (ru_maxrss).
 """
 from __future__ import annotations
@@ -240,7 +240,7 @@ def own_queries(cache, model, as_of: datetime) -> float:
     """Seconds the rescore's own queries take with nothing done to their rows."""
     reader = ContactReader(cache, model, batch_scorer(model, as_of).now)
     started = time.perf_counter()
-    for _ in reader._fetched(None, CHUNK, windowed=True):
+    for _ in reader.fetched(None, CHUNK, windowed=True):
         pass
     return time.perf_counter() - started
 

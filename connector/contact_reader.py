@@ -76,13 +76,13 @@ class ContactReader:
 
     def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
         """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
-        for contacts, events in self._fetched(contact_ids, size, windowed=False):
+        for contacts, events in self.fetched(contact_ids, size, windowed=False):
             yield list(self._merge(contacts, events))
 
     def column_chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[Columns]:
         """The same contacts as `chunks`, as columns for the batch scorer (with `now`: only the
         events a rule can count, and each contact's latest activity)."""
-        for contacts, events in self._fetched(contact_ids, size, windowed=self.now is not None):
+        for contacts, events in self.fetched(contact_ids, size, windowed=self.now is not None):
             if self.clustered:
                 yield self._columns(contacts, events)
             else:
@@ -90,9 +90,10 @@ class ContactReader:
                 yield Columns([r[0] for r in rows], chunk_of([r[1] for r in rows],
                               [r[2] for r in rows], [r[3] for r in rows]), [r[4] for r in rows])
 
-    def _fetched(self, contact_ids: Sequence[str] | None, size: int, *, windowed: bool
+    def fetched(self, contact_ids: Sequence[str] | None, size: int, *, windowed: bool
                  ) -> Iterator[tuple[list[tuple], list[tuple]]]:
-        """(contact rows, their event rows) a chunk at a time, in contact id order."""
+        """(contact rows, their event rows) a chunk at a time, in contact id order: the raw
+        query results `chunks` and `column_chunks` build from (bench/score.py times them)."""
         if contact_ids is None:
             yield from self._all(size, windowed)
             return
