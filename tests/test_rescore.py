@@ -249,7 +249,7 @@ def test_windowed_columns_read_only_countable_events_and_the_latest_activity(tmp
     add_contact(cache, "2", email="d@e.f")  # only an old email: no countable event, latest kept
     add_contact(cache, "3", email="g@h.i")  # nothing at all
     add_contact(cache, "4", email="j@k.l")  # only a future meeting: not yet happened
-    add_event(cache, "1", "meetings", "m1", "2026-11-01T10:00:00.000Z")  # 21 days: in
+    add_event(cache, "1", "meetings", "m1", "2026-11-01T10:00:00.000Z")  # 20.6 days: in
     add_event(cache, "1", "meetings", "m2", "2026-08-24T10:00:00.000Z")  # 89.6 days: in
     add_event(cache, "1", "meetings", "m3", "2026-08-23T10:00:00.000Z")  # 90.6: margin, read
     add_event(cache, "1", "meetings", "m4", "2026-08-01T10:00:00.000Z")  # 112.6: skipped
