@@ -298,17 +298,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE scores_clustered RENAME TO scores;
     """),
     # Reasons as arrays, [rule, section, points, occurrences] (scoring/reasons.py): a rescore
-    # writes them twice per changed contact, and the object keys doubled their size.
+    # writes them twice per changed contact, and the object keys doubled their size. Text that
+    # is not JSON (a hand edit) is left as it is rather than stopping the cache from opening.
     ("0011_compact_reasons", """
         UPDATE scores SET reasons = (
             SELECT json_group_array(json_array(r.value ->> 'rule', r.value ->> 'section',
                                                r.value -> 'points', r.value -> 'occurrences'))
             FROM json_each(scores.reasons) r)
-        WHERE reasons LIKE '[{%';
+        WHERE reasons LIKE '[{%' AND json_valid(reasons);
         UPDATE score_history SET reasons = (
             SELECT json_group_array(json_array(r.value ->> 'rule', r.value ->> 'section',
                                                r.value -> 'points', r.value -> 'occurrences'))
             FROM json_each(score_history.reasons) r)
-        WHERE reasons LIKE '[{%';
+        WHERE reasons LIKE '[{%' AND json_valid(reasons);
     """),
 ]

@@ -104,9 +104,9 @@ def test_reasons_written_as_objects_become_arrays_in_scores_and_history(tmp_path
         ("8", "m", "1", "t", 0.0, 0.0, 0.0, None, None, 0, "[]", "t")])
     conn.executemany("INSERT INTO score_history (contact_id, changed_at, as_of, model_name, "
                      "model_version, trigger, reasons) VALUES (?, 't', 't', 'm', '1', 'score', ?)",
-                     [("7", old), ("7", new), ("8", "[]")])
+                     [("7", old), ("7", new), ("8", "[]"), ("8", '[{"rule": broken')])
     assert migrate(conn) == ["0011_compact_reasons"]
     assert conn.execute("SELECT reasons FROM scores ORDER BY contact_id").fetchall() == [
         (new,), ("[]",)]
     assert conn.execute("SELECT reasons FROM score_history ORDER BY id").fetchall() == [
-        (new,), (new,), ("[]",)]
+        (new,), (new,), ("[]",), ('[{"rule": broken',)]
