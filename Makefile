@@ -16,6 +16,7 @@ install: $(BIN)/leadsync
 demo: install
 	$(BIN)/leadsync demo
 
+# lint-imports keeps the layers of docs/architecture.md (contracts in pyproject.toml).
 # The report's browser test needs chromium: CI runs as root on Debian, so install it there.
 test: install
 	@if ! command -v chromium >/dev/null 2>&1; then \
@@ -25,6 +26,7 @@ test: install
 	    echo "chromium is missing and we are not root: the report's browser test will be skipped"; \
 	  fi; \
 	fi
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 clean:

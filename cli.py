@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from connector import settings as settings_mod
-from connector.cache import Cache, open_cache
-from connector.errors import ConfigError, LeadsyncError
+from cache.database import Cache, open_cache
+from foundation import settings as settings_mod
+from foundation.errors import ConfigError, LeadsyncError
 
 
 @dataclass
@@ -142,7 +141,7 @@ def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwar
     """Receive HubSpot webhooks: verify, file in the inbox, answer 204 (Ctrl-C stops)."""
     import logging
 
-    from connector import receiver
+    from webhooks import receiver
 
     config = receiver.ReceiverConfig(
         secret=settings_mod.client_secret(), max_body_bytes=max_body_bytes,
@@ -155,7 +154,7 @@ def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwar
     def announce(url: str) -> None:
         click.echo(f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops")
         if not no_worker:  # started once listening, so a busy port fails first, in one line
-            from connector.worker import start_in_background
+            from webhooks.worker import start_in_background
 
             workers.append(start_in_background(g.db, g.settings(), lambda: g.client()))
 
@@ -176,7 +175,7 @@ def worker(g: Globals, once: bool, wait: float) -> None:
     """Process webhook events from the inbox: re-read the contacts, rescore, push what changed."""
     import logging
 
-    from connector.worker import run_worker
+    from webhooks.worker import run_worker
 
     if not once:  # --once prints its own summary
         logging.basicConfig(level=logging.INFO,
@@ -199,7 +198,7 @@ def pull(g: Globals, full: bool, streams: tuple[str, ...], from_json: str | None
          quiet: bool, as_json: bool) -> None:
     """Bring the cache in step with HubSpot: first run lists everything, later runs fetch
     only what changed (plus archived and merged records). Safe to kill and re-run."""
-    from connector.sync import run_pull
+    from flows.sync import run_pull
 
     settings = g.settings()
     summary = run_pull(g.db, settings, lambda: g.client(), streams=streams or settings.streams,
@@ -212,7 +211,7 @@ def pull(g: Globals, full: bool, streams: tuple[str, ...], from_json: str | None
 @click.pass_obj
 def status(g: Globals, as_json: bool) -> None:
     """Show watermarks, record counts, queues, the daily API budget and the last runs."""
-    from connector import status as status_mod
+    from flows import status as status_mod
 
     report = status_mod.status(g.cache())
     emit(report, as_json, status_mod.render(report))
@@ -226,7 +225,7 @@ def status(g: Globals, as_json: bool) -> None:
 def setup(g: Globals, wait: float, as_json: bool) -> None:
     """Create leadsync's property group and write-back properties in HubSpot (idempotent),
     check the model's lifecycle stages exist there, and cache the property catalog."""
-    from connector.sync import run_setup
+    from flows.sync import run_setup
 
     report = run_setup(g.db, g.settings(), lambda: g.client(), wait=wait)
     emit(report.as_dict(), as_json, report.render())
@@ -245,7 +244,7 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
 def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool, wait: float,
          as_json: bool) -> None:
     """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
-    from connector.sync import run_push
+    from flows.sync import run_push
 
     summary = run_push(g.db, g.settings(), lambda: g.client(), dry_run=dry_run,
                        max_changes=max_changes, retry_failed=retry_failed, wait=wait)
@@ -264,7 +263,7 @@ def model_check(g: Globals, file: str | None) -> None:
     """Validate a model file [default: scoring.model from the config, else the starter].
 
     Property names are checked against the cached HubSpot property catalog when there is one."""
-    from connector.rescore import load_model
+    from analysis.rescore import load_model
 
     cache = g.cache() if Path(g.db).is_file() else None
     checked = load_model(file or g.settings().model_path, cache)
@@ -277,7 +276,7 @@ def model_check(g: Globals, file: str | None) -> None:
 @click.pass_obj
 def model_show(g: Globals) -> None:
     """Print the model in use (the starter unless the config names one); redirect it to copy it."""
-    from connector.rescore import load_model
+    from analysis.rescore import load_model
 
     shown = load_model(g.settings().model_path)
     click.echo(f"# {shown.source}\n{shown.text}", nl=False)
@@ -294,7 +293,8 @@ def model_show(g: Globals) -> None:
 def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait: float,
                   as_json: bool) -> None:
     """Rescore cached contacts; store scores, and history rows where total, grade or stage changed."""
-    from connector.rescore import parse_moment, run_score
+    from analysis.rescore import run_score
+    from foundation.moments import parse_moment
 
     summary = run_score(g.db, g.settings().model_path, parse_moment(as_of), contacts=contacts, wait=wait)
     emit(summary.as_dict(), as_json, summary.render())
@@ -307,7 +307,8 @@ def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait
 @click.pass_obj
 def explain_command(g: Globals, contact: str, as_of: str | None, as_json: bool) -> None:
     """Show why a contact scores what it does: every rule that fired, caps, grade and stage."""
-    from connector.rescore import explain_contact, parse_moment
+    from analysis.rescore import explain_contact
+    from foundation.moments import parse_moment
 
     report = explain_contact(g.cache(), g.settings().model_path, contact, parse_moment(as_of))
     emit(report.as_dict(), as_json, report.text)
@@ -324,7 +325,7 @@ def explain_command(g: Globals, contact: str, as_of: str | None, as_json: bool) 
 def history_command(g: Globals, contact: str | None, since: str | None, model_ref: str | None,
                     as_csv: bool, as_json: bool) -> None:
     """Audit score changes: old -> new total, grade and stage, with model, trigger and push time."""
-    from connector.history import print_changes
+    from cache.history import print_changes
 
     print_changes(g.cache(), contact, since=since, model=model_ref,
                   form="csv" if as_csv else "json" if as_json else "text", echo=click.echo)
@@ -343,8 +344,8 @@ def history_command(g: Globals, contact: str | None, since: str | None, model_re
 def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, quiet: bool,
          as_json: bool) -> None:
     """Pull what changed, rescore every contact, and push what differs: one run, one summary."""
-    from connector.rescore import parse_moment
-    from connector.sync import run_sync
+    from flows.sync import run_sync
+    from foundation.moments import parse_moment
 
     moment = parse_moment(as_of) if as_of else None
     summary = run_sync(g.db, g.settings(), lambda: g.client(), max_changes=max_changes, wait=wait,
@@ -363,8 +364,8 @@ def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, qu
 def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int, as_json: bool) -> None:
     """Compare a candidate model with the current scores on the cache, writing nothing:
     grade and stage transitions, score distributions, top movers, and what a push would send."""
-    from connector.rescore import parse_moment
-    from connector.simulation import run_simulate
+    from analysis.simulation import run_simulate
+    from foundation.moments import parse_moment
 
     report = run_simulate(g.db, g.settings(), model_path, parse_moment(as_of), movers=movers)
     emit(report.as_dict(), as_json, report.render())
@@ -391,8 +392,8 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
                      mql_score: float | None, random_baseline: bool, as_json: bool) -> None:
     """Score contacts as of a past date with only what was known then, and measure how well
     the scores ranked those who became opportunities or customers afterwards."""
-    from connector.backtests import run_backtest
-    from connector.rescore import parse_moment
+    from analysis.backtests import run_backtest
+    from foundation.moments import parse_moment
     from scoring.backtest import default_as_of, render
 
     moment = parse_moment(as_of) if as_of else default_as_of(parse_moment(None), horizon)
@@ -410,7 +411,7 @@ def report_command(g: Globals, out: str) -> None:
     """Write one self-contained HTML report: funnel, score and grade distributions, lift chart
     of the last backtest, conversion by source, score trend and top rules (needs matplotlib:
     pip install 'leadsync[report]')."""
-    from connector.report import run_report
+    from analysis.report import run_report
 
     click.echo(f"Wrote {run_report(g.db, out)}")
 
@@ -423,7 +424,7 @@ def report_command(g: Globals, out: str) -> None:
               type=click.Path(file_okay=False), help="Folder for the demo's cache and report (replaced).")
 def demo(contacts: int, seed: int, workdir: str) -> None:
     """Run the whole loop against a local HubSpot sandbox: setup, pull, score, push, report."""
-    from connector.demo import Portal, run_demo
+    from flows.demo import Portal, run_demo
     from sandbox import Sandbox
 
     with Sandbox(contacts=contacts, seed=seed) as sb:

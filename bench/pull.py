@@ -14,10 +14,10 @@ import math
 import os
 import resource
 import subprocess
-import tracemalloc
 import sys
 import tempfile
 import time
+import tracemalloc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
@@ -27,7 +27,7 @@ STREAMS = ("contacts", "companies", "calls", "emails", "meetings", "notes", "tas
 
 def child(args: argparse.Namespace) -> None:
     """One full pull in a fresh process, so its peak memory is its own."""
-    from connector.cache import open_cache
+    from cache.database import open_cache
     from connector.client import connect
     from connector.pull import pull
     from mappings.streams import select

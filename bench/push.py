@@ -25,15 +25,17 @@ import requests
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from connector.cache import open_cache, utcnow  # noqa: E402
+from sandbox_process import sandbox_process  # noqa: E402
+
+from cache.catalog import lifecycle_policy  # noqa: E402
+from cache.database import open_cache, utcnow  # noqa: E402
 from connector.client import connect  # noqa: E402
 from connector.pull import pull  # noqa: E402
 from connector.push import push  # noqa: E402
-from connector.settings import Settings  # noqa: E402
-from connector.setup import lifecycle_policy, setup  # noqa: E402
-from connector.sync import write_back_extra  # noqa: E402
+from connector.setup import setup  # noqa: E402
+from flows.sync import write_back_extra  # noqa: E402
+from foundation.settings import Settings  # noqa: E402
 from mappings.streams import select  # noqa: E402
-from sandbox_process import sandbox_process  # noqa: E402
 
 TOKEN = "bench-token"
 SETTINGS = Settings()

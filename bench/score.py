@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connector.cache import _statements, migrate, open_cache  # noqa: E402
-from connector.contact_reader import CHUNK, ContactReader  # noqa: E402
-from connector.rescore import rescore  # noqa: E402
-from connector.schema import MIGRATIONS  # noqa: E402
+from analysis.rescore import rescore  # noqa: E402
+from cache.contact_reader import CHUNK, ContactReader  # noqa: E402
+from cache.database import _statements, migrate, open_cache  # noqa: E402
+from cache.schema import MIGRATIONS  # noqa: E402
 from scoring import load  # noqa: E402
 from scoring.batch import batch_scorer  # noqa: E402
 

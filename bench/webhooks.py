@@ -37,12 +37,13 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(__file__))
 
+from sandbox_process import sandbox_process  # noqa: E402
+
 from connector.client import HubSpot  # noqa: E402
 from connector.ratelimit import Budget, Limiter  # noqa: E402
-from connector.settings import Settings  # noqa: E402
-from connector.signature import sign_v3, timestamp_ms  # noqa: E402
-from connector.sync import run_setup, run_sync  # noqa: E402
-from sandbox_process import sandbox_process  # noqa: E402
+from flows.sync import run_setup, run_sync  # noqa: E402
+from foundation.settings import Settings  # noqa: E402
+from webhooks.signature import sign_v3, timestamp_ms  # noqa: E402
 
 TOKEN = "bench-token"
 SECRET = "bench-client-secret"

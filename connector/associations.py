@@ -10,9 +10,9 @@ import threading
 from concurrent.futures import Executor, Future
 from typing import Sequence
 
-from connector.cache import Cache
+from cache.database import Cache
+from cache.records import save_associations
 from connector.client import ASSOCIATION_BATCH_LIMIT, HubSpot
-from connector.records import save_associations
 
 LANE = "associations"
 

@@ -23,8 +23,8 @@ from hubspot.crm.properties import ApiException as PropertiesApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from connector import failures
-from connector.errors import HubSpotError
 from connector.ratelimit import SECONDLY, TEN_SECONDLY, Budget
+from foundation.errors import HubSpotError
 
 _SDK_ERRORS = (ObjectsApiException, AssociationsApiException, PropertiesApiException)
 _CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from connector import errors
 from connector.ratelimit import DAILY, SECONDLY, TEN_SECONDLY
+from foundation import errors
 
 RETRIABLE_STATUSES = frozenset({423, 429, 477, 500, 502, 503, 504, 521, 523, 524})
 

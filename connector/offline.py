@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from connector.cache import Cache, utcnow
-from connector.errors import ConfigError
-from connector.records import Tally, save_associations, save_records
+from cache.database import Cache, utcnow
+from cache.records import Tally, save_associations, save_records
+from foundation.errors import ConfigError
 from mappings.records import CONTACT_TO, PRIMARY_COMPANY
 from mappings.streams import Stream
 

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor, wait as wait_futures, FIRST_EXCEPTION
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from cache.database import Cache, utcnow
+from cache.records import (SyncState, Tally, mark_archived, queue_associations, read_state,
+                           save_records, table_of, tombstone_unseen, write_state)
 from connector.associations import AssociationRefresher
-from connector.cache import Cache, utcnow
 from connector.client import BATCH_LIMIT, SEARCH_PAGE_LIMIT, HubSpot
-from connector.errors import HubSpotError
-from connector.records import (SyncState, Tally, mark_archived, queue_associations, read_state,
-                               save_records, table_of, tombstone_unseen, write_state)
+from foundation.errors import HubSpotError
 from mappings.streams import ENGAGEMENT_TYPES, Stream
 
 Progress = Callable[[str, int, "int | None"], None]

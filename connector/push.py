@@ -7,6 +7,9 @@ crash therefore leaves `pending`/`sent` rows, which the next push resends before
 anything else: only the batch that was in flight can reach HubSpot twice, and writing the
 same values twice is harmless. A demotion is two rows for one contact (clear, then set);
 a contact's rows go out strictly in id order, one batch round at a time.
+
+One piece because the outbox state machine above is its invariant: planning, sending and
+recording an answer each move rows between those states, and must be read together.
 """
 from __future__ import annotations
 
@@ -21,14 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from connector.cache import Cache, utcnow
+from cache.catalog import require_setup
+from cache.database import Cache, utcnow
 from connector.client import BATCH_LIMIT, BatchResult, HubSpot
-from connector.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
-                              ValidationFailed)
-from connector.settings import WriteBack
-from connector.setup import names_of, require_setup
-from mappings.writeback import (ContactChange, DesiredScore, LifecyclePolicy, Plan,
-                                current_values, plan_contact)
+from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
+                               ValidationFailed)
+from foundation.settings import WriteBack
+from mappings.writeback import (ContactChange, DesiredScore, LifecyclePolicy, Plan, current_values,
+                                names_of, plan_contact)
 
 MAX_SENDS = 3  # sends of one row per run before a retriable failure is left `failed`
 # Per-input error categories worth another try (the rest are the record's own problem).

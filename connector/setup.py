@@ -7,17 +7,16 @@ contact and company property catalogs for model validation and the push plan.
 """
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-from connector.cache import Cache
+from cache.catalog import store_catalog
+from cache.database import Cache
 from connector.client import HubSpot
-from connector.errors import ConfigError, Conflict, NotSetUp
-from connector.settings import WriteBack
-from mappings.writeback import (DEFAULT_STAGE_ORDER, LIFECYCLE, VALUE_KEYS, LifecyclePolicy,
-                                definition_mismatch, property_definitions, stage_order)
+from foundation.errors import ConfigError, Conflict, NotSetUp
+from foundation.settings import WriteBack
+from mappings.writeback import (LIFECYCLE, definition_mismatch, names_of, property_definitions,
+                                stage_order)
 
 CATALOG_TYPES = ("contacts", "companies")
 
@@ -43,11 +42,6 @@ class SetupReport:
                  f"lifecycle stages in the portal: {' < '.join(self.stages)}",
                  "catalog stored: " + ", ".join(f"{n:,} {t} properties" for t, n in self.catalog.items())]
         return "\n".join(lines)
-
-
-def names_of(write_back: WriteBack) -> dict[str, str]:
-    """Write-back key → HubSpot property name (score, fit, … inactive)."""
-    return {key: getattr(write_back, key) for key in VALUE_KEYS}
 
 
 def setup(cache: Cache, client: HubSpot, write_back: WriteBack, *,
@@ -126,46 +120,5 @@ def _options(properties: list[dict], name: str) -> list[dict]:
     return []
 
 
-def store_catalog(conn: sqlite3.Connection, object_type: str, properties: list[dict]) -> None:
-    """Replace the cached catalog of `object_type` with these definitions."""
-    conn.execute("DELETE FROM property_catalog WHERE object_type = ?", (object_type,))
-    conn.executemany(
-        "INSERT INTO property_catalog (object_type, name, type, field_type, label, options, read_only) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(object_type, p["name"], p.get("type"), p.get("fieldType"), p.get("label"),
-          json.dumps(p.get("options") or [], sort_keys=True),
-          1 if (p.get("modificationMetadata") or {}).get("readOnlyValue") else 0)
-         for p in properties if p.get("name")])
-
-
 # ---- what push needs from the stored catalog ----------------------------------------------
 
-def require_setup(conn: sqlite3.Connection, write_back: WriteBack) -> None:
-    """Raise NotSetUp naming what is missing, in one line."""
-    wanted = property_definitions(names_of(write_back), write_back.group)
-    rows = {r[0]: r for r in conn.execute(
-        "SELECT name, type, field_type, options FROM property_catalog WHERE object_type = 'contacts'")}
-    if not rows:
-        raise NotSetUp("the write-back properties are not set up in HubSpot; run `leadsync setup` "
-                       "first (it creates them and reads the property catalog)")
-    missing = [d["name"] for d in wanted if d["name"] not in rows]
-    if missing:
-        raise NotSetUp(f"HubSpot lacks the write-back properties {', '.join(missing)}; run "
-                       f"`leadsync setup` first")
-    for definition in wanted:
-        _, kind, field_type, options = rows[definition["name"]]
-        why = definition_mismatch(definition, {"type": kind, "fieldType": field_type,
-                                               "options": json.loads(options or "[]")})
-        if why:
-            raise NotSetUp(f"HubSpot property {definition['name']} {why}; run `leadsync setup` "
-                           f"to see what to fix")
-
-
-def lifecycle_policy(conn: sqlite3.Connection, managed: Iterable[str],
-                     demotable: Iterable[str] = ()) -> LifecyclePolicy:
-    """The portal's stage order (from the stored catalog, else HubSpot's default), the stages
-    the model manages and those it explicitly lets a contact leave backwards."""
-    row = conn.execute("SELECT options FROM property_catalog WHERE object_type = 'contacts' "
-                       "AND name = ?", (LIFECYCLE,)).fetchone()
-    order = stage_order(json.loads(row[0])) if row and row[0] else DEFAULT_STAGE_ORDER
-    return LifecyclePolicy(order=order, managed=frozenset(managed), demotable=frozenset(demotable))

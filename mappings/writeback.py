@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 from scoring.reasons import as_dicts as reason_dicts
@@ -39,6 +39,11 @@ HELD_UNMANAGED = "unmanaged-stage"  # the model's stage is not one leadsync may 
 
 
 # ---- definitions of the properties `leadsync setup` creates --------------------------------
+
+def names_of(write_back: object) -> dict[str, str]:
+    """Write-back key → HubSpot property name (score, fit, … inactive), from the settings."""
+    return {key: getattr(write_back, key) for key in VALUE_KEYS}
+
 
 def property_definitions(names: Mapping[str, str], group: str) -> list[dict]:
     """HubSpot property definitions for the write-back properties (POST /properties body)."""

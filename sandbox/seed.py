@@ -8,6 +8,9 @@ model that reads fit and engagement beats chance clearly without being perfect.
 
 Same (contacts, seed, anchor) ⇒ the same portal, byte for byte; only `random.Random(seed)`
 and the anchor are consulted.
+
+One piece because every generator draws from the same `random.Random` in a fixed order:
+moving one into another module would not change that coupling, only hide it.
 """
 from __future__ import annotations
 

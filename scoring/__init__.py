@@ -1,5 +1,8 @@
 """scoring: the rule model, the pure engine, grades, lifecycle stages and explanations.
 
+Pure: no network, no SQLite, no clock (callers pass `as_of`); imports nothing of leadsync's
+outside itself. Reading a model file is the one I/O, and only at `load(path)`.
+
     from scoring import load, score, explain
     model = load("model.toml")            # or load() for the starter model
     result = score(contact, events, company, model, as_of)

@@ -14,7 +14,11 @@ property, one array per engagement attribute) and each rule runs once per chunk:
   arithmetic); rounding to 0.1 is rint(10 x) / 10 only where that provably equals Python's
   `round(x, 1)`, and Python's round elsewhere (`_round`).
 
-tests/test_scoring_batch.py checks that every result equals `engine.score`'s, field by field.
+tests/scoring/test_scoring_batch.py checks that every result equals `engine.score`'s, field by
+field.
+
+One piece because every rule kind's column form must be read next to the others that share
+its masks and the engine order it reproduces; the engine itself is the other half.
 """
 from __future__ import annotations
 

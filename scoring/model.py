@@ -2,6 +2,9 @@
 
 `load(path)` / `loads(text)` return a `Model` or raise `ModelError` listing every problem
 with file, line (where it can be found), rule and field. docs/model.md is the reference.
+
+One piece because validation is one pass over one file: every section's checks share the
+problem list and the line locator, and report in file order.
 """
 from __future__ import annotations
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 
+from cache.database import Cache, open_cache
 from connector import failures
-from connector.cache import Cache, open_cache
 from connector.client import HubSpot
 from connector.pull import pull
 from connector.ratelimit import Budget, Limiter
-from connector.settings import Settings
-from connector.sync import write_back_extra
+from flows.sync import write_back_extra
+from foundation.settings import Settings
 from mappings.streams import ENGAGEMENT_TYPES, select
 from sandbox import Sandbox
 

@@ -5,9 +5,10 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from connector.backtests import save_backtest
-from connector.cache import Cache, open_cache
 from score_cache import add_contact
+
+from analysis.backtests import save_backtest
+from cache.database import Cache, open_cache
 from scoring import Reason, loads
 from scoring.backtest import backtest
 from scoring.reasons import dumps

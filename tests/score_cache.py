@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from connector.cache import Cache
+from cache.database import Cache
 
 
 def add_contact(cache: Cache, contact_id: str, archived: int = 0, merged_into: str | None = None,

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from connector import inbox
-from connector.receiver import Receiver, ReceiverConfig, Server, create_server
-from connector.settings import Settings
-from connector.sync import run_setup, run_sync
-from connector.worker import Worker, WorkerConfig, open_worker
-from sandbox import Sandbox
 from writeback_world import BATCH_ROUTE, make_client
+
+from cache import inbox
+from flows.sync import run_setup, run_sync
+from foundation.settings import Settings
+from sandbox import Sandbox
+from webhooks.receiver import Receiver, ReceiverConfig, Server, create_server
+from webhooks.worker import Worker, WorkerConfig, open_worker
 
 SECRET = "webhook-world-secret-5e6f"
 _EVENT_IDS = itertools.count(1)

@@ -6,17 +6,18 @@ from dataclasses import dataclass, field
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_none
 
+from cache.catalog import lifecycle_policy
+from cache.database import Cache, utcnow
 from connector import failures
-from connector.cache import Cache, utcnow
 from connector.client import HubSpot
 from connector.pull import pull
 from connector.push import PushSummary, push
 from connector.ratelimit import Budget, Limiter
-from connector.settings import Settings
-from connector.setup import lifecycle_policy, names_of, setup
-from connector.sync import write_back_extra
+from connector.setup import setup
+from flows.sync import write_back_extra
+from foundation.settings import Settings
 from mappings.streams import select
-from mappings.writeback import DesiredScore, LifecyclePolicy, desired_values
+from mappings.writeback import DesiredScore, LifecyclePolicy, desired_values, names_of
 from sandbox import Sandbox
 
 SETTINGS = Settings()

@@ -1,0 +1,306 @@
+"""`leadsync report`: one self-contained HTML file a marketing lead can open.
+
+Funnel by stage, score and grade distributions, the lift chart of the last backtest,
+conversion by source channel, scores over time from the history, and the rules that
+contribute most points. Charts are matplotlib SVG inlined in the page with the CSS: no
+scripts, no external URLs, nothing to install to read it. matplotlib is an optional extra
+(`pip install 'leadsync[report]'`).
+"""
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from analysis.backtests import last_backtest
+from cache.database import Cache, open_cache
+from foundation.errors import ConfigError
+from scoring.model import STAGE_ORDER
+from scoring.simulate import Distribution, distribution
+
+CONVERTED_FROM = STAGE_ORDER.index("opportunity")
+QUALIFIED_FROM = STAGE_ORDER.index("marketingqualifiedlead")
+TOP_RULES = 15
+MISSING_EXTRA = "the report needs matplotlib, an optional extra: pip install 'leadsync[report]'"
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, read from the cache."""
+
+    generated_at: str
+    contacts: int = 0
+    funnel: list[tuple[str, int]] = field(default_factory=list)
+    sources: list[tuple[str, int, int]] = field(default_factory=list)  # name, contacts, converted
+    scored: int = 0
+    models: list[str] = field(default_factory=list)
+    scores: Distribution | None = None
+    grades: dict[str, int] = field(default_factory=dict)
+    rules: list[tuple[str, float, int]] = field(default_factory=list)  # rule, points, contacts
+    trend: tuple[list[str], list[float], list[int]] = ([], [], [])
+    backtest: dict | None = None
+
+
+def run_report(db_path: str, out: str | os.PathLike) -> Path:
+    """`leadsync report`: write the report of the cache at `db_path` to `out`."""
+    if db_path != ":memory:" and not Path(db_path).is_file():
+        raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
+    cache = open_cache(db_path)
+    try:
+        return write_report(cache, out)
+    finally:
+        cache.close()
+
+
+def write_report(cache: Cache, path: str | os.PathLike, *,
+                 generated_at: datetime | None = None) -> Path:
+    """Write the HTML report of `cache` to `path` (replacing it); returns the absolute path."""
+    try:
+        import analysis.report_charts  # noqa: F401  (matplotlib is an optional extra)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] == "matplotlib":
+            raise ConfigError(MISSING_EXTRA) from None
+        raise
+    page = render(gather(cache, generated_at or datetime.now(timezone.utc)))
+    target = Path(path).resolve()
+    if not target.parent.is_dir():
+        raise ConfigError(f"{path}: directory {target.parent} does not exist")
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, target)
+    return target
+
+
+# ---- reading the cache ------------------------------------------------------------------------
+
+def gather(cache: Cache, generated_at: datetime) -> ReportData:
+    """Read what the report shows (live contacts only)."""
+    data = ReportData(generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    _contacts(cache, data)
+    _scores(cache, data)
+    data.trend = _trend(cache)
+    data.backtest = last_backtest(cache)
+    return data
+
+
+_LIVE = "c.archived = 0 AND c.merged_into IS NULL"
+
+
+def _contacts(cache: Cache, data: ReportData) -> None:
+    dated = ", ".join(f"json_extract(c.properties, '$.hs_v2_date_entered_{s}')"
+                      for s in STAGE_ORDER)
+    reached = [0] * len(STAGE_ORDER)
+    by_source: dict[str, list[int]] = {}
+    for row in cache.conn.execute(
+            f"SELECT json_extract(c.properties, '$.lifecyclestage'), "
+            f"json_extract(c.properties, '$.hs_analytics_source'), {dated} "
+            f"FROM contacts c WHERE {_LIVE}"):
+        data.contacts += 1
+        best = max([STAGE_ORDER.index(row[0]) if row[0] in STAGE_ORDER else -1] +
+                   [i for i, at in enumerate(row[2:]) if at])
+        for i in range(best + 1):
+            reached[i] += 1
+        tally = by_source.setdefault(_label(row[1]) if row[1] else "(unknown)", [0, 0])
+        tally[0] += 1
+        tally[1] += best >= CONVERTED_FROM
+    last = max((i for i, n in enumerate(reached) if n), default=-1)
+    data.funnel = [(_label(s), reached[i]) for i, s in enumerate(STAGE_ORDER[:max(last + 1, 6)])]
+    data.sources = sorted(((name, n, c) for name, (n, c) in by_source.items()),
+                          key=lambda item: (-item[1], item[0]))
+
+
+def _scores(cache: Cache, data: ReportData) -> None:
+    live = f"SELECT s.* FROM scores s JOIN contacts c ON c.id = s.contact_id WHERE {_LIVE}"
+    totals, grades = [], {}
+    for total, grade in cache.conn.execute(f"SELECT total, grade FROM ({live})"):
+        totals.append(total)
+        grades[grade or "(none)"] = grades.get(grade or "(none)", 0) + 1
+    data.scored, data.grades = len(totals), grades
+    data.scores = distribution(totals) if totals else None
+    data.models = [f"{name} {version}" for name, version in cache.conn.execute(
+        f"SELECT model_name, model_version FROM ({live}) GROUP BY 1, 2 ORDER BY COUNT(*) DESC")]
+    rows = cache.conn.execute(
+        f"SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), "
+        f"SUM(json_extract(r.value, '$[2]')), COUNT(*) "
+        f"FROM ({live}) s, json_each(s.reasons) r GROUP BY 1, 2").fetchall()
+    rows.sort(key=lambda r: (-abs(r[2] or 0), r[0]))
+    data.rules = [(rule if section == "total" else f"{rule} ({section})", round(points or 0, 1),
+                   count) for rule, section, points, count in rows[:TOP_RULES]]
+
+
+def _trend(cache: Cache) -> tuple[list[str], list[float], list[int]]:
+    """Replays score_history in as-of order: per day, the mean of every contact's latest
+    total and how many stood at MQL or later."""
+    current: dict[str, float] = {}
+    qualified: set[str] = set()
+    days: list[str] = []
+    means: list[float] = []
+    counts: list[int] = []
+    total = 0.0
+    for as_of, contact_id, new_total, new_stage in cache.conn.execute(
+            "SELECT as_of, contact_id, new_total, new_stage FROM score_history "
+            "ORDER BY as_of, id"):
+        day = as_of[:10]
+        if days and day != days[-1]:
+            means.append(round(total / len(current), 2))
+            counts.append(len(qualified))
+        if not days or day != days[-1]:
+            days.append(day)
+        total += (new_total or 0) - current.get(contact_id, 0.0)
+        current[contact_id] = new_total or 0
+        rank = STAGE_ORDER.index(new_stage) if new_stage in STAGE_ORDER else -1
+        if rank >= QUALIFIED_FROM:
+            qualified.add(contact_id)
+        else:
+            qualified.discard(contact_id)
+    if days:
+        means.append(round(total / len(current), 2))
+        counts.append(len(qualified))
+    return days, means, counts
+
+
+def _label(code: str) -> str:
+    """HubSpot's codes as words: ORGANIC_SEARCH -> Organic search, marketingqualifiedlead -> MQL."""
+    names = {"marketingqualifiedlead": "MQL", "salesqualifiedlead": "SQL"}
+    if code in names:
+        return names[code]
+    return code.replace("_", " ").capitalize()
+
+
+# ---- the page ---------------------------------------------------------------------------------
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1f2937;
+       margin: 0; background: #f3f4f6; }
+header { background: #1e3a8a; color: white; padding: 24px 40px; }
+header h1 { margin: 0 0 4px; font-size: 24px; }
+header p { margin: 0; opacity: 0.85; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 40px 48px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 8px; }
+.card { background: white; border-radius: 8px; padding: 12px 18px; min-width: 140px;
+        box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+.card b { display: block; font-size: 22px; }
+.card span { font-size: 12px; color: #6b7280; }
+section { background: white; border-radius: 8px; padding: 16px 24px; margin-top: 16px;
+          box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+section h2 { font-size: 17px; margin: 0 0 4px; }
+section p.why { margin: 0 0 10px; color: #4b5563; font-size: 14px; }
+figure { margin: 0; }
+figure svg { max-width: 100%; height: auto; }
+.pair { display: flex; gap: 16px; align-items: flex-start; }
+.pair svg { flex: 1 1 auto; min-width: 0; }
+.empty { color: #6b7280; font-style: italic; }
+table { border-collapse: collapse; font-size: 13px; margin-top: 8px; }
+th, td { text-align: right; padding: 3px 10px; border-bottom: 1px solid #e5e7eb; }
+th:first-child, td:first-child { text-align: left; }
+footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
+"""
+
+
+def render(data: ReportData) -> str:
+    """The page, every chart drawn now and inlined (needs matplotlib)."""
+    from analysis import report_charts as charts
+
+    e = html.escape
+    sections = [
+        _section("funnel", "Funnel by stage",
+                 "How many contacts reached each lifecycle stage (now or at some point, from "
+                 "HubSpot's date-entered properties), and what share of the previous stage "
+                 "that is.",
+                 charts.funnel(data.funnel) if data.contacts else None,
+                 "No contacts in the cache yet: run `leadsync pull`."),
+        _section("scores", "Scores and grades",
+                 f"Current scores of {data.scored:,} contacts"
+                 + (f" (model {e(', '.join(data.models))})" if data.models else "")
+                 + ". Grades cross fit (A best) with engagement (1 most engaged).",
+                 (f'<div class="pair">{charts.score_histogram(data.scores.histogram)}'
+                  f'{charts.grade_matrix(data.grades)}</div>') if data.scores else None,
+                 "Nothing scored yet: run `leadsync score`."),
+        _section("lift", "Does the score find the buyers? (last backtest)", _backtest_why(data),
+                 charts.lift(data.backtest["evaluations"]) + _backtest_table(data.backtest)
+                 if data.backtest and data.backtest["population"]["evaluated"] else None,
+                 "No backtest yet: run `leadsync backtest` to add the lift chart."),
+        _section("sources", "Conversion by source channel",
+                 "Which channels bring the leads that convert: the share of each channel's "
+                 "contacts that became an opportunity or a customer.",
+                 charts.sources(data.sources) + _sources_table(data.sources)
+                 if data.sources else None, "No contacts in the cache yet."),
+        _section("trend", "Scores over time",
+                 "From the score history: each day's mean score over every contact scored so "
+                 "far, and how many stood at MQL or a later stage.",
+                 charts.trend(*data.trend) if data.trend[0] else None,
+                 "No score history yet: run `leadsync score`."),
+        _section("rules", "Rules that contribute most points",
+                 f"Points each rule adds (or removes) summed over all scored contacts; the top "
+                 f"{TOP_RULES} by size.",
+                 charts.rules(data.rules) if data.rules else None, "Nothing scored yet."),
+    ]
+    qualified = sum(n for name, n in data.funnel if name == "MQL")
+    customers = sum(n for name, n in data.funnel if name == "Customer")
+    best_auc = _auc_card(data.backtest)
+    cards = "".join(
+        f'<div class="card"><b>{value}</b><span>{e(label)}</span></div>' for value, label in (
+            (f"{data.contacts:,}", "contacts"), (f"{data.scored:,}", "scored"),
+            (f"{qualified:,}", "reached MQL"), (f"{customers:,}", "became customers"),
+            (best_auc, "backtest ROC AUC (0.5 = chance)")))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>leadsync report</title><style>{CSS}</style></head>
+<body><header><h1>leadsync lead scoring report</h1>
+<p>Generated {e(data.generated_at)} from the leadsync cache</p></header>
+<main><div class="cards">{cards}</div>
+{''.join(sections)}
+<footer>Made by leadsync. Every number comes from the local cache; scores are deterministic
+(model, data, as-of date), so this report can be regenerated at any time.</footer>
+</main></body></html>
+"""
+
+
+def _section(name: str, title: str, why: str, body: str | None, empty: str) -> str:
+    content = (f'<figure id="chart-{name}">{body}</figure>' if body is not None
+               else f'<p class="empty">{html.escape(empty)}</p>')
+    return (f'<section id="{name}"><h2>{html.escape(title)}</h2>'
+            f'<p class="why">{html.escape(why)}</p>{content}</section>\n')
+
+
+def _backtest_why(data: ReportData) -> str:
+    if not data.backtest:
+        return "A backtest scores contacts as of a past date and checks who converted later."
+    bt = data.backtest
+    pop = bt["population"]
+    return (f"Scored as of {bt['as_of'][:10]} with only what was known then; "
+            f"{pop['converted']:,} of {pop['evaluated']:,} contacts became an opportunity or "
+            f"customer within {bt['horizon_days']} days. Bars above 1 mean a decile converts "
+            f"better than average; the dashed line is a random ranking.")
+
+
+def _backtest_table(backtest: dict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(ev['model'])}</td><td>{_fmt(ev['auc'], '{:.3f}')}</td>"
+        f"<td>{_fmt(ev['top_decile_lift'], '{:.2f}x')}</td>"
+        f"<td>{_fmt(ev['mql'] and ev['mql']['precision'], '{:.1%}')}</td>"
+        f"<td>{_fmt(ev['mql'] and ev['mql']['recall'], '{:.1%}')}</td></tr>"
+        for ev in backtest["evaluations"])
+    return ("<table><tr><th>model</th><th>ROC AUC</th><th>top-decile lift</th>"
+            f"<th>MQL precision</th><th>MQL recall</th></tr>{rows}</table>")
+
+
+def _sources_table(sources: list[tuple[str, int, int]]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{n:,}</td><td>{c:,}</td>"
+                   f"<td>{c / n:.1%}</td></tr>" for name, n, c in sources if n)
+    return ("<table><tr><th>source</th><th>contacts</th><th>converted</th><th>rate</th></tr>"
+            f"{rows}</table>")
+
+
+def _auc_card(backtest: dict | None) -> str:
+    if not backtest or not backtest["evaluations"]:
+        return "-"
+    return _fmt(backtest["evaluations"][0]["auc"], "{:.2f}")
+
+
+def _fmt(value: Any, form: str) -> str:
+    return "-" if value is None else form.format(value)

@@ -1,0 +1,195 @@
+"""`leadsync simulate`: a candidate model against the current one on the cache, writing nothing.
+
+"Before" is what `leadsync score` would compare against: the stored `scores` rows. Only when
+nothing has been scored yet is the configured model scored as of the same instant instead.
+"After" is the candidate scored exactly as `score` would score it (same reader, same as-of),
+so the changes reported are the history rows `score` would write. What a push would then
+send comes from the write-back plan (mappings/writeback.py) against HubSpot's last known values.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from analysis.rescore import load_model
+from cache.catalog import write_policy
+from cache.database import Cache, open_cache
+from cache.model_inputs import read_contacts
+from foundation.errors import ConfigError
+from foundation.moments import iso
+from foundation.settings import Settings
+from mappings.writeback import (DesiredScore, LifecyclePolicy, Plan, current_values, names_of,
+                                plan_contact)
+from scoring import Model, Score, scorer
+from scoring.simulate import Comparison, Side, Simulation, render
+
+CHUNK = 2_000
+
+
+@dataclass
+class SimulationReport:
+    """The comparison, and what a push would send now and after scoring with the candidate."""
+
+    simulation: Simulation
+    plan: Plan          # after `leadsync score` with the candidate
+    plan_now: Plan      # with the scores stored now (what `push --dry-run` shows today)
+
+    def as_dict(self, *, with_changes: bool = False) -> dict[str, Any]:
+        data = self.simulation.as_dict(with_changes=with_changes)
+        data["push"] = _plan_dict(self.plan)
+        data["push_now"] = _plan_dict(self.plan_now)
+        return data
+
+    def render(self) -> str:
+        after, now = self.plan, self.plan_now
+        lines = [f"  {'':<44}{'now':>10}{'candidate':>12}",
+                 f"  {'contacts to update':<44}{now.contacts:>10,}{after.contacts:>12,}"]
+        for label, old, new in _side_by_side(now.by_property(), after.by_property()):
+            lines.append(f"    {label:<42}{old:>10,}{new:>12,}")
+        stages = _side_by_side(now.by_transition(), after.by_transition())
+        if stages:
+            lines.append("  lifecycle stage transitions")
+            lines += [f"    {label:<42}{old:>10,}{new:>12,}" for label, old, new in stages]
+        for reason, old, new in _side_by_side(dict(now.held), dict(after.held)):
+            lines.append(f"  stage left alone ({reason}){'':<{max(0, 24 - len(reason))}}"
+                         f"{old:>10,}{new:>12,}")
+        return render(self.simulation, lines)
+
+
+def _plan_dict(plan: Plan) -> dict[str, Any]:
+    data = plan.as_dict(sample=0)
+    data.pop("changes")
+    return data
+
+
+def _side_by_side(now: dict[str, int], after: dict[str, int]) -> list[tuple[str, int, int]]:
+    return [(k, now.get(k, 0), after.get(k, 0)) for k in sorted(now.keys() | after.keys())]
+
+
+def run_simulate(db_path: str, settings: Settings, model_path: str, as_of: datetime, *,
+                 movers: int = 10) -> SimulationReport:
+    """`leadsync simulate`: load both models, compare them on the cache at `db_path`."""
+    if db_path != ":memory:" and not Path(db_path).is_file():
+        raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
+    cache = open_cache(db_path)
+    try:
+        candidate = load_model(model_path, cache)
+        current = load_model(settings.model_path, cache)
+        return simulate(cache, candidate, current, as_of, names=names_of(settings.write_back),
+                        policy=write_policy(cache, settings, candidate),
+                        policy_now=write_policy(cache, settings, current), movers=movers)
+    finally:
+        cache.close()
+
+
+def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
+             names: dict[str, str], policy: LifecyclePolicy | None,
+             policy_now: LifecyclePolicy | None = None, movers: int = 10) -> SimulationReport:
+    """Compare `candidate` with the stored scores (or `current`, if nothing is stored).
+
+    `policy` is how push may move stages under the candidate; `policy_now` under the current
+    model (default: the same)."""
+    policies = (policy, policy if policy_now is None else policy_now)
+    stored = _stored_labels(cache)
+    when = iso(as_of)
+    baseline = (" + ".join(f"stored scores ({label})" for label in stored) if stored
+                else f"{current.label} (scored now: nothing is stored yet)")
+    comparison = Comparison(baseline, candidate.label, when, movers=movers)
+    score_candidate = scorer(candidate, as_of)
+    score_current = scorer(current, as_of) if not stored else None
+    plan, plan_now = Plan(), Plan()
+    batch: list[tuple] = []
+    for contact_id, contact, events, company, row in read_contacts(cache, [candidate, current]):
+        after = score_candidate(contact, events, company)
+        if score_current is not None:
+            before: Side | None = Side.of(score_current(contact, events, company))
+        else:
+            before = Side.stored(row) if row is not None else None
+        change = comparison.add(contact_id, before, Side.of(after), contact.get("email"))
+        batch.append((contact_id, after, change is not None, row if stored else None))
+        if len(batch) >= CHUNK:
+            _plan_batch(cache, batch, when, names, policies, plan, plan_now)
+            batch = []
+    if batch:
+        _plan_batch(cache, batch, when, names, policies, plan, plan_now)
+    result = comparison.result()
+    result.notes += _notes(cache, stored, when)
+    return SimulationReport(result, plan, plan_now)
+
+
+def _stored_labels(cache: Cache) -> list[str]:
+    rows = cache.conn.execute(
+        "SELECT model_name, model_version, as_of, COUNT(*) FROM scores "
+        "GROUP BY model_name, model_version, as_of ORDER BY COUNT(*) DESC, as_of DESC").fetchall()
+    shown = [f"{name} {version} as of {as_of}: {count:,}"
+             for name, version, as_of, count in rows[:3]]
+    if len(rows) > 3:
+        shown.append(f"{len(rows) - 3} more model/as-of combinations")
+    return shown
+
+
+def _notes(cache: Cache, stored: list[str], when: str) -> list[str]:
+    notes = []
+    if stored:
+        other = cache.conn.execute("SELECT COUNT(*) FROM scores WHERE as_of != ?",
+                                   (when,)).fetchone()[0]
+        if other:
+            notes.append(f"{other:,} stored scores are from another as-of date, so the changes "
+                         f"include the passage of time (decay, windows), not only the model; "
+                         f"run `leadsync score` first to isolate the model change")
+    pending = cache.conn.execute(
+        "SELECT COUNT(DISTINCT contact_id) FROM outbox "
+        "WHERE status IN ('pending', 'sent', 'failed')").fetchone()[0]
+    if pending:
+        notes.append(f"{pending:,} contacts have unfinished outbox rows from an earlier push; "
+                     f"the push counts below leave them out (`leadsync push --dry-run` shows them)")
+    return notes
+
+
+def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, str],
+                policies: tuple[LifecyclePolicy | None, LifecyclePolicy | None], plan: Plan,
+                plan_now: Plan) -> None:
+    """Write-back plans for a batch, as `push` computes them: from the candidate's scores
+    (`plan`) and from the stored ones (`plan_now`)."""
+    ids = [item[0] for item in batch]
+    marks = ",".join("?" * len(ids))
+    conn = cache.conn
+    pulled = {row[0]: (row[1], row[2]) for row in conn.execute(
+        f"SELECT id, properties, pulled_at FROM contacts WHERE id IN ({marks})", ids)}
+    changed_at = dict(conn.execute(
+        f"SELECT s.contact_id, COALESCE((SELECT MAX(h.changed_at) FROM score_history h "
+        f"WHERE h.contact_id = s.contact_id), s.scored_at) FROM scores s "
+        f"WHERE s.contact_id IN ({marks})", ids).fetchall())
+    busy = {row[0] for row in conn.execute(
+        f"SELECT DISTINCT contact_id FROM outbox WHERE status IN ('pending', 'sent', 'failed') "
+        f"AND contact_id IN ({marks})", ids)}
+    watched = set(names.values()) | {"lifecyclestage"}
+    ledger: dict[str, dict[str, tuple[str | None, str]]] = {}
+    for contact_id, name, value, pushed_at in conn.execute(
+            f"SELECT contact_id, property, value, pushed_at FROM pushed "
+            f"WHERE contact_id IN ({marks})", ids):
+        if name in watched:
+            ledger.setdefault(contact_id, {})[name] = (value, pushed_at)
+    for contact_id, score, changes, row in batch:
+        if contact_id in busy:
+            continue
+        properties, pulled_at = pulled[contact_id]
+        current = current_values(json.loads(properties or "{}"), pulled_at,
+                                 ledger.get(contact_id, {}))
+        last = changed_at.get(contact_id, when)
+        desired = DesiredScore(contact_id, score.total, score.fit, score.engagement, score.grade,
+                               score.stage, score.inactive, _reasons(score),
+                               when if changes else last)
+        plan.add(*plan_contact(desired, current, names, policies[0]))
+        if row is not None:
+            stored = DesiredScore(contact_id, row[4], row[2], row[3], row[5], row[6],
+                                  bool(row[7]), tuple(json.loads(row[8] or "[]")), last)
+            plan_now.add(*plan_contact(stored, current, names, policies[1]))
+
+
+def _reasons(score: Score) -> tuple[dict, ...]:
+    return tuple({"rule": r.rule, "section": r.section, "points": r.points,
+                  "occurrences": r.occurrences} for r in score.reasons)

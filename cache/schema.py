@@ -1,0 +1,315 @@
+"""The cache's tables, as named migrations applied in order and recorded in `_migrations`.
+
+A migration is never edited once released: a change to the schema is a new named step.
+docs/cache.md documents every table.
+"""
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_records", """
+        CREATE TABLE IF NOT EXISTS contacts (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT,
+            updated_at TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            merged_into TEXT,
+            pulled_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS contacts_email ON contacts(email);
+        CREATE TABLE IF NOT EXISTS companies (
+            id TEXT PRIMARY KEY,
+            domain TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT,
+            updated_at TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            merged_into TEXT,
+            pulled_at TEXT
+        );
+        CREATE TABLE IF NOT EXISTS engagements (
+            type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            occurred_at TEXT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT,
+            updated_at TEXT,
+            archived INTEGER NOT NULL DEFAULT 0,
+            pulled_at TEXT,
+            PRIMARY KEY (type, id)
+        );
+        CREATE TABLE IF NOT EXISTS associations (
+            from_type TEXT NOT NULL,
+            from_id TEXT NOT NULL,
+            to_type TEXT NOT NULL,
+            to_id TEXT NOT NULL,
+            type_id INTEGER NOT NULL,
+            PRIMARY KEY (from_type, from_id, to_type, to_id, type_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS associations_to ON associations(to_type, to_id);
+        CREATE TABLE IF NOT EXISTS property_catalog (
+            object_type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT,
+            field_type TEXT,
+            label TEXT,
+            options TEXT,
+            read_only INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (object_type, name)
+        );
+    """),
+    ("0002_sync_state", """
+        CREATE TABLE IF NOT EXISTS sync_state (
+            stream TEXT PRIMARY KEY,
+            watermark TEXT,
+            cursor TEXT,
+            phase TEXT,
+            updated_at TEXT
+        );
+        CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER PRIMARY KEY,
+            command TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running',
+            api_calls INTEGER NOT NULL DEFAULT 0,
+            records INTEGER NOT NULL DEFAULT 0,
+            details TEXT,
+            pid INTEGER
+        );
+    """),
+    ("0003_scores", """
+        CREATE TABLE IF NOT EXISTS scores (
+            contact_id TEXT PRIMARY KEY,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            fit REAL NOT NULL,
+            engagement REAL NOT NULL,
+            total REAL NOT NULL,
+            grade TEXT,
+            stage TEXT,
+            inactive INTEGER NOT NULL DEFAULT 0,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            scored_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS score_history (
+            id INTEGER PRIMARY KEY,
+            contact_id TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            old_total REAL,
+            new_total REAL,
+            old_grade TEXT,
+            new_grade TEXT,
+            old_stage TEXT,
+            new_stage TEXT,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            run_id INTEGER,
+            pushed_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS score_history_contact ON score_history(contact_id, id);
+        CREATE INDEX IF NOT EXISTS score_history_changed ON score_history(changed_at);
+    """),
+    ("0004_write_back", """
+        CREATE TABLE IF NOT EXISTS pushed (
+            contact_id TEXT NOT NULL,
+            property TEXT NOT NULL,
+            value TEXT,
+            pushed_at TEXT NOT NULL,
+            run_id INTEGER,
+            PRIMARY KEY (contact_id, property)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS outbox (
+            id INTEGER PRIMARY KEY,
+            contact_id TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            retriable INTEGER,
+            batch TEXT,
+            run_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, id);
+    """),
+    ("0005_inbox", """
+        CREATE TABLE IF NOT EXISTS inbox (
+            id INTEGER PRIMARY KEY,
+            event_key TEXT NOT NULL UNIQUE,
+            event_id INTEGER,
+            subscription_type TEXT NOT NULL,
+            object_id TEXT,
+            occurred_at INTEGER,
+            payload TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            error TEXT,
+            processed_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS inbox_status ON inbox(status, next_attempt_at, id);
+    """),
+    ("0006_association_queue", """
+        CREATE TABLE IF NOT EXISTS association_queue (
+            object_type TEXT NOT NULL,
+            id TEXT NOT NULL,
+            PRIMARY KEY (object_type, id)
+        ) WITHOUT ROWID;
+    """),
+    ("0007_outbox_history_upto", """
+        ALTER TABLE outbox ADD COLUMN history_upto INTEGER;
+    """),
+    ("0008_backtests", """
+        CREATE TABLE IF NOT EXISTS backtests (
+            id INTEGER PRIMARY KEY,
+            ran_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            horizon_days INTEGER NOT NULL,
+            models TEXT NOT NULL,
+            result TEXT NOT NULL,
+            run_id INTEGER
+        );
+    """),
+    # Derived from engagements + associations and kept in step by triggers (see
+    # cache/contact_events.py, whose functions they call). Trigger inserts avoid
+    # duplicates themselves: an outer statement's conflict policy overrides OR IGNORE in them.
+    ("0009_contact_events", """
+        CREATE TABLE IF NOT EXISTS contact_events (
+            contact_id TEXT NOT NULL,
+            occurred_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            engagement_id TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            PRIMARY KEY (contact_id, occurred_at, kind, engagement_id)
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO contact_events
+        SELECT a.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
+               leadsync_scored_properties(e.properties)
+        FROM associations a CROSS JOIN engagements e ON e.type = a.to_type AND e.id = a.to_id
+        WHERE a.from_type = 'contacts'
+          AND a.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks')
+          AND e.archived = 0
+          AND leadsync_seconds(e.occurred_at) IS NOT NULL;
+        CREATE TRIGGER IF NOT EXISTS contact_events_association_added
+        AFTER INSERT ON associations
+        WHEN NEW.from_type = 'contacts'
+          AND NEW.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks')
+        BEGIN
+            INSERT INTO contact_events
+            SELECT DISTINCT NEW.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
+                   leadsync_scored_properties(e.properties)
+            FROM engagements e
+            WHERE e.type = NEW.to_type AND e.id = NEW.to_id AND e.archived = 0
+              AND leadsync_seconds(e.occurred_at) IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM contact_events c WHERE c.contact_id = NEW.from_id
+                  AND c.kind = NEW.to_type AND c.engagement_id = NEW.to_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_association_removed
+        AFTER DELETE ON associations
+        WHEN OLD.from_type = 'contacts'
+          AND OLD.to_type IN ('calls', 'emails', 'meetings', 'notes', 'tasks') AND NOT EXISTS (
+            SELECT 1 FROM associations a WHERE a.from_type = 'contacts'
+              AND a.from_id = OLD.from_id AND a.to_type = OLD.to_type AND a.to_id = OLD.to_id)
+        BEGIN
+            DELETE FROM contact_events WHERE contact_id = OLD.from_id AND kind = OLD.to_type
+              AND engagement_id = OLD.to_id;
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_association_changed
+        AFTER UPDATE ON associations
+        BEGIN
+            DELETE FROM contact_events WHERE OLD.from_type = 'contacts'
+              AND contact_id = OLD.from_id AND kind = OLD.to_type
+              AND engagement_id = OLD.to_id AND NOT EXISTS (
+                SELECT 1 FROM associations a WHERE a.from_type = 'contacts'
+                  AND a.from_id = OLD.from_id AND a.to_type = OLD.to_type
+                  AND a.to_id = OLD.to_id);
+            INSERT INTO contact_events
+            SELECT DISTINCT NEW.from_id, leadsync_seconds(e.occurred_at), e.type, e.id,
+                   leadsync_scored_properties(e.properties)
+            FROM engagements e
+            WHERE NEW.from_type = 'contacts' AND e.type = NEW.to_type AND e.id = NEW.to_id
+              AND e.archived = 0 AND leadsync_seconds(e.occurred_at) IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM contact_events c WHERE c.contact_id = NEW.from_id
+                  AND c.kind = NEW.to_type AND c.engagement_id = NEW.to_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_engagement_added
+        AFTER INSERT ON engagements
+        WHEN NEW.archived = 0 AND leadsync_seconds(NEW.occurred_at) IS NOT NULL
+        BEGIN
+            INSERT INTO contact_events
+            SELECT DISTINCT a.from_id, leadsync_seconds(NEW.occurred_at), NEW.type, NEW.id,
+                   leadsync_scored_properties(NEW.properties)
+            FROM associations a
+            WHERE a.to_type = NEW.type AND a.to_id = NEW.id AND a.from_type = 'contacts';
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_engagement_changed
+        AFTER UPDATE ON engagements
+        WHEN OLD.occurred_at IS NOT NEW.occurred_at OR OLD.properties IS NOT NEW.properties
+          OR OLD.archived IS NOT NEW.archived OR OLD.type IS NOT NEW.type OR OLD.id IS NOT NEW.id
+        BEGIN
+            DELETE FROM contact_events WHERE kind = OLD.type AND engagement_id = OLD.id
+              AND contact_id IN (SELECT a.from_id FROM associations a WHERE a.to_type = OLD.type
+                                 AND a.to_id = OLD.id AND a.from_type = 'contacts');
+            INSERT INTO contact_events
+            SELECT DISTINCT a.from_id, leadsync_seconds(NEW.occurred_at), NEW.type, NEW.id,
+                   leadsync_scored_properties(NEW.properties)
+            FROM associations a
+            WHERE a.to_type = NEW.type AND a.to_id = NEW.id AND a.from_type = 'contacts'
+              AND NEW.archived = 0 AND leadsync_seconds(NEW.occurred_at) IS NOT NULL;
+        END;
+        CREATE TRIGGER IF NOT EXISTS contact_events_engagement_removed
+        AFTER DELETE ON engagements
+        BEGIN
+            DELETE FROM contact_events WHERE kind = OLD.type AND engagement_id = OLD.id
+              AND contact_id IN (SELECT a.from_id FROM associations a WHERE a.to_type = OLD.type
+                                 AND a.to_id = OLD.id AND a.from_type = 'contacts');
+        END;
+    """),
+    # scores clustered by contact: a rescore reads and upserts them in contact order, and a
+    # WITHOUT ROWID table is one B-tree where a rowid table needs a second for its text key.
+    ("0010_scores_clustered", """
+        CREATE TABLE scores_clustered (
+            contact_id TEXT PRIMARY KEY,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            fit REAL NOT NULL,
+            engagement REAL NOT NULL,
+            total REAL NOT NULL,
+            grade TEXT,
+            stage TEXT,
+            inactive INTEGER NOT NULL DEFAULT 0,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            scored_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO scores_clustered
+        SELECT contact_id, model_name, model_version, as_of, fit, engagement, total, grade, stage,
+               inactive, reasons, scored_at
+        FROM scores;
+        DROP TABLE scores;
+        ALTER TABLE scores_clustered RENAME TO scores;
+    """),
+    # Reasons as arrays, [rule, section, points, occurrences] (scoring/reasons.py): a rescore
+    # writes them twice per changed contact, and the object keys doubled their size. Text that
+    # is not JSON (a hand edit) is left as it is rather than stopping the cache from opening.
+    ("0011_compact_reasons", """
+        UPDATE scores SET reasons = (
+            SELECT json_group_array(json_array(r.value ->> 'rule', r.value ->> 'section',
+                                               r.value -> 'points', r.value -> 'occurrences'))
+            FROM json_each(scores.reasons) r)
+        WHERE reasons LIKE '[{%' AND json_valid(reasons);
+        UPDATE score_history SET reasons = (
+            SELECT json_group_array(json_array(r.value ->> 'rule', r.value ->> 'section',
+                                               r.value -> 'points', r.value -> 'occurrences'))
+            FROM json_each(score_history.reasons) r)
+        WHERE reasons LIKE '[{%' AND json_valid(reasons);
+    """),
+]

@@ -1,0 +1,170 @@
+"""The commands' one-call entry points: take the run lock, open the cache, record the run."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from analysis.rescore import RescoreSummary, load_model, rescore
+from cache.catalog import require_setup, write_policy
+from cache.database import open_cache
+from cache.lock import run_lock
+from connector.client import HubSpot
+from connector.offline import load_export
+from connector.pull import PullSummary, pull
+from connector.push import PushSummary, plan_push, push
+from connector.setup import SetupReport, setup
+from flows.progress import StreamProgress
+from foundation.errors import NotSetUp
+from foundation.settings import Settings
+from mappings.streams import select
+from mappings.writeback import names_of
+
+
+def write_back_extra(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Extra pull properties plus the write-back ones, so push diffs against HubSpot's values."""
+    extra = dict(settings.extra_properties)
+    extra["contacts"] = tuple(extra.get("contacts", ())) + tuple(
+        names_of(settings.write_back).values()) + ("lifecyclestage",)
+    return extra
+
+
+def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+             streams: tuple[str, ...], full: bool = False, from_json: str | None = None,
+             wait: float = 0.0, quiet: bool = False) -> PullSummary:
+    """`leadsync pull`: one locked, recorded pull (or offline load of an export)."""
+    chosen = select(tuple(streams), write_back_extra(settings))
+    with run_lock(db_path, "pull", wait=wait):
+        cache = open_cache(db_path)
+        with cache.run("pull") as run:
+            if from_json:
+                summary = PullSummary(streams=load_export(cache, from_json, chosen))
+                summary.modes = {name: "from-json" for name in summary.streams}
+            else:
+                client = client_factory()
+                progress = StreamProgress.for_terminal(quiet)
+                try:
+                    summary = pull(cache, client, chosen, full=full,
+                                   overlap=timedelta(minutes=settings.overlap_minutes),
+                                   concurrency=settings.concurrency, progress=progress)
+                finally:
+                    if progress:
+                        progress.close()
+            run.api_calls = summary.api_calls
+            run.records = sum(t.new + t.changed + t.archived for t in summary.streams.values())
+            run.details = summary.as_dict()
+        cache.close()
+    return summary
+
+
+def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+              wait: float = 0.0) -> SetupReport:
+    """`leadsync setup`: create the write-back properties, store the property catalog."""
+    model = load_model(settings.model_path)
+    stages = tuple(model.stages.managed) + tuple(r.name for r in model.stages.rules)
+    with run_lock(db_path, "setup", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            with cache.run("setup") as run:
+                report = setup(cache, client_factory(), settings.write_back,
+                               model_stages=stages if settings.write_back.lifecycle_stage else ())
+                run.api_calls = report.api_calls
+                run.details = report.as_dict()
+        finally:
+            cache.close()
+    return report
+
+
+def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+             dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
+             wait: float = 0.0) -> PushSummary:
+    """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
+    with run_lock(db_path, "push", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            model = load_model(settings.model_path, cache)
+            policy = write_policy(cache, settings, model)
+            if dry_run:
+                plan, backlog = plan_push(cache, settings.write_back, policy,
+                                          retry_failed=retry_failed)
+                summary = PushSummary(plan, backlog, dry_run=True)
+                try:
+                    require_setup(cache.conn, settings.write_back)
+                except NotSetUp as exc:
+                    summary.notes.append(str(exc))
+                return summary
+            with cache.run("push") as run:
+                summary = push(cache, client_factory(), settings.write_back, policy,
+                               max_changes=settings.max_changes if max_changes is None else max_changes,
+                               retry_failed=retry_failed, concurrency=settings.concurrency,
+                               run_id=run.id)
+                run.api_calls = summary.api_calls
+                run.records = summary.contacts_written
+                run.details = summary.as_dict(sample=20)
+        finally:
+            cache.close()
+    return summary
+
+
+@dataclass
+class SyncSummary:
+    """`leadsync sync`: what the pull, the rescore and the push each did."""
+
+    pull: PullSummary
+    score: RescoreSummary
+    push: PushSummary
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"pull": self.pull.as_dict(), "score": self.score.as_dict(),
+                "push": self.push.as_dict(sample=20), "seconds": round(self.seconds, 2)}
+
+    def render(self) -> str:
+        pulled = sum(t.new + t.changed + t.archived for t in self.pull.streams.values())
+        push = self.push
+        lines = [f"pull:  {pulled:,} records new/changed/archived ({self.pull.api_calls:,} API calls)",
+                 f"score: {self.score.scored:,} contacts scored, {self.score.changed:,} changed "
+                 f"({self.score.promoted:,} promoted, {self.score.demoted:,} demoted)",
+                 f"push:  {push.contacts_written:,} contacts written in {push.write_calls:,} batch "
+                 f"calls, {len(push.failed):,} failed, {push.plan.unchanged:,} already up to date"]
+        if push.failed or push.unaccounted or push.backlog.held:
+            lines.append(push.render(sample=5))
+        lines.append(f"done in {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
+             max_changes: int | None = None, wait: float = 0.0, quiet: bool = False,
+             now: Callable[[], datetime] | None = None) -> SyncSummary:
+    """`leadsync sync`: pull, rescore every contact, push what changed, as one recorded run."""
+    started = time.monotonic()
+    chosen = select(tuple(settings.streams), write_back_extra(settings))
+    with run_lock(db_path, "sync", wait=wait):
+        cache = open_cache(db_path)
+        try:
+            model = load_model(settings.model_path, cache)
+            with cache.run("sync") as run:
+                client = client_factory()
+                require_setup(cache.conn, settings.write_back)
+                progress = StreamProgress.for_terminal(quiet)
+                try:
+                    pulled = pull(cache, client, chosen,
+                                  overlap=timedelta(minutes=settings.overlap_minutes),
+                                  concurrency=settings.concurrency, progress=progress)
+                finally:
+                    if progress:
+                        progress.close()
+                as_of = now() if now else datetime.now(timezone.utc)
+                scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id)
+                pushed = push(cache, client, settings.write_back,
+                              write_policy(cache, settings, model),
+                              max_changes=settings.max_changes if max_changes is None else max_changes,
+                              concurrency=settings.concurrency, run_id=run.id)
+                summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started)
+                run.api_calls = client.counters.calls
+                run.records = pushed.contacts_written
+                run.details = summary.as_dict()
+        finally:
+            cache.close()
+    return summary

@@ -1,0 +1,93 @@
+"""The report in a real headless browser (Debian's chromium): no console errors, every chart
+in the DOM as SVG, and a screenshot that shows them.
+
+`make test` installs chromium when it is missing and runs as root (as CI does). Without
+chromium the test fails as root, and is skipped, with the reason, otherwise.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from report_world import build
+
+from analysis.report import write_report
+from analysis.report_charts import BLUE, GREEN, ORANGE, RED
+
+CHARTS = ("funnel", "scores", "lift", "sources", "trend", "rules")
+WIDTH, HEIGHT = 1200, 3000
+
+
+def chromium() -> str:
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() == 0:
+        pytest.fail("chromium is not installed although we are root; `make test` installs it "
+                    "(apt-get install -y chromium)")
+    pytest.skip("chromium is not installed and we are not root to install it "
+                "(apt-get install -y chromium); the report's browser test did not run")
+
+
+class Charts(HTMLParser):
+    """Counts, per <figure id="chart-…">, the <svg> elements and the shapes inside them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.figure: str | None = None
+        self.svgs: dict[str, int] = {}
+        self.shapes: dict[str, int] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs).get("id") or ""
+        if tag == "figure" and found.startswith("chart-"):
+            self.figure = found[len("chart-"):]
+            self.svgs[self.figure], self.shapes[self.figure] = 0, 0
+        elif self.figure and tag == "svg":
+            self.svgs[self.figure] += 1
+        elif self.figure and tag in ("path", "use", "rect", "text"):
+            self.shapes[self.figure] += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figure":
+            self.figure = None
+
+
+def pixels_like(image: Image.Image, colour: str, tolerance: int = 12) -> int:
+    target = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return sum(count for count, rgb in image.getcolors(WIDTH * HEIGHT)
+               if all(abs(a - b) <= tolerance for a, b in zip(rgb, target)))
+
+
+def test_the_report_renders_in_a_headless_browser_with_its_charts(tmp_path: Path) -> None:
+    browser = chromium()
+    cache = build(tmp_path / "l.db")
+    page = write_report(cache, tmp_path / "report.html")
+    cache.close()
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+         "--v=0", f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}", "--dump-dom",
+         page.as_uri()], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Console messages (errors included) are logged as ":CONSOLE" lines; the page has none.
+    assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
+
+    dom = Charts()
+    dom.feed(done.stdout)
+    assert dom.svgs == {"funnel": 1, "scores": 2, "lift": 1, "sources": 1, "trend": 1, "rules": 1}
+    assert all(dom.shapes[name] >= 20 for name in CHARTS), dom.shapes
+
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (WIDTH, HEIGHT)
+    # The bars and lines are there, in the charts' colours: blue (funnel, scores, lift),
+    # orange (lift, trend), green (sources, rules) and red (a penalty rule).
+    for colour in (BLUE, ORANGE, GREEN, RED):
+        assert pixels_like(image, colour) > 400, colour

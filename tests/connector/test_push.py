@@ -1,0 +1,197 @@
+"""Push against the sandbox over real HTTP: only what changed, exactly once, 207s and 400s."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from writeback_world import NAMES, SETTINGS, World, make_client
+
+from cache.database import open_cache
+from connector.push import plan_push
+from foundation.errors import NotSetUp, TooManyChanges
+from sandbox import Sandbox
+
+
+@pytest.fixture
+def world(tmp_path):
+    with Sandbox(contacts=160, seed=5) as sb:
+        cache = open_cache(tmp_path / "leadsync.db")
+        w = World(sb, cache, make_client(sb))
+        w.setup()
+        w.pull()
+        yield w
+        cache.close()
+
+
+def score_all(world: World, ids: list[str]) -> None:
+    for index, contact_id in enumerate(ids):
+        world.score(contact_id, total=40 + index % 9 + 0.25, fit=10 + index % 5,
+                    engagement=30.25 + index % 4, grade=("A1", "B2", "C3")[index % 3],
+                    inactive=index % 2 == 0)
+
+
+def test_push_writes_exactly_the_desired_values_in_the_fewest_batches(world):
+    ids = world.live_ids()
+    score_all(world, ids)
+    world.sb.reset_stats()
+    summary = world.push()
+    world.assert_hubspot_has_desired_values()
+    assert summary.contacts_written == len(ids)
+    assert world.write_calls() == -(-len(ids) // 100)
+    assert world.sb.stats()["total"] == world.write_calls()
+    assert summary.failed == [] and summary.unaccounted == 0
+    assert {row[2] for row in world.outbox()} == {"done"}
+
+
+def test_second_push_without_changes_makes_no_write_calls(world):
+    score_all(world, world.live_ids())
+    world.push()
+    world.sb.reset_stats()
+    assert world.push().write_calls == 0
+    world.pull()  # now HubSpot's values come from the pull, not the ledger
+    world.sb.reset_stats()
+    summary = world.push()
+    assert world.sb.stats()["total"] == 0
+    assert summary.plan.contacts == 0
+
+
+def test_three_changed_contacts_go_in_one_batch_with_only_their_changed_properties(world):
+    ids = world.live_ids()
+    score_all(world, ids)
+    world.push()
+    world.pull()
+    a, b, c = ids[3], ids[10], ids[20]
+    world.score(a, total=99.0, fit=10 + 3 % 5, engagement=30.25 + 3 % 4, grade="A1",
+                inactive=False, changed_at="2026-11-02T00:00:00.000Z")
+    world.sb.portal.update("contacts", b, {NAMES["grade"]: "C1"})  # someone edits HubSpot
+    world.sb.portal.update("contacts", c, {NAMES["inactive"]: "false", NAMES["fit"]: "3"})
+    world.pull()
+    world.sb.reset_stats()
+    world.push()
+    assert world.write_calls() == 1
+    rows = world.cache.conn.execute("SELECT contact_id, properties FROM outbox WHERE id > "
+                                    "(SELECT MAX(id) - 3 FROM outbox) ORDER BY id").fetchall()
+    sent = {contact: json.loads(props) for contact, props in rows}
+    assert sent == {
+        a: {NAMES["score"]: "99", NAMES["scored_at"]: "2026-11-02T00:00:00.000Z"},
+        b: {NAMES["grade"]: world.scores[b].grade},
+        c: {NAMES["inactive"]: "true", NAMES["fit"]: "10"},
+    }
+    world.assert_hubspot_has_desired_values()
+
+
+def test_207_failures_are_listed_the_rest_written_and_retry_failed_sends_them(world):
+    ids = world.live_ids()
+    score_all(world, ids)
+    bad = [ids[5], ids[42]]
+    world.sb.faults.fail_records("contacts", bad, message="Contact is locked by an import")
+    summary = world.push()
+    assert sorted(f["contact_id"] for f in summary.failed) == sorted(bad)
+    assert all(f["error"] == "VALIDATION_ERROR: Contact is locked by an import" and not f["retriable"]
+               for f in summary.failed)
+    assert summary.contacts_written == len(ids) - 2
+    assert "2 contacts failed" in summary.render()
+    for contact_id in bad:
+        assert NAMES["score"] not in world.hubspot(contact_id)
+    world.sb.reset_stats()
+    again = world.push()  # without --retry-failed they wait: no call, and the plan says why
+    assert world.write_calls() == 0 and again.plan.skipped["failed earlier"] == 2
+    world.sb.faults.clear_records()
+    retried = world.push(retry_failed=True)
+    assert retried.contacts_written == 2 and retried.failed == []
+    assert world.write_calls() == 1
+    world.assert_hubspot_has_desired_values()
+
+
+def test_retriable_per_input_errors_are_retried_in_the_same_run(world):
+    ids = world.live_ids()[:10]
+    score_all(world, ids)
+    world.sb.faults.fail_records("contacts", [ids[0]], category="LOCKED", message="busy", status=423)
+    summary = world.push()
+    assert summary.failed == [{"contact_id": ids[0], "error": "LOCKED: busy", "retriable": True}]
+    assert world.cache.conn.execute("SELECT attempts FROM outbox WHERE contact_id = ?",
+                                    (ids[0],)).fetchone() == (3,)
+    world.sb.faults.clear_records()
+    # retriable failures need no flag: the next push resends them first
+    assert world.push().contacts_written == 1
+    world.assert_hubspot_has_desired_values()
+
+
+def test_a_batch_rejected_whole_is_split_to_isolate_the_bad_record(world):
+    world.sb.settings.reject_backward_lifecycle = True
+    ids = [i for i in world.live_ids() if world.stage(i) in ("subscriber", "lead")][:40]
+    score_all(world, ids)
+    for contact_id in ids:
+        world.score(contact_id, stage="marketingqualifiedlead")
+    # A salesperson moves one contact on after our pull: our "forward" write is now backward.
+    world.sb.portal.update("contacts", ids[17], {"lifecyclestage": "salesqualifiedlead"})
+    world.sb.reset_stats()
+    summary = world.push()
+    assert [f["contact_id"] for f in summary.failed] == [ids[17]]
+    assert "cannot move backward" in summary.failed[0]["error"]
+    assert summary.splits >= 1 and summary.contacts_written == 39
+    assert world.stage(ids[17]) == "salesqualifiedlead"
+    assert all(world.stage(i) == "marketingqualifiedlead" for i in ids if i != ids[17])
+    # one call for the batch, then two per level down to one record (40 → 20 → 10 → 5 → 3 → 2 → 1)
+    assert world.write_calls() <= 1 + 2 * 6
+
+
+def test_guardrail_stops_before_anything_is_enqueued_or_sent(world):
+    ids = world.live_ids()[:30]
+    score_all(world, ids)
+    world.sb.reset_stats()
+    with pytest.raises(TooManyChanges, match=r"30 contacts, more than --max-changes 5;.*--max-changes 30"):
+        world.push(max_changes=5)
+    assert world.sb.stats()["total"] == 0 and world.outbox() == []
+    assert world.push(max_changes=30).contacts_written == 30
+
+
+def test_plan_makes_no_api_call(world):
+    ids = world.live_ids()[:12]
+    score_all(world, ids)
+    world.sb.reset_stats()
+    calls = world.client.counters.calls
+    plan, backlog = plan_push(world.cache, SETTINGS.write_back, world.policy())
+    assert world.sb.stats()["total"] == 0 and world.client.counters.calls == calls
+    assert plan.contacts == 12 and backlog.resend == ()
+    assert plan.by_property()[NAMES["score"]] == 12
+
+
+def test_push_before_setup_explains_what_is_missing(tmp_path):
+    with Sandbox(contacts=10, seed=1) as sb:
+        cache = open_cache(tmp_path / "fresh.db")
+        try:
+            with pytest.raises(NotSetUp, match="run `leadsync setup` first"):
+                World(sb, cache, make_client(sb)).push()
+        finally:
+            cache.close()
+
+
+def test_contacts_archived_before_their_row_goes_out_are_skipped(world):
+    from connector.push import PushSummary, Sender
+
+    ids = world.live_ids()[:5]
+    score_all(world, ids)
+    plan, _ = plan_push(world.cache, SETTINGS.write_back, world.policy())
+    Sender(world.cache, world.client, PushSummary(plan), run_id=None, concurrency=1,
+           after_send=None).enqueue(plan)  # a push that died right after enqueueing
+    world.sb.portal.archive("contacts", ids[2])
+    world.pull()
+    world.sb.reset_stats()
+    summary = world.push()
+    assert summary.skipped == 1 and summary.contacts_written == 4
+    assert [r[2] for r in world.outbox()] == ["done", "done", "skipped", "done", "done"]
+    assert world.write_calls() == 1
+
+
+def test_history_rows_get_pushed_at_when_their_values_arrive(world):
+    ids = world.live_ids()[:3]
+    score_all(world, ids)
+    world.push()
+    rows = world.cache.conn.execute("SELECT contact_id, pushed_at FROM score_history").fetchall()
+    assert len(rows) == 3 and all(pushed for _, pushed in rows)
+    world.score(ids[0], total=77.0, changed_at="2026-11-03T00:00:00.000Z")
+    pending = world.cache.conn.execute("SELECT COUNT(*) FROM score_history WHERE pushed_at IS NULL").fetchone()
+    assert pending == (1,)
+    world.push()
+    assert world.cache.conn.execute("SELECT COUNT(*) FROM score_history WHERE pushed_at IS NULL").fetchone() == (0,)

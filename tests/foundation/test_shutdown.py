@@ -1,0 +1,32 @@
+"""`leadsync serve` stops cleanly on Ctrl-C and SIGTERM, even when started in the background
+(a shell without job control starts background jobs with SIGINT ignored, as CI may)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+IGNORE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import cli; cli.main()"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_started_with_sigint_ignored_still_stops_on_signals(tmp_path, sig):
+    env = {**os.environ, "HUBSPOT_CLIENT_SECRET": "secret", "PYTHONPATH": str(ROOT)}
+    env.pop("HUBSPOT_ACCESS_TOKEN", None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", IGNORE_SIGINT, "--db", str(tmp_path / "c.db"), "serve", "--port", "0",
+         "--no-worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("Listening on http://127.0.0.1:")
+        process.send_signal(sig)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
