@@ -266,8 +266,8 @@ def _overlap(previous: Band, band: Band) -> str | None:
     if band.low is None:
         return "it has no from (it takes every lower value), so it overlaps the band before it"
     if band.low < previous.high:
-        return (f"from = {number_text(band.low)} is below the band before it's "
-                f"below = {number_text(previous.high)}")
+        return (f"from = {number_text(band.low)} is inside the band before it, which ends "
+                f"at below = {number_text(previous.high)}")
     return None
 
 
