@@ -255,7 +255,7 @@ def _band(item: dict, path: str, bad: Complain) -> Band | None:
         ok = False
     low, high = edges
     if ok and low is not None and high is not None and low >= high:
-        bad(f"from ({number_text(low)}) must be below below ({number_text(high)})", path)
+        bad(f"from = {number_text(low)} must be less than below = {number_text(high)}", path)
         ok = False
     return Band(low, high, float(points)) if ok else None
 
