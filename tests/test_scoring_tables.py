@@ -562,6 +562,11 @@ unit = 100
 points = 0.35
 cap = 6
 [[fit.rules]]
+name = "Domain"
+property = "email_domain"
+points_by_value = { "gmail.com" = -3, "acme.io" = 2 }
+missing = -0.5
+[[fit.rules]]
 name = "Exact title"
 when = { jobtitle = { in = ["VP Sales", "CEO"], case_sensitive = true } }
 points = 7
@@ -635,6 +640,7 @@ def population(seed: int, size: int) -> tuple[list, list, list]:
     contacts = [{"hs_analytics_source": pick(SOURCES), "region": pick(REGIONS),
                  "country": pick(["Canada", "france", "Spain", "N/A", None]),
                  "createdate": when(rng), "jobtitle": pick(TITLES),
+                 "email": pick(["a@gmail.com", "b@ACME.io", "c@other.org", "N/A", "", None]),
                  "tags": pick(["alpha;Beta", "beta", "Beta;gamma", "-", None]),
                  "hs_analytics_num_page_views": pick(NUMBERS), "hs_email_click": pick(NUMBERS),
                  "hs_email_last_click_date": when(rng)} for _ in range(size)]
@@ -680,7 +686,8 @@ def test_the_population_reaches_every_row() -> None:
         "Company size: 200 to under 1000", "Company size: 5000 or more",
         "Company size: (outside the bands)",
         "Contact age: under 7", "Contact age: 7 to under 30", "Contact age: 90 or more",
-        "Contact age: (missing)", "Employees", "Exact title", "Has title", "Tag",
+        "Contact age: (missing)", "Domain: gmail.com", "Domain: acme.io", "Domain: (missing)",
+        "Employees", "Exact title", "Has title", "Tag",
         "Recency: under 3", "Recency: 3 to under 14.5", "Recency: (missing)",
         "Page views", "Clicks, dated", "Meetings", "Inbound",
         "fit capped at 25", "fit floored at -8", "engagement capped at 30"}
