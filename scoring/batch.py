@@ -32,7 +32,7 @@ import numpy as np
 from scoring.conditions import (Context, Field, Test, compile_condition, compile_leaf,
                                 email_domain, is_namespace, placeholders_as_missing)
 from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch, rule_context
-from scoring.inputs import contact_resolver, event_resolver
+from scoring.inputs import contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
 from scoring.tables import compile_table
@@ -377,7 +377,8 @@ class BatchScorer:
             return self._table_rule(rule, ctx)
         mask = compile_mask(rule.when, ctx, "when")
         per = ctx.resolve(rule.per, "per") if rule.per is not None else None
-        dated = ctx.resolve(rule.dated_by, "dated_by") if rule.dated_by is not None else None
+        dated = (contact_field(self.engine.types, rule.dated_by, "datetime")
+                 if rule.dated_by is not None else None)
 
         def run(frame: Frame) -> Groups:
             who, values, counts = self._property_rule(rule, mask, per, dated, frame)

@@ -315,7 +315,8 @@ def _in(operand: Any, field: Field, ctx: Context, path: str) -> Test:
     if ctx.case_sensitive:
         exact = frozenset(_text(v, path) for v in values)
         if kind == MULTISELECT:
-            return lambda raw: (options := exact_options(raw)) is not None and not exact.isdisjoint(options)
+            return lambda raw: ((options := exact_options(raw)) is not None
+                                and not exact.isdisjoint(options))
         return lambda raw: _present(raw) and str(raw) in exact
     texts = frozenset(_text(v, path).casefold() for v in values)
     if kind == MULTISELECT:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from scoring.conditions import Context, Test, compile_condition, placeholders_as_missing
 from scoring.errors import InputError
-from scoring.inputs import Facts, contact_resolver, event_resolver
+from scoring.inputs import Facts, contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule, event_kind
 from scoring.properties import to_epoch, to_number
 from scoring.tables import compile_table
@@ -112,7 +112,7 @@ class _Compiled:
 
     def __init__(self, model: Model, now: float) -> None:
         self.model, self.now = model, now
-        types = model.types()
+        self.types = types = model.types()
         free = model.lists.get("free_email", FREE_EMAIL)
         contact_ctx = Context(contact_resolver(types, free, outcomes=False), model.lists, now)
         stage_ctx = Context(contact_resolver(types, free, outcomes=True), model.lists, now)
@@ -163,7 +163,7 @@ class _Compiled:
             field = ctx.resolve(rule.per, "per")
             per, per_clean = field.get, placeholders_as_missing(field)
         if rule.dated_by is not None:
-            field = ctx.resolve(rule.dated_by, "dated_by")
+            field = contact_field(self.types, rule.dated_by, "datetime")
             dated, dated_clean = field.get, placeholders_as_missing(field)
 
         def run(facts: Facts) -> tuple[float, int, str] | None:

@@ -115,6 +115,13 @@ def contact_resolver(types: PropertyTypes, free_email: frozenset[str], *,
     return resolve
 
 
+def contact_field(types: PropertyTypes, name: str, kind: str) -> Field:
+    """A contact's own property, by that name even where a derived input shares it
+    (`dated_by` reads the contact's date property, never a computed value)."""
+    return Field(name, kind, lambda facts: facts.contact.get(name), "contact", name,
+                 types.placeholders("contacts", name))
+
+
 def event_resolver(types: PropertyTypes, kind: str) -> Callable[[str, str], Field]:
     """Resolve names in an engagement rule's `where`: the event's own properties."""
 

@@ -273,8 +273,8 @@ class _Loader:
         return lists
 
     def _declared(self) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, frozenset[str]]]]:
-        """[properties.<object>]: `name = "type"`, or `name = { type = "…", missing_values = […] }`
-        (either key optional): declared types, and placeholders per object and property."""
+        """[properties.<object>]: `name = "type"`, or `name = { type = "…", missing_values =
+        […] }` (either key optional): declared types, and placeholders per object and property."""
         declared: dict[str, dict[str, str]] = {}
         missing: dict[str, dict[str, frozenset[str]]] = {}
         for object_type, names in self._table("properties").items():
@@ -309,8 +309,8 @@ class _Loader:
         if value is None:
             return frozenset()
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            self.problem('must be a list of texts that mean "no value", e.g. ["N/A", "-", "Select"]',
-                         section=section, field=field)
+            self.problem('must be a list of texts that mean "no value", '
+                         'e.g. ["N/A", "-", "Select"]', section=section, field=field)
             return frozenset()
         return frozenset(v.strip().casefold() for v in value)
 

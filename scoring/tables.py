@@ -238,7 +238,8 @@ def _band(item: dict, path: str, bad: Complain) -> Band | None:
     ok = True
     for key in item:
         if key not in BAND_KEYS:
-            bad(f"unknown key {key!r} in a band; a band has from, below and points", f"{path}.{key}")
+            bad(f"unknown key {key!r} in a band; a band has from, below and points",
+                f"{path}.{key}")
             ok = False
     edges = []
     for key in ("from", "below"):

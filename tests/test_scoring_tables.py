@@ -175,7 +175,8 @@ missing = -1
     (ago(0), (10.0, "Contact age: under 7")),                        # created at as-of
     (ago(7 - 1 / 86400), (10.0, "Contact age: under 7")),           # a second short of 7 days
     (ago(7), (4.0, "Contact age: 7 to under 30")),                    # exactly 7 days
-    (str(int((AS_OF - timedelta(days=29)).timestamp() * 1000)), (4.0, "Contact age: 7 to under 30")),
+    (str(int((AS_OF - timedelta(days=29)).timestamp() * 1000)),
+     (4.0, "Contact age: 7 to under 30")),                           # epoch milliseconds
     ("2026-10-24", (4.0, "Contact age: 7 to under 30")),  # midnight UTC: 29.5 days before noon
     ("2026-10-23", None),                                 # 30.5 days: between bands, no else
     ("2026-08-24", (-6.0, "Contact age: 90 or more")),   # 90.5 days
@@ -283,7 +284,8 @@ PLACEHOLDERS = 'missing_values = ["N/A", "-", "Select"]\n'
 def test_a_placeholder_is_missing_for_every_operator(condition: str, placeholder: str) -> None:
     rules = f'[[fit.rules]]\nname = "r"\nwhen = {condition}\npoints = 1\n'
     assert fit(rules, {"jobtitle": placeholder}, head=PLACEHOLDERS) == (0.0, ())
-    missing = f'[[fit.rules]]\nname = "r"\nwhen = {{ jobtitle = {{ missing = true }} }}\npoints = 1\n'
+    missing = ('[[fit.rules]]\nname = "r"\nwhen = { jobtitle = { missing = true } }\n'
+               'points = 1\n')
     assert fit(missing, {"jobtitle": placeholder}, head=PLACEHOLDERS)[0] == 1.0
     # without the declaration the same text is an ordinary value
     assert fit(missing, {"jobtitle": placeholder}) == (0.0, ())
@@ -320,7 +322,8 @@ def test_a_propertys_own_list_replaces_the_models() -> None:
 jobtitle = { missing_values = ["none", "."] }
 hs_analytics_source = { type = "enumeration", missing_values = [] }
 """
-    rules = SOURCE + '[[fit.rules]]\nname = "Has title"\nwhen = { jobtitle = { exists = true } }\npoints = 3\n'
+    rules = SOURCE + ('[[fit.rules]]\nname = "Has title"\n'
+                      'when = { jobtitle = { exists = true } }\npoints = 3\n')
     assert fit(rules, {"hs_analytics_source": "N/A", "jobtitle": "N/A"},
                head=PLACEHOLDERS, extra=extra) == (
         4.5, (Reason("Lead source: (any other value)", "fit", 1.5, 1),
