@@ -14,11 +14,13 @@ property, one array per engagement attribute) and each rule runs once per chunk:
   arithmetic); rounding to 0.1 is rint(10 x) / 10 only where that provably equals Python's
   `round(x, 1)`, and Python's round elsewhere (`_round`).
 
-tests/scoring/test_scoring_batch.py checks that every result equals `engine.score`'s, field by
-field.
+- Table rules (value maps, bands) use the engine's own compiled lookup
+  (`tables.compile_table`), once per distinct value of the input's column.
 
-One piece because every rule kind's column form must be read next to the others that share
-its masks and the engine order it reproduces; the engine itself is the other half.
+tests/scoring/test_scoring_batch.py checks that every result equals `engine.score`'s, field
+by field (tests/scoring/test_scoring_tables.py for table rules, placeholders and case rules).
+One module over the usual size on purpose: it mirrors engine.py step for step, and keeping the
+column twin of each step side by side is what keeps the two bit for bit equal.
 """
 from __future__ import annotations
 
@@ -28,11 +30,12 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from scoring.conditions import (Context, Field, Test, compile_condition, compile_leaf,
-                                email_domain, is_namespace)
-from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch
-from scoring.inputs import contact_resolver, event_resolver
+                                email_domain, is_namespace, placeholders_as_missing)
+from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch, rule_context
+from scoring.inputs import contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
+from scoring.tables import compile_table
 
 KIND_CODE = {kind: code for code, kind in enumerate(ENGAGEMENT_KINDS)}
 _MEMO_SIZE = 100_000
@@ -184,6 +187,8 @@ def factorize(values: Sequence[Any]) -> tuple[np.ndarray, list] | None:
 
 
 Mask = Callable[[Frame], np.ndarray]
+# What a rule on the contact gives for a chunk: per reason name, (who, points, occurrences).
+Groups = list[tuple[str, np.ndarray, list, list]]
 
 
 def compile_mask(spec: Any, ctx: Context, path: str) -> Mask:
@@ -259,15 +264,18 @@ class BatchScorer:
         self.free = free
         contact_ctx = Context(contact_resolver(types, free, outcomes=False), model.lists, now)
         stage_ctx = Context(contact_resolver(types, free, outcomes=True), model.lists, now)
-        self.fit_rules = [(compile_mask(rule.when, contact_ctx, "when"), reason)
-                          for rule, (_, reason) in zip(model.fit.rules, engine.fit_rules)]
+        # (mask, constant Reason, None), or (None, None, run) as in engine._Compiled.fit_rules
+        self.fit_rules: list[tuple[Mask | None, Reason | None, Callable | None]] = [
+            (compile_mask(rule.when, rule_context(contact_ctx, rule), "when"), reason, None)
+            if reason is not None else (None, None, self._contact_rule(rule, contact_ctx))
+            for rule, (_, reason, _) in zip(model.fit.rules, engine.fit_rules)]
         self.engagement_rules: list[tuple[Rule, Any]] = []
         for rule in model.engagement.rules:
             if rule.event is None:
-                self.engagement_rules.append((rule, compile_mask(rule.when, contact_ctx, "when")))
+                self.engagement_rules.append((rule, self._contact_rule(rule, contact_ctx)))
             else:
-                where = (compile_condition(rule.where, Context(event_resolver(types, rule.event),
-                                                               model.lists, now), "where")
+                where_ctx = Context(event_resolver(types, rule.event), model.lists, now)
+                where = (compile_condition(rule.where, rule_context(where_ctx, rule), "where")
                          if rule.where is not None else None)
                 self.engagement_rules.append((rule, _WhereTest(where)))
         self.stage_rules = [(name, compile_mask(spec, stage_ctx, "when")) for name, spec in
@@ -284,7 +292,10 @@ class BatchScorer:
         days = frame_values["days"] = self._days_since(frame, happened)
         reasons: list[ReasonColumn] = []
         fit = np.zeros(n)
-        for mask, reason in self.fit_rules:
+        for mask, reason, run in self.fit_rules:
+            if run is not None:
+                _add(fit, "fit", run(frame), reasons)
+                continue
             who = np.flatnonzero(mask(frame))
             if len(who):
                 fit[who] += reason.points
@@ -295,13 +306,10 @@ class BatchScorer:
         engagement = np.zeros(n)
         for rule, test in self.engagement_rules:
             if rule.event is None:
-                who, values, counts = self._property_rule(rule, test, frame)
+                _add(engagement, "engagement", test(frame), reasons)
             else:
                 who, values, counts = self._event_rule(rule, test, events, happened)
-            if len(who):
-                rounded = _round(np.array(values, np.float64)).tolist()
-                engagement[who] += rounded
-                reasons.append(ReasonColumn(rule.name, "engagement", who, rounded, counts))
+                _add(engagement, "engagement", [(rule.name, who, values, counts)], reasons)
         section = self.model.engagement
         engagement = _bounded(_round(engagement), "engagement", section.min, section.max, reasons)
         model = self.model
@@ -360,26 +368,75 @@ class BatchScorer:
         }
         return derived
 
-    # --- engagement rules -------------------------------------------------------------------
+    # --- rules on the contact (fit and engagement) ----------------------------------------
 
-    def _property_rule(self, rule: Rule, mask: Mask, frame: Frame
-                       ) -> tuple[np.ndarray, list, list]:
+    def _contact_rule(self, rule: Rule, ctx: Context) -> Callable[[Frame], Groups]:
+        """run(frame) -> Groups for a rule on the contact (engine._Compiled._property_rule)."""
+        ctx = rule_context(ctx, rule)
+        if rule.table is not None:
+            return self._table_rule(rule, ctx)
+        mask = compile_mask(rule.when, ctx, "when")
+        per = ctx.resolve(rule.per, "per") if rule.per is not None else None
+        dated = (contact_field(self.engine.types, rule.dated_by, "datetime")
+                 if rule.dated_by is not None else None)
+
+        def run(frame: Frame) -> Groups:
+            who, values, counts = self._property_rule(rule, mask, per, dated, frame)
+            return [(rule.name, who, values, counts)]
+        return run
+
+    def _table_rule(self, rule: Rule, ctx: Context) -> Callable[[Frame], Groups]:
+        """A value map or bands: the engine's lookup once per distinct value of the input."""
+        guard = compile_mask(rule.when, ctx, "when") if rule.when is not None else None
+        field = ctx.resolve(rule.table.input, rule.table.reads)
+        lookup = compile_table(rule.name, rule.table, field, self.now)
+
+        def run(frame: Frame) -> Groups:
+            factorized = frame.factorized(field)
+            if factorized is None:
+                column = frame.column(field)
+                codes, distinct = np.arange(len(column)), column
+            else:
+                codes, distinct = factorized
+            found = [lookup(value) for value in distinct]
+            rows = list(dict.fromkeys(row for row in found if row is not None))
+            position = {row: i for i, row in enumerate(rows)}
+            of_value = np.array([-1 if row is None else position[row] for row in found], np.intp)
+            chosen = of_value[codes] if len(codes) else np.zeros(0, np.intp)
+            if guard is not None:
+                chosen = np.where(guard(frame), chosen, -1)
+            groups: Groups = []
+            for i, (name, points) in enumerate(rows):
+                who = np.flatnonzero(chosen == i)
+                groups.append((name, who, [points] * len(who), [1] * len(who)))
+            return groups
+        return run
+
+    def _property_rule(self, rule: Rule, mask: Mask, per: Field | None, dated: Field | None,
+                       frame: Frame) -> tuple[np.ndarray, list, list]:
         """A rule on contact counters (engine._Compiled._property_rule, a column at a time)."""
         chunk, now = frame.chunk, self.now
         fired = mask(frame)
         points = rule.points
         value = np.full(chunk.size, points)
         counts = np.ones(chunk.size, np.int64)
-        if rule.per is not None:
-            units = _numbers(chunk.contacts.get(rule.per), chunk.size)
+        if per is not None:
+            clean = placeholders_as_missing(per)
+            units = _coerced(frame.column(per), chunk.size,
+                             lambda raw: to_number(clean(raw))) / rule.unit
             fired &= units >= 1  # NaN (missing) compares false
             whole = np.trunc(np.where(fired, units, 1.0))
             counts = whole.astype(np.int64)
             value = points * whole
         who = np.flatnonzero(fired)
         values = value[who].tolist()
-        if rule.dated_by is not None:
-            at = frame.epochs(rule.dated_by)
+        if dated is not None:
+            if dated.missing:
+                clean_date = placeholders_as_missing(dated)
+                at = _coerced(frame.column(dated), chunk.size,
+                              lambda raw: to_epoch(clean_date(raw)))
+            else:
+                at = frame.epochs(rule.dated_by)
             if at is None:
                 return who[:0], [], []
             window = rule.window_days * DAY if rule.window_days else math.inf
@@ -508,6 +565,15 @@ class _WhereTest:
         return answers
 
 
+def _add(totals: np.ndarray, section: str, groups: Groups, reasons: list[ReasonColumn]) -> None:
+    """Add a rule's rounded points to the section's totals and record them as reasons."""
+    for name, who, values, counts in groups:
+        if len(who):
+            rounded = _round(np.array(values, np.float64)).tolist()
+            totals[who] += rounded
+            reasons.append(ReasonColumn(name, section, who, rounded, counts))
+
+
 def _starts(owners: np.ndarray) -> np.ndarray:
     """Where each run of equal owners begins (owners are grouped)."""
     return np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
@@ -548,11 +614,6 @@ def _cut(values: np.ndarray, beyond: np.ndarray, limit: float, name: str, sectio
     values = values.copy()
     values[who] = limit
     return values
-
-
-def _numbers(raw: Sequence[Any] | None, size: int) -> np.ndarray:
-    """to_number of each value (NaN when missing), once per distinct value."""
-    return _coerced(raw, size, to_number)
 
 
 def _epochs(raw: Sequence[Any] | None) -> np.ndarray | None:

@@ -9,6 +9,16 @@ combinators `all`, `any`, `not`; several keys in one table must all hold:
 contact's facts, or one engagement's properties) is the resolver's business: it maps a
 property name to a `Field` (its type and how to read its raw value from the subject). Every
 operator except `exists`/`missing` is false when the value is missing or unparseable.
+
+Case: text comparisons (`equals`, `in`, `not_in`, `contains`) ignore case unless the rule says
+`case_sensitive = true` (`Context.case_sensitive`) or the operator table does
+(`{ jobtitle = { equals = "VP", case_sensitive = true } }`). `matches` is a regular
+expression and means what it says: case-sensitive unless the pattern has `(?i)`.
+`domain_in` always ignores case (domains have none).
+
+Placeholders: a field may carry values that count as missing (`Field.missing`, e.g. "N/A",
+"-"); `compile_leaf` turns them into None before any operator sees them, so they behave
+exactly like an unset property everywhere, `exists` included.
 """
 from __future__ import annotations
 
@@ -21,6 +31,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 from scoring.properties import (BOOL, DATE, DATETIME, ENUMERATION, MULTISELECT, NUMBER,
                                 STRING, TIME_TYPES, to_bool, to_epoch, to_number, to_options)
 
+CASE_SENSITIVE = "case_sensitive"  # an option in an operator table, not an operator
 OPERATORS = ("equals", "in", "not_in", "gt", "gte", "lt", "lte", "between", "contains",
              "matches", "exists", "missing", "domain_in", "within_days")
 COMBINATORS = ("all", "any", "not")
@@ -51,6 +62,7 @@ class Field(NamedTuple):
     get: Callable[[Any], Any]
     source: str | None = None
     key: str | None = None
+    missing: frozenset[str] = frozenset()  # placeholder values (stripped, casefolded)
 
 
 class Context(NamedTuple):
@@ -59,6 +71,7 @@ class Context(NamedTuple):
     resolve: Callable[[str, str], Field]  # (name, path) -> Field, or raises Invalid
     lists: Mapping[str, frozenset[str]]
     now: float  # seconds since the epoch
+    case_sensitive: bool = False  # the rule's default for text comparisons
 
 
 def compile_condition(spec: Any, ctx: Context, path: str) -> Test:
@@ -97,11 +110,31 @@ def is_namespace(key: str, value: Any) -> bool:
 def compile_leaf(key: str, value: Any, ctx: Context, path: str) -> tuple[Field, Test]:
     """One property's operators as a test of its raw value: the field, and test(raw)."""
     field = ctx.resolve(key, path)
-    ops = _operators(value)
+    ops = dict(_operators(value))
+    if CASE_SENSITIVE in ops:
+        flag = ops.pop(CASE_SENSITIVE)
+        if not isinstance(flag, bool):
+            raise Invalid(f"{path}.{CASE_SENSITIVE}", "needs true or false")
+        ctx = ctx._replace(case_sensitive=flag)
     if not ops:
         raise Invalid(path, "needs at least one operator, e.g. { exists = true }")
-    return field, _all([_operator(op, operand, field, ctx, f"{path}.{op}")
-                        for op, operand in ops.items()])
+    test = _all([_operator(op, operand, field, ctx, f"{path}.{op}") for op, operand in ops.items()])
+    if field.missing:
+        clean, inner = placeholders_as_missing(field), test
+        return field, lambda raw: inner(clean(raw))
+    return field, test
+
+
+def placeholders_as_missing(field: Field) -> Callable[[Any], Any]:
+    """raw -> raw, or None when raw is one of the field's placeholders ("N/A", "-" …)."""
+    missing = field.missing
+    if not missing:
+        return _same
+    return lambda raw: None if isinstance(raw, str) and raw.strip().casefold() in missing else raw
+
+
+def _same(raw: Any) -> Any:
+    return raw
 
 
 def _operators(value: Any) -> dict:
@@ -231,6 +264,14 @@ def _present(raw: Any) -> bool:
     return raw is not None and raw != ""
 
 
+def exact_options(raw: Any) -> frozenset[str] | None:
+    """A multi-select value `a;b` as its set of options, case kept (to_options casefolds)."""
+    if not raw:
+        return None
+    options = frozenset(part.strip() for part in str(raw).split(";") if part.strip())
+    return options or None
+
+
 # --- builders: (operand, field, ctx, path) -> test(raw value) ---------------------------------
 
 def _equals(operand: Any, field: Field, ctx: Context, path: str) -> Test:
@@ -247,6 +288,11 @@ def _equals(operand: Any, field: Field, ctx: Context, path: str) -> Test:
         return lambda raw: to_number(raw) == number
     if kind in TIME_TYPES:
         return _compare(operator.eq, operand, field, path)
+    if ctx.case_sensitive:
+        exact = _text(operand, path)
+        if kind == MULTISELECT:
+            return lambda raw: (options := exact_options(raw)) is not None and exact in options
+        return lambda raw: _present(raw) and str(raw) == exact
     wanted_text = _text(operand, path).casefold()
     if kind == MULTISELECT:
         return lambda raw: (options := to_options(raw)) is not None and wanted_text in options
@@ -266,6 +312,12 @@ def _in(operand: Any, field: Field, ctx: Context, path: str) -> Test:
             raise Invalid(path, f"{field.name} is a number; list numbers")
         numbers = frozenset(float(v) for v in values)
         return lambda raw: to_number(raw) in numbers
+    if ctx.case_sensitive:
+        exact = frozenset(_text(v, path) for v in values)
+        if kind == MULTISELECT:
+            return lambda raw: ((options := exact_options(raw)) is not None
+                                and not exact.isdisjoint(options))
+        return lambda raw: _present(raw) and str(raw) in exact
     texts = frozenset(_text(v, path).casefold() for v in values)
     if kind == MULTISELECT:
         return lambda raw: (options := to_options(raw)) is not None and not texts.isdisjoint(options)
@@ -330,11 +382,15 @@ def _between(operand: Any, field: Field, ctx: Context, path: str) -> Test:
 def _contains(operand: Any, field: Field, ctx: Context, path: str) -> Test:
     if not isinstance(operand, str) or not operand:
         raise Invalid(path, "needs non-empty text")
+    if field.type not in (STRING, ENUMERATION, MULTISELECT):
+        raise Invalid(path, f"{field.name} is {_a(field.type)}; contains works on text")
+    if ctx.case_sensitive:
+        if field.type == MULTISELECT:
+            return lambda raw: (options := exact_options(raw)) is not None and operand in options
+        return lambda raw: _present(raw) and operand in str(raw)
     needle = operand.casefold()
     if field.type == MULTISELECT:
         return lambda raw: (options := to_options(raw)) is not None and needle in options
-    if field.type not in (STRING, ENUMERATION):
-        raise Invalid(path, f"{field.name} is {_a(field.type)}; contains works on text")
     return lambda raw: _present(raw) and needle in str(raw).casefold()
 
 

@@ -7,6 +7,9 @@ uses). docs/model.md describes the arithmetic; the order is:
     occurrence points × decay → combined per rule (once/each/daily) → rule cap → rounded to
     0.1 → section sum → section min/max → total = fit + engagement → model min/max →
     grade (from the capped fit and engagement) → stage (conditions may use all of the above).
+
+A table rule's occurrence is the row its input's value falls in (`scoring/tables.py`); its
+reason is named after the rule and the row ("Lead source: ORGANIC_SEARCH").
 """
 from __future__ import annotations
 
@@ -15,11 +18,12 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
-from scoring.conditions import Context, Test, compile_condition
+from scoring.conditions import Context, Test, compile_condition, placeholders_as_missing
 from scoring.errors import InputError
-from scoring.inputs import Facts, contact_resolver, event_resolver
+from scoring.inputs import Facts, contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule, event_kind
 from scoring.properties import to_epoch, to_number
+from scoring.tables import compile_table
 
 DAY = 86400.0
 NO_CHANGE, PROMOTE, DEMOTE = "none", "promote", "demote"
@@ -108,26 +112,27 @@ class _Compiled:
 
     def __init__(self, model: Model, now: float) -> None:
         self.model, self.now = model, now
-        types = model.types()
+        self.types = types = model.types()
         free = model.lists.get("free_email", FREE_EMAIL)
         contact_ctx = Context(contact_resolver(types, free, outcomes=False), model.lists, now)
         stage_ctx = Context(contact_resolver(types, free, outcomes=True), model.lists, now)
-        # A fit rule's contribution is constant: its Reason is built once, here.
-        self.fit_rules = [(compile_condition(r.when, contact_ctx, "when"),
-                           Reason(r.name, "fit", round(_capped(r.points, r.points, r.cap), 1), 1))
-                          for r in model.fit.rules]
-        self.property_rules = [(r.name, self._property_rule(r, contact_ctx))
-                               for r in model.engagement.rules if r.event is None]
+        # (test, Reason, None) for a plain fit rule, whose Reason is constant and built once,
+        # here; (None, None, run) for one whose points vary (per, tables): see _property_rule.
+        self.fit_rules: list[tuple[Test | None, Reason | None, Callable | None]] = [
+            (compile_condition(r.when, rule_context(contact_ctx, r), "when"),
+             Reason(r.name, "fit", round(_capped(r.points, r.points, r.cap), 1), 1), None)
+            if r.per is None and r.table is None else
+            (None, None, self._property_rule(r, contact_ctx)) for r in model.fit.rules]
         self.event_rules: dict[str, list[tuple[str, Callable]]] = {}
         # (name, kind or None, run) in the model's order: reasons read like the file.
         self.engagement_rules: list[tuple[str, str | None, Callable]] = []
-        property_runs = dict(self.property_rules)
         for rule in model.engagement.rules:
             if rule.event is None:
-                self.engagement_rules.append((rule.name, None, property_runs[rule.name]))
+                self.engagement_rules.append((rule.name, None,
+                                              self._property_rule(rule, contact_ctx)))
                 continue
-            where = (compile_condition(rule.where, Context(event_resolver(types, rule.event),
-                                                           model.lists, now), "where")
+            where_ctx = Context(event_resolver(types, rule.event), model.lists, now)
+            where = (compile_condition(rule.where, rule_context(where_ctx, rule), "where")
                      if rule.where is not None else None)
             run = _event_rule(rule, where, now)
             self.event_rules.setdefault(rule.event, []).append((rule.name, run))
@@ -145,28 +150,51 @@ class _Compiled:
                                    (s.name for s in stages.rules if s.allow_demotion))
 
     def _property_rule(self, rule: Rule, ctx: Context) -> Callable:
-        test, now = compile_condition(rule.when, ctx, "when"), self.now
-        points, cap, dated_by, per = rule.points, rule.cap, rule.dated_by, rule.per
+        """run(facts) -> (points, occurrences, reason name) | None, for a rule on the contact."""
+        ctx = rule_context(ctx, rule)
+        if rule.table is not None:
+            return self._table_rule(rule, ctx)
+        test, now, name = compile_condition(rule.when, ctx, "when"), self.now, rule.name
+        points, cap, unit = rule.points, rule.cap, rule.unit
         window = rule.window_days * DAY if rule.window_days else math.inf
         base = 0.5 ** (1.0 / rule.half_life_days) if rule.half_life_days else None
+        per = dated = None
+        if rule.per is not None:
+            field = ctx.resolve(rule.per, "per")
+            per, per_clean = field.get, placeholders_as_missing(field)
+        if rule.dated_by is not None:
+            field = contact_field(self.types, rule.dated_by, "datetime")
+            dated, dated_clean = field.get, placeholders_as_missing(field)
 
-        def run(facts: Facts) -> tuple[float, int] | None:
+        def run(facts: Facts) -> tuple[float, int, str] | None:
             if not test(facts):
                 return None
             value, occurrences = points, 1
             if per is not None:
-                units = to_number(facts.contact.get(per))
-                if units is None or units < 1:
+                units = to_number(per_clean(per(facts)))
+                if units is None or units / unit < 1:
                     return None
-                occurrences = int(units)
+                occurrences = int(units / unit)
                 value = points * occurrences
-            if dated_by is not None:
-                at = to_epoch(facts.contact.get(dated_by))
+            if dated is not None:
+                at = to_epoch(dated_clean(dated(facts)))
                 if at is None or not 0.0 <= now - at <= window:
                     return None
                 if base is not None:
                     value *= base ** ((now - at) / DAY)
-            return _capped(value, points, cap), occurrences
+            return _capped(value, points, cap), occurrences, name
+        return run
+
+    def _table_rule(self, rule: Rule, ctx: Context) -> Callable:
+        guard = compile_condition(rule.when, ctx, "when") if rule.when is not None else None
+        field = ctx.resolve(rule.table.input, rule.table.reads)
+        lookup, get = compile_table(rule.name, rule.table, field, self.now), field.get
+
+        def run(facts: Facts) -> tuple[float, int, str] | None:
+            if guard is not None and not guard(facts):
+                return None
+            row = lookup(get(facts))
+            return None if row is None else (row[1], 1, row[0])
         return run
 
     def score(self, contact: Mapping[str, Any], events: Iterable[Event],
@@ -199,8 +227,14 @@ class _Compiled:
 
     def _fit(self, facts: Facts, reasons: list[Reason]) -> float:
         total = 0.0
-        for test, reason in self.fit_rules:
-            if test(facts):
+        for test, reason, run in self.fit_rules:
+            if run is not None:
+                result = run(facts)
+                if result is not None:
+                    reason = Reason(result[2], "fit", round(result[0], 1), result[1])
+                    total += reason.points
+                    reasons.append(reason)
+            elif test(facts):
                 total += reason.points
                 reasons.append(reason)
         fit = self.model.fit
@@ -211,6 +245,8 @@ class _Compiled:
         for name, kind, run in self.engagement_rules:
             if kind is None:
                 result = run(facts)
+                if result is not None:
+                    name = result[2]  # a table rule's reason names its row
             else:
                 bucket = buckets.get(kind)
                 result = run(bucket) if bucket is not None else None
@@ -266,6 +302,11 @@ class _Compiled:
         if self.rank[matched] < self.rank[current] and current in self.demotable:
             return matched, DEMOTE
         return current, NO_CHANGE
+
+
+def rule_context(ctx: Context, rule: Rule) -> Context:
+    """The context a rule's conditions compile in: the rule's case sensitivity."""
+    return ctx._replace(case_sensitive=True) if rule.case_sensitive else ctx
 
 
 def _bounded(value: float, section: str, low: float | None, high: float | None,

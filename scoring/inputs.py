@@ -37,12 +37,22 @@ class Facts:
 
 
 class PropertyTypes:
-    """Looks up a property's type: model declarations, then the catalog, then known HubSpot ones."""
+    """Looks up a property's type: model declarations, then the catalog, then known HubSpot ones;
+    and its placeholder values: the property's own list, else the model's."""
 
-    def __init__(self, declared: Mapping[str, Mapping[str, str]], catalog: Catalog | None) -> None:
+    def __init__(self, declared: Mapping[str, Mapping[str, str]], catalog: Catalog | None,
+                 missing: frozenset[str] = frozenset(),
+                 property_missing: Mapping[str, Mapping[str, frozenset[str]]] | None = None
+                 ) -> None:
         self.declared = declared
         self.catalog = catalog or {}
+        self.missing = missing
+        self.property_missing = property_missing or {}
         self.used: dict[str, set[str]] = {}
+
+    def placeholders(self, object_type: str, name: str) -> frozenset[str]:
+        """Values of `name` that count as missing (stripped, casefolded)."""
+        return self.property_missing.get(object_type, {}).get(name, self.missing)
 
     def type_of(self, object_type: str, name: str, path: str) -> str:
         """The type of `name` on `object_type`, or Invalid when it looks misspelt or unknown."""
@@ -93,14 +103,23 @@ def contact_resolver(types: PropertyTypes, free_email: frozenset[str], *,
         if name.startswith(COMPANY_PREFIX):
             prop = name[len(COMPANY_PREFIX):]
             kind = types.type_of("companies", prop, path)
-            return Field(name, kind, lambda facts: facts.company.get(prop), "company", prop)
+            return Field(name, kind, lambda facts: facts.company.get(prop), "company", prop,
+                         types.placeholders("companies", prop))
         kind = types.type_of("contacts", name, path)
         if not types.knows("contacts", name):
             close = difflib.get_close_matches(name, [*DERIVED, *OUTCOMES], n=1, cutoff=0.8)
             if close:
                 raise Invalid(path, f"unknown contact property {name!r}; did you mean {close[0]!r}?")
-        return Field(name, kind, lambda facts: facts.contact.get(name), "contact", name)
+        return Field(name, kind, lambda facts: facts.contact.get(name), "contact", name,
+                     types.placeholders("contacts", name))
     return resolve
+
+
+def contact_field(types: PropertyTypes, name: str, kind: str) -> Field:
+    """A contact's own property, by that name even where a derived input shares it
+    (`dated_by` reads the contact's date property, never a computed value)."""
+    return Field(name, kind, lambda facts: facts.contact.get(name), "contact", name,
+                 types.placeholders("contacts", name))
 
 
 def event_resolver(types: PropertyTypes, kind: str) -> Callable[[str, str], Field]:
@@ -108,7 +127,8 @@ def event_resolver(types: PropertyTypes, kind: str) -> Callable[[str, str], Fiel
 
     def resolve(name: str, path: str) -> Field:
         prop_type = types.type_of(kind, name, path)
-        return Field(name, prop_type, lambda properties: properties.get(name), "self", name)
+        return Field(name, prop_type, lambda properties: properties.get(name), "self", name,
+                     types.placeholders(kind, name))
     return resolve
 
 

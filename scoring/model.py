@@ -3,8 +3,9 @@
 `load(path)` / `loads(text)` return a `Model` or raise `ModelError` listing every problem
 with file, line (where it can be found), rule and field. docs/model.md is the reference.
 
-One piece because validation is one pass over one file: every section's checks share the
-problem list and the line locator, and report in file order.
+One module over the usual size on purpose: `_Loader` walks the whole file once and collects
+every problem before raising, and splitting its readers apart would scatter that one pass.
+Tables of points (value maps, bands) are validated in `scoring/tables.py`.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from scoring.errors import ModelError, Problem
 from scoring.inputs import SINGULAR, PropertyTypes, contact_resolver, event_resolver
 from scoring.properties import ENGAGEMENT_KINDS, OBJECT_TYPES, TIME_TYPES, TYPES, NUMBER, Catalog
 from scoring.source import Locator
+from scoring.tables import TABLE_KEYS, Table, parse_table
 
 STAGE_ORDER = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
                "opportunity", "customer", "evangelist")
@@ -42,15 +44,22 @@ _TOP = ("model", "lists", "properties", "fit", "engagement", "grades", "stages",
 _SECTION_KEYS = {"fit": ("max", "min", "rules"),
                  "engagement": ("max", "min", "half_life_days", "activity", "rules")}
 _RULE_KEYS = {
-    "fit": ("name", "description", "when", "points", "cap"),
-    "engagement": ("name", "description", "when", "event", "where", "dated_by", "per",
-                   "points", "count", "cap", "window_days", "half_life_days"),
+    "fit": ("name", "description", "when", "points", "count", "per", "unit", "cap",
+            "case_sensitive"),
+    "engagement": ("name", "description", "when", "event", "where", "dated_by", "per", "unit",
+                   "points", "count", "cap", "window_days", "half_life_days", "case_sensitive"),
 }
+# Rules whose points come from a table (either section): see scoring/tables.py.
+_TABLE_RULE_KEYS = ("name", "description", "when", "property", "days_since", "points_by_value",
+                    "bands", "else", "missing", "case_sensitive")
+_HEAD_KEYS = ("name", "version", "description", "min", "max", "missing_values")
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One scoring rule, validated. `half_life_days` is effective (rule, else section default)."""
+    """One scoring rule, validated. `half_life_days` is effective (rule, else section default).
+
+    A table rule (`table` set) takes its points from the table's rows; its `points` is 0."""
 
     name: str
     section: str
@@ -65,6 +74,9 @@ class Rule:
     window_days: float | None = None
     half_life_days: float | None = None
     description: str | None = None
+    unit: float = 1.0  # with `per`: points per `unit` of the input
+    case_sensitive: bool = False
+    table: Table | None = None
 
 
 @dataclass(frozen=True)
@@ -127,13 +139,17 @@ class Model:
     # object type -> property names the rules read (for pulls and for the cache reader)
     properties_used: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     description: str | None = None
+    # placeholder values that count as missing: the model's, and per object and property
+    missing_values: frozenset[str] = frozenset()
+    property_missing: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return f"{self.name} {self.version}"
 
     def types(self) -> PropertyTypes:
-        return PropertyTypes(self.declared, self.catalog)
+        return PropertyTypes(self.declared, self.catalog, self.missing_values,
+                             self.property_missing)
 
 
 def starter_path() -> Path:
@@ -185,8 +201,9 @@ class _Loader:
                 self.problem(f"unknown section{_hint(key, _TOP)}", section=key)
         head = self._table("model")
         lists = self._lists()
-        declared = self._declared()
-        types = PropertyTypes(declared, self.catalog)
+        missing = self._placeholders(head.get("missing_values"), "model", "missing_values")
+        declared, property_missing = self._declared()
+        types = PropertyTypes(declared, self.catalog, missing, property_missing)
         free = lists.get("free_email", FREE_EMAIL)
         fit = self._section("fit", types, lists, free)
         engagement = self._section("engagement", types, lists, free)
@@ -200,9 +217,8 @@ class _Loader:
             head = {**head, "version": str(version)}  # e.g. an unquoted date 2026-11-01
         version = self._string(head, "model", "version", required=True)
         for key in head:
-            if key not in ("name", "version", "description", "min", "max"):
-                self.problem(f"unknown key{_hint(key, ('name', 'version', 'description', 'min', 'max'))}",
-                             section="model", field=key)
+            if key not in _HEAD_KEYS:
+                self.problem(f"unknown key{_hint(key, _HEAD_KEYS)}", section="model", field=key)
         low, high = self._bound(head, "model", "min"), self._bound(head, "model", "max")
         if low is not None and high is not None and low > high:
             self.problem("min must not be above max", section="model", field="min")
@@ -213,7 +229,8 @@ class _Loader:
                      stages=stages, inactive_after_days=inactive, activity=activity,
                      lists=lists, declared=declared, catalog=self.catalog,
                      properties_used={k: tuple(sorted(v)) for k, v in sorted(types.used.items())},
-                     description=head.get("description"))
+                     description=head.get("description"), missing_values=missing,
+                     property_missing=property_missing)
 
     # --- small readers ------------------------------------------------------------------
 
@@ -255,20 +272,47 @@ class _Loader:
             lists[name] = frozenset(v.strip().casefold() for v in values)
         return lists
 
-    def _declared(self) -> dict[str, dict[str, str]]:
+    def _declared(self) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, frozenset[str]]]]:
+        """[properties.<object>]: `name = "type"`, or `name = { type = "…", missing_values =
+        […] }` (either key optional): declared types, and placeholders per object and property."""
         declared: dict[str, dict[str, str]] = {}
+        missing: dict[str, dict[str, frozenset[str]]] = {}
         for object_type, names in self._table("properties").items():
             if object_type not in OBJECT_TYPES or not isinstance(names, dict):
                 self.problem(f"must be a table [properties.<object>] with object one of "
                              f"{', '.join(OBJECT_TYPES)}", section="properties", field=object_type)
                 continue
-            for name, kind in names.items():
+            for name, spec in names.items():
+                path = f"{object_type}.{name}"
+                if isinstance(spec, dict):
+                    for key in spec:
+                        if key not in ("type", "missing_values"):
+                            self.problem(f"unknown key{_hint(key, ('type', 'missing_values'))}",
+                                         section="properties", field=f"{path}.{key}")
+                    if "missing_values" in spec:
+                        missing.setdefault(object_type, {})[name] = self._placeholders(
+                            spec["missing_values"], "properties", f"{path}.missing_values")
+                    kind = spec.get("type")
+                    if kind is None:
+                        continue
+                else:
+                    kind = spec
                 if kind not in TYPES:
                     self.problem(f"unknown type {kind!r}; use one of {', '.join(TYPES)}",
-                                 section="properties", field=f"{object_type}.{name}")
+                                 section="properties", field=path)
                     continue
                 declared.setdefault(object_type, {})[name] = kind
-        return declared
+        return declared, missing
+
+    def _placeholders(self, value: Any, section: str, field: str) -> frozenset[str]:
+        """A missing_values list: the texts that count as missing, stripped and casefolded."""
+        if value is None:
+            return frozenset()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem('must be a list of texts that mean "no value", '
+                         'e.g. ["N/A", "-", "Select"]', section=section, field=field)
+            return frozenset()
+        return frozenset(v.strip().casefold() for v in value)
 
     # --- sections and rules -------------------------------------------------------------
 
@@ -303,6 +347,13 @@ class _Loader:
         elif name in self.names:
             bad("another rule already has this name; names must be unique", "name")
         self.names.add(label)
+        case = raw.get("case_sensitive", False)
+        if not isinstance(case, bool):
+            bad("must be true or false", "case_sensitive")
+            case = False
+        ctx = Context(contact_resolver(types, free, outcomes=False), lists, 0.0, case)
+        if any(key in raw for key in TABLE_KEYS):
+            return self._table_rule(section, raw, ctx, bad, before)
         for key in raw:
             if key not in _RULE_KEYS[section]:
                 bad(f"unknown key{_hint(key, _RULE_KEYS[section])}", key)
@@ -314,7 +365,8 @@ class _Loader:
         count = raw.get("count", "once")
         if count not in COUNTS:
             bad(f"must be one of {', '.join(COUNTS)}, got {count!r}", "count")
-        ctx = Context(contact_resolver(types, free, outcomes=False), lists, 0.0)
+        elif section == "fit" and count == "daily":
+            bad("daily needs events; a fit rule counts once, or each with per", "count")
         event = self._event_kind(raw, bad)
         if section == "fit" or "when" in raw or "event" not in raw:
             self._condition(raw, "when", ctx, bad, required="event" not in raw)
@@ -323,13 +375,16 @@ class _Loader:
                 bad("an event rule tests the event with `where`; use a separate rule for "
                     "contact properties", "when")
             if "where" in raw:
-                where_ctx = Context(event_resolver(types, event), lists, 0.0)
+                where_ctx = Context(event_resolver(types, event), lists, 0.0, case)
                 self._condition(raw, "where", where_ctx, bad, required=False)
         elif "where" in raw:
             bad("only event rules have `where`; add event = \"meeting\" (or call, email, "
                 "note, task) or use `when`", "where")
         dated_by = self._dated_by(raw, types, bad)
-        per = self._per(raw, types, bad, count)
+        per = self._per(raw, ctx, bad, count)
+        unit = self._bound(raw, section, "unit", positive=True, rule=label, index=index)
+        if unit is not None and "per" not in raw:
+            bad("unit goes with per: points for every `unit` of the per input", "unit")
         window = self._bound(raw, section, "window_days", positive=True, rule=label, index=index)
         half_life = self._bound(raw, section, "half_life_days", rule=label, index=index)
         if half_life is not None and half_life < 0:
@@ -349,7 +404,22 @@ class _Loader:
                     event=event, where=raw.get("where"), dated_by=dated_by, per=per,
                     count=count, cap=cap, window_days=window,
                     half_life_days=effective if (event or dated_by) else None,
-                    description=raw.get("description"))
+                    description=raw.get("description"), unit=unit or 1.0, case_sensitive=case)
+
+    def _table_rule(self, section: str, raw: dict, ctx: Context, bad: Any,
+                    before: int) -> Rule | None:
+        for key in raw:
+            if key in ("points", "cap", "count", "per"):
+                bad("a table rule takes its points from its rows (points_by_value or bands)", key)
+            elif key not in _TABLE_RULE_KEYS:
+                bad(f"unknown key{_hint(key, _TABLE_RULE_KEYS)}", key)
+        self._condition(raw, "when", ctx, bad, required=False)
+        table = parse_table(raw, ctx, bad, case_sensitive=ctx.case_sensitive)
+        if len(self.problems) > before or table is None:
+            return None
+        return Rule(name=raw["name"], section=section, points=0.0, when=raw.get("when"),
+                    description=raw.get("description"), case_sensitive=ctx.case_sensitive,
+                    table=table)
 
     def _event_kind(self, raw: dict, bad: Any) -> str | None:
         event = raw.get("event")
@@ -389,7 +459,7 @@ class _Loader:
             return None
         return name
 
-    def _per(self, raw: dict, types: PropertyTypes, bad: Any, count: str) -> str | None:
+    def _per(self, raw: dict, ctx: Context, bad: Any, count: str) -> str | None:
         name = raw.get("per")
         if name is None:
             return None
@@ -397,7 +467,7 @@ class _Loader:
             bad("per goes with count = \"each\" on a property rule", "per")
             return None
         try:
-            kind = types.type_of("contacts", name, "per") if isinstance(name, str) else None
+            kind = ctx.resolve(name, "per").type if isinstance(name, str) else None
         except Invalid as exc:
             bad(exc.message, "per")
             return None

@@ -1,13 +1,16 @@
 """Finding the line a model problem is on: tomllib keeps no positions, so we search the text.
 
 Best effort by design: a line number is a convenience, and a wrong guess is worse than none,
-so every search is confined to the block (section or rule) the problem belongs to.
+so every search is confined to the block (section or rule) the problem belongs to. A rule's
+block includes its sub-tables (`[fit.rules.points_by_value]` after `[[fit.rules]]`), and an
+index in a path (`bands[2].from`) finds the third item of that array, wherever it starts.
 """
 from __future__ import annotations
 
 import re
 
 _HEADER = re.compile(r"^\s*\[")
+_INDEXED = re.compile(r"^(.*?)((?:\[\d+\])*)$")
 
 
 class Locator:
@@ -46,18 +49,20 @@ class Locator:
 
     def _rule_block(self, section: str, index: int, name: str) -> tuple[int, int] | None:
         header = re.compile(rf"^\s*\[\[\s*{re.escape(section)}\s*\.\s*rules\s*\]\]")
+        # [fit.rules.points_by_value] after [[fit.rules]]: a table inside the same rule
+        inner = re.compile(rf"^\s*\[\s*{re.escape(section)}\s*\.\s*rules\s*\.")
         starts = [i for i, line in enumerate(self.lines) if header.match(line)]
         if index < len(starts):
-            return starts[index], self._next_header(starts[index])
+            return starts[index], self._next_header(starts[index], inner)
         named = re.compile(rf"""^\s*name\s*=\s*["']{re.escape(name)}["']""")
         for i, line in enumerate(self.lines):
             if named.search(line):
-                return i, self._next_header(i)
+                return i, self._next_header(i, inner)
         return None
 
-    def _next_header(self, start: int) -> int:
+    def _next_header(self, start: int, inner: re.Pattern | None = None) -> int:
         for i in range(start + 1, len(self.lines)):
-            if _HEADER.match(self.lines[i]):
+            if _HEADER.match(self.lines[i]) and not (inner and inner.match(self.lines[i])):
                 return i
         return len(self.lines)
 
@@ -71,12 +76,53 @@ class Locator:
     def _path(self, field: str, start: int, end: int) -> int | None:
         """The line of the deepest component of a dotted path found in order within a block."""
         found, position = None, start
-        for part in re.sub(r"\[\d+\]", "", field).split("."):
-            line = self._find(part, position, end)
+        for part in field.split("."):
+            key, indices = _INDEXED.match(part).groups()
+            line = self._find(key, position, end)
             if line is None:
                 continue
             found = position = line
+            if indices:
+                item = self._item(line, int(indices[1:].split("]")[0]), end)
+                if item is not None:
+                    found = position = item
         return found
+
+    def _item(self, line: int, index: int, end: int) -> int | None:
+        """The line where item `index` of the array assigned on `line` starts."""
+        depth, expecting, count, quote = 0, False, -1, ""
+        text = self.lines[line]
+        column = text.find("=") + 1
+        for number in range(line, end):
+            text = self.lines[number] if number > line else text
+            position = column if number == line else 0
+            while position < len(text):
+                char = text[position]
+                position += 1
+                if quote:
+                    if char == "\\" and quote == '"':
+                        position += 1
+                    elif char == quote:
+                        quote = ""
+                    continue
+                if char == "#":
+                    break
+                if depth == 1 and expecting and char not in " \t,]":
+                    expecting, count = False, count + 1
+                    if count == index:
+                        return number
+                if char in "\"'":
+                    quote = char
+                elif char in "[{":
+                    depth += 1
+                    expecting = expecting or depth == 1
+                elif char in "]}":
+                    depth -= 1
+                    if depth <= 0:
+                        return None
+                elif char == "," and depth == 1:
+                    expecting = True
+        return None
 
     def _find(self, key: str, start: int, end: int) -> int | None:
         pattern = re.compile(rf"""(^|[\s{{,.\[])["']?{re.escape(key)}["']?\s*[=\]]""")

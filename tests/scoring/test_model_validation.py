@@ -52,7 +52,7 @@ def one_rule(body: str, section: str = "fit") -> str:
      "model.toml:6: fit rule 'Senior': points: is required (a number, may be negative)"),
     ('when = { jobtitle = "x" }\npoints = 1\nhalf_life_days = 3', "fit",
      "model.toml:9: fit rule 'Senior': half_life_days: unknown key 'half_life_days'; expected "
-     "one of name, description, when, points, cap"),
+     "one of name, description, when, points, count, per, unit, cap, case_sensitive"),
     ('event = "meting"\npoints = 5', "engagement",
      "model.toml:7: engagement rule 'Senior': event: unknown event 'meting'; did you mean 'meeting'?"),
     ('event = "meeting"\nwhere = { hs_meeting_outcom = "COMPLETED" }\npoints = 5', "engagement",
