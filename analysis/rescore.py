@@ -8,11 +8,12 @@ as-of: nothing is written.
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 
 import scoring
@@ -25,19 +26,21 @@ from foundation.moments import iso
 from scoring import Model, Score, ScoringError, scorer
 from scoring.batch import Scores, batch_scorer
 from scoring.reasons import fragment as reason_fragment
+from scoring.sla import FollowUp, iso_state
 
 _MEMO_LIMIT = 100_000
 _CHECKPOINT_PAGES = 16_384  # 64 MB of WAL between checkpoints (4 KB pages)
 
 _UPSERT = """
     INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, engagement, total,
-                        grade, stage, inactive, reasons, scored_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        grade, stage, inactive, reasons, followup, scored_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (contact_id) DO UPDATE SET
         model_name = excluded.model_name, model_version = excluded.model_version,
         as_of = excluded.as_of, fit = excluded.fit, engagement = excluded.engagement,
         total = excluded.total, grade = excluded.grade, stage = excluded.stage,
-        inactive = excluded.inactive, reasons = excluded.reasons, scored_at = excluded.scored_at"""
+        inactive = excluded.inactive, reasons = excluded.reasons, followup = excluded.followup,
+        scored_at = excluded.scored_at"""
 _HISTORY = """
     INSERT INTO score_history (contact_id, changed_at, as_of, model_name, model_version, trigger,
                                old_total, new_total, old_grade, new_grade, old_stage, new_stage,
@@ -188,11 +191,13 @@ class _Store:
         self.promoted += result.stage_change.count("promote")
         self.demoted += result.stage_change.count("demote")
         name, version, as_of = self.name, self.version, self.as_of
-        for contact_id, fit, engagement, total, grade, stage, inactive, parts, old in zip(
+        followups = (map(followup_text, result.followup) if result.followup is not None
+                     else [None] * len(ids))
+        for contact_id, fit, engagement, total, grade, stage, inactive, parts, followup, old in zip(
                 ids, result.fit, result.engagement, result.total, result.grade, result.stage,
-                result.inactive, result.reason_lists(self.fragment), stored):
+                result.inactive, result.reason_lists(self.fragment), followups, stored):
             new = (name, version, fit, engagement, total, grade, stage, 1 if inactive else 0,
-                   "[" + ",".join(parts) + "]")
+                   "[" + ",".join(parts) + "]", followup)
             if old == new:
                 continue
             self.scores.append((contact_id, name, version, as_of, *new[2:], None))
@@ -233,6 +238,17 @@ class _Store:
                               updated=self.updated, promoted=self.promoted, demoted=self.demoted,
                               grades=dict(sorted(self.grades.items())), missing=missing,
                               seconds=round(seconds, 3))
+
+
+def followup_text(state: FollowUp | None) -> str | None:
+    """A contact's SLA state as `scores.followup` stores it (compact JSON; times as HubSpot
+    writes them), or None."""
+    data = iso_state(state, _iso_seconds)
+    return None if data is None else json.dumps(data, separators=(",", ":"))
+
+
+def _iso_seconds(seconds: float) -> str:
+    return iso(datetime.fromtimestamp(seconds, timezone.utc))
 
 
 def score_one(cache: Cache, model: Model, as_of: datetime,

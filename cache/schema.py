@@ -312,4 +312,21 @@ MIGRATIONS: list[tuple[str, str]] = [
             FROM json_each(score_history.reasons) r)
         WHERE reasons LIKE '[{%' AND json_valid(reasons);
     """),
+    # HubSpot owners (names, teams) and each contact's handoff-SLA state (scoring/sla.py):
+    # `followup` is the JSON of the FollowUp the rescore computed, NULL without an SLA.
+    ("0012_owners_sla", """
+        CREATE TABLE IF NOT EXISTS owners (
+            id TEXT PRIMARY KEY,
+            email TEXT,
+            first_name TEXT,
+            last_name TEXT,
+            user_id TEXT,
+            teams TEXT NOT NULL DEFAULT '[]',
+            archived INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT,
+            updated_at TEXT,
+            pulled_at TEXT
+        );
+        ALTER TABLE scores ADD COLUMN followup TEXT;
+    """),
 ]

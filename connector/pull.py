@@ -37,9 +37,11 @@ class PullSummary:
     association_calls: int = 0
     seconds: float = 0.0
     daily_remaining: int | None = None
+    owners: int | None = None  # owners listed, when the flow refreshed them (connector/owners.py)
 
     def as_dict(self) -> dict:
         return {"streams": {k: {"mode": self.modes.get(k), **v.as_dict()} for k, v in self.streams.items()},
+                "owners": self.owners,
                 "api_calls": self.api_calls, "rate_limited": self.rate_limited,
                 "retries": self.retries, "association_calls": self.association_calls,
                 "seconds": round(self.seconds, 2), "daily_remaining": self.daily_remaining}

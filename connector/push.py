@@ -173,7 +173,8 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
     for chunk in _score_chunks(conn, contact_ids, extract):
         for row in chunk:
             (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
-             history_id, known, properties, archived, merged_into, pulled_at, ledger) = row
+             history_id, known, properties, archived, merged_into, pulled_at, ledger,
+             followup) = row
             if contact_id in exclude:
                 continue
             if not known:
@@ -186,7 +187,7 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
                 plan.skipped["archived"] += 1
                 continue
             score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
-                                 reasons or "[]", changed_at)
+                                 reasons or "[]", changed_at, followup)
             pulled = dict(zip(watched, json.loads(properties))) if properties else {}
             newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
             current = current_values(pulled, pulled_at, newer)
@@ -205,7 +206,8 @@ _SCORES = """
            c.id IS NOT NULL, {extract}, c.archived, c.merged_into, c.pulled_at,
            -- the pushed ledger where newer than the last pull (older rows are superseded)
            (SELECT json_group_object(p.property, json_array(p.value, p.pushed_at)) FROM pushed p
-            WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at))
+            WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at)),
+           s.followup
     FROM scores s LEFT JOIN contacts c ON c.id = s.contact_id"""
 
 

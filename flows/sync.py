@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -12,6 +12,7 @@ from cache.database import open_cache
 from cache.lock import run_lock
 from connector.client import HubSpot
 from connector.offline import load_export
+from connector.owners import refresh_owners
 from connector.pull import PullSummary, pull
 from connector.push import PushSummary, plan_push, push
 from connector.setup import SetupReport, setup
@@ -20,14 +21,21 @@ from foundation.errors import NotSetUp
 from foundation.settings import Settings
 from mappings.streams import select
 from mappings.writeback import names_of
+from scoring import Model
 
 
 def write_back_extra(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Extra pull properties plus the write-back ones, so push diffs against HubSpot's values."""
+    """Extra pull properties plus the write-back ones (the SLA ones too, whatever the model:
+    HubSpot answers nothing for a property it lacks), so push diffs against HubSpot's values."""
     extra = dict(settings.extra_properties)
     extra["contacts"] = tuple(extra.get("contacts", ())) + tuple(
-        names_of(settings.write_back).values()) + ("lifecyclestage",)
+        names_of(replace(settings.write_back, followup=True)).values()) + ("lifecyclestage",)
     return extra
+
+
+def for_model(settings: Settings, model: Model) -> Settings:
+    """`settings` whose write-back includes the SLA properties when the model has an [sla]."""
+    return replace(settings, write_back=replace(settings.write_back, followup=bool(model.sla)))
 
 
 def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
@@ -51,6 +59,9 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 finally:
                     if progress:
                         progress.close()
+                if "contacts" in chosen:
+                    summary.owners = refresh_owners(cache, client)
+                    summary.api_calls = client.counters.calls
             run.api_calls = summary.api_calls
             run.records = sum(t.new + t.changed + t.archived for t in summary.streams.values())
             run.details = summary.as_dict()
@@ -62,6 +73,7 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
               wait: float = 0.0) -> SetupReport:
     """`leadsync setup`: create the write-back properties, store the property catalog."""
     model = load_model(settings.model_path)
+    settings = for_model(settings, model)
     stages = tuple(model.stages.managed) + tuple(r.name for r in model.stages.rules)
     with run_lock(db_path, "setup", wait=wait):
         cache = open_cache(db_path)
@@ -84,6 +96,7 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
         cache = open_cache(db_path)
         try:
             model = load_model(settings.model_path, cache)
+            settings = for_model(settings, model)
             policy = write_policy(cache, settings, model)
             if dry_run:
                 plan, backlog = plan_push(cache, settings.write_back, policy,
@@ -144,6 +157,7 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
         cache = open_cache(db_path)
         try:
             model = load_model(settings.model_path, cache)
+            settings = for_model(settings, model)
             with cache.run("sync") as run:
                 client = client_factory()
                 require_setup(cache.conn, settings.write_back)
@@ -155,6 +169,9 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 finally:
                     if progress:
                         progress.close()
+                if "contacts" in chosen:
+                    pulled.owners = refresh_owners(cache, client)
+                    pulled.api_calls = client.counters.calls
                 as_of = now() if now else datetime.now(timezone.utc)
                 scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id)
                 pushed = push(cache, client, settings.write_back,
