@@ -35,7 +35,7 @@ from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch,
 from scoring.inputs import contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
-from scoring.sla import contact_properties, follow_up, touches
+from scoring.sla import ENTERED, contact_properties, follow_up, touches
 from scoring.tables import compile_table
 
 KIND_CODE = {kind: code for code, kind in enumerate(ENGAGEMENT_KINDS)}
@@ -292,6 +292,7 @@ class BatchScorer:
         self.followup_names = tuple(sorted(contact_properties(model.sla, model.recycle)))
         self.followup_stages = frozenset(s.stage for s in model.sla) | frozenset(
             r.source for r in model.recycle)
+        self.recycled_dates = tuple(sorted({ENTERED + r.source for r in model.recycle}))
 
     def score(self, chunk: Chunk) -> Scores:
         n, now, events = chunk.size, self.now, chunk.events
@@ -351,7 +352,8 @@ class BatchScorer:
         recycled: dict[str, list[int]] = {}
         for i in range(chunk.size):
             here = current[i] or None
-            if here not in self.followup_stages and change[i] != "promote":
+            if here not in self.followup_stages and change[i] != "promote" and not any(
+                    columns[name][i] for name in self.recycled_dates):
                 continue
             contact = {name: column[i] for name, column in columns.items()}
             lo, hi = int(starts[i]), int(starts[i + 1])

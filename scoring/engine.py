@@ -23,7 +23,7 @@ from scoring.errors import InputError
 from scoring.inputs import Facts, contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule, event_kind
 from scoring.properties import to_epoch, to_number
-from scoring.sla import FollowUp, follow_up, not_accepted, touch_kinds, touches
+from scoring.sla import ENTERED, FollowUp, follow_up, not_accepted, touch_kinds, touches
 from scoring.tables import compile_table
 
 DAY = 86400.0
@@ -307,15 +307,20 @@ class _Compiled:
                 when_holds: Callable[[int], bool]) -> tuple[str | None, str, Reason | None]:
         """Recycle rules after the stage decision: a contact at a rule's `from` stage whose
         rule holds goes back to its `to` stage (a demotion, with a reason); one before `from`
-        is not promoted into it or beyond while the rule holds (it stays, with the reason)."""
+        is not promoted into it or beyond while the rule holds (it stays, with the reason),
+        and one that was at `from` once keeps the reason while the rule holds."""
         rank = self.rank
         for k, (rule, _) in enumerate(self.recycles):
             source = rank[rule.source]
             if current == rule.source:
                 result = (rule.target, DEMOTE)
-            elif (current is None or rank.get(current, source) < source) and \
-                    stage is not None and rank.get(stage, -1) >= source:
-                result = (current, NO_CHANGE)
+            elif current is None or rank.get(current, source) < source:
+                if stage is not None and rank.get(stage, -1) >= source:
+                    result = (current, NO_CHANGE)  # held back while the rule holds
+                elif contact.get(ENTERED + rule.source):
+                    result = (stage, change)  # recycled earlier: the reason stays
+                else:
+                    continue
             else:
                 continue
             if when_holds(k) and not_accepted(rule, contact, found, last, self.now):

@@ -240,3 +240,10 @@ def test_a_model_without_sla_scores_exactly_as_before() -> None:
     result = score(mql(), [], None, plain, datetime(2026, 12, 30, tzinfo=UTC))
     assert (result.stage, result.followup) == ("marketingqualifiedlead", None)
     assert epoch(datetime(2026, 12, 30, tzinfo=UTC)) > 0
+
+
+def test_a_recycled_lead_keeps_the_reason_while_the_rule_holds() -> None:
+    quiet = mql(lifecyclestage="lead", jobtitle="Analyst")  # scores too low to be promoted
+    result = both(quiet, [], datetime(2026, 12, 10, tzinfo=UTC))
+    assert (result.stage, result.stage_change) == ("lead", "none")
+    assert result.reasons[-1].rule == "Recycled: Never touched by sales"
