@@ -403,6 +403,20 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
     emit(result.as_dict(), as_json, render(result))
 
 
+@cli.command("leakage")
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
+              help="Write the contacts to act on today (SLA breached or due today) to this CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def leakage_command(g: Globals, csv_path: str | None, as_json: bool) -> None:
+    """Where leads leak after scoring: MQLs never touched, SLA breaches, SQLs gone inactive and
+    recycled leads, by owner, team, source and month; time to first touch per owner."""
+    from analysis.leakage import run_leakage
+
+    result = run_leakage(g.db, csv_path)
+    emit(result.as_dict(), as_json, result.render())
+
+
 @cli.command("report")
 @click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the HTML file.")
