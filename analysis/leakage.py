@@ -48,6 +48,7 @@ class Leakage:
     """The leakage report: every list is JSON-ready (`as_dict`)."""
 
     as_of: str | None
+    with_sla: int = 0  # contacts with an SLA state (0: the model has no [sla], or none applies)
     funnel: list[dict] = field(default_factory=list)
     by_owner: list[dict] = field(default_factory=list)
     by_team: list[dict] = field(default_factory=list)
@@ -87,11 +88,12 @@ def leakage(cache: Cache) -> Leakage:
     touch_hours: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     totals = _zero()
     act: list[dict] = []
-    as_of = None
+    as_of, with_sla = None, 0
     for contact_id, email, props, followup, inactive, reasons, scored_as_of in \
             cache.conn.execute(_ROWS):
         stage, owner, source, mql_at, sql_at = json.loads(props)
         state = json.loads(followup) if followup else None
+        with_sla += state is not None
         as_of = max(as_of or scored_as_of, scored_as_of)
         owner = (state or {}).get("owner") or owner
         who = name_of(names, owner)
@@ -110,7 +112,7 @@ def leakage(cache: Cache) -> Leakage:
             act.append({"contact_id": contact_id, "email": email or "", "owner": who.name,
                         "team": who.team, "source": source or "", "stage": stage or "",
                         "status": state["status"], "due_at": state["due_at"]})
-    return Leakage(as_of, _funnel(totals), *(_table(groups[k]) for k in
+    return Leakage(as_of, with_sla, _funnel(totals), *(_table(groups[k]) for k in
                                               ("owner", "team", "source")),
                    _table(groups["month"], by_name=True), _first_touch(touch_hours),
                    _today(act, as_of))

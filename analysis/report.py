@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.backtests import last_backtest
+from analysis.leakage import leakage
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
 from scoring.model import STAGE_ORDER
@@ -42,6 +43,7 @@ class ReportData:
     rules: list[tuple[str, float, int]] = field(default_factory=list)  # rule, points, contacts
     trend: tuple[list[str], list[float], list[int]] = ([], [], [])
     backtest: dict | None = None
+    leakage: Any = None  # analysis.leakage.Leakage: its own section (analysis/leakage_report.py)
 
 
 def run_report(db_path: str, out: str | os.PathLike) -> Path:
@@ -83,6 +85,7 @@ def gather(cache: Cache, generated_at: datetime) -> ReportData:
     _scores(cache, data)
     data.trend = _trend(cache)
     data.backtest = last_backtest(cache)
+    data.leakage = leakage(cache)
     return data
 
 
@@ -203,6 +206,7 @@ footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
 def render(data: ReportData) -> str:
     """The page, every chart drawn now and inlined (needs matplotlib)."""
     from analysis import report_charts as charts
+    from analysis.leakage_report import section as leakage_section
 
     e = html.escape
     sections = [
@@ -253,7 +257,7 @@ def render(data: ReportData) -> str:
 <body><header><h1>leadsync lead scoring report</h1>
 <p>Generated {e(data.generated_at)} from the leadsync cache</p></header>
 <main><div class="cards">{cards}</div>
-{''.join(sections)}
+{''.join(sections)}{leakage_section(data.leakage)}
 <footer>Made by leadsync. Every number comes from the local cache; scores are deterministic
 (model, data, as-of date), so this report can be regenerated at any time.</footer>
 </main></body></html>

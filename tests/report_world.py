@@ -65,7 +65,9 @@ def build(path: Path, *, with_backtest: bool = True) -> Cache:
                 ("4", 0, "C3", "subscriber",
                  reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5))),
                 ("5", 99, "A1", "customer", reasons(("VP", "fit", 99)))]:
-            conn.execute("INSERT INTO scores VALUES (?, 'report', '1', ?, 0, 0, ?, ?, ?, 0, ?, ?)",
+            conn.execute("INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, "
+                         "engagement, total, grade, stage, inactive, reasons, scored_at) "
+                         "VALUES (?, 'report', '1', ?, 0, 0, ?, ?, ?, 0, ?, ?)",
                          (contact_id, f"2026-11-02{D}", total, grade, stage, why, f"2026-11-02{D}"))
         for contact_id, as_of, total, stage in [("1", "2026-11-01", 40, "customer"),
                                                 ("2", "2026-11-01", 10, "lead"),
