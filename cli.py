@@ -296,7 +296,7 @@ def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait
     from analysis.rescore import run_score
     from foundation.moments import parse_moment
 
-    summary = run_score(g.db, g.settings().model_path, parse_moment(as_of), contacts=contacts, wait=wait)
+    summary = run_score(g.db, g.settings(), parse_moment(as_of), contacts=contacts, wait=wait)
     emit(summary.as_dict(), as_json, summary.render())
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import gc
 import json
+import sqlite3
 import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
 
 import scoring
 from cache.catalog import cached_catalog
@@ -24,7 +27,10 @@ from cache.lock import run_lock
 from foundation.errors import ConfigError
 from foundation.moments import iso
 from scoring import Model, Score, ScoringError, scorer
-from scoring.batch import Scores, batch_scorer
+from foundation.settings import Settings
+from scoring import models as scoring_models
+from scoring.batch import BatchScorer, Chunk, Scores, batch_scorer
+from scoring.models import ContactModel, ModelSet, subset
 from scoring.reasons import fragment as reason_fragment
 from scoring.sla import FollowUp, iso_state
 
@@ -32,20 +38,21 @@ _MEMO_LIMIT = 100_000
 _CHECKPOINT_PAGES = 16_384  # 64 MB of WAL between checkpoints (4 KB pages)
 
 _UPSERT = """
-    INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, engagement, total,
-                        grade, stage, inactive, reasons, followup, scored_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (contact_id) DO UPDATE SET
+    INSERT INTO scores (contact_id, model, model_name, model_version, as_of, fit, engagement,
+                        total, grade, stage, inactive, reasons, followup, scored_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (contact_id, model) DO UPDATE SET
         model_name = excluded.model_name, model_version = excluded.model_version,
         as_of = excluded.as_of, fit = excluded.fit, engagement = excluded.engagement,
         total = excluded.total, grade = excluded.grade, stage = excluded.stage,
         inactive = excluded.inactive, reasons = excluded.reasons, followup = excluded.followup,
         scored_at = excluded.scored_at"""
 _HISTORY = """
-    INSERT INTO score_history (contact_id, changed_at, as_of, model_name, model_version, trigger,
-                               old_total, new_total, old_grade, new_grade, old_stage, new_stage,
-                               reasons, run_id)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+    INSERT INTO score_history (contact_id, changed_at, model, as_of, model_name, model_version,
+                               trigger, old_total, new_total, old_grade, new_grade, old_stage,
+                               new_stage, reasons, run_id)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_LEFT = "DELETE FROM scores WHERE contact_id = ? AND model = ?"
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,9 @@ class RescoreSummary:
     grades: dict[str, int] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     seconds: float = 0.0
+    # per model of the config, in its order: name, label, role, in_segment, changed, updated,
+    # left (contacts that left its segment: score removed, HubSpot's values cleared), grades
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -72,24 +82,31 @@ class RescoreSummary:
 
     def render(self) -> str:
         grades = ", ".join(f"{grade} {count:,}" for grade, count in self.grades.items()) or "none"
-        lines = [f"Scored {self.scored:,} contacts with model {self.model} as of {self.as_of} "
+        lines = [f"Scored {self.scored:,} contacts with {self.model} as of {self.as_of} "
                  f"in {self.seconds:.1f} s",
                  f"  changed (total, grade or stage; history rows): {self.changed:,}",
                  f"  score rows written: {self.updated:,}",
                  f"  stages: {self.promoted:,} promoted, {self.demoted:,} demoted",
                  f"  grades: {grades}"]
+        if len(self.models) > 1:
+            lines.append("  models:")
+            for m in self.models:
+                lines.append(f"    {m['name']:<16} {m['role']:<14} {m['in_segment']:>9,} scored, "
+                             f"{m['changed']:,} changed, {m['left']:,} left the segment")
         if self.missing:
             lines.append(f"  not scored (archived or merged): {', '.join(self.missing)}")
         return "\n".join(lines)
 
 
-def run_score(db_path: str, model_path: str | None, as_of: datetime, *,
+def run_score(db_path: str, settings: Settings | str | None, as_of: datetime, *,
               contacts: Sequence[str] = (), wait: float = 0.0) -> RescoreSummary:
-    """`leadsync score`: one locked, recorded rescore of all (or the named) contacts."""
+    """`leadsync score`: one locked, recorded rescore of all (or the named) contacts, with
+    every model of `settings` (or the one model file at that path)."""
     with run_lock(db_path, "score", wait=wait):
         cache = open_cache(db_path)
         try:
-            model = load_model(model_path, cache)
+            model = (load_models(settings, cache) if isinstance(settings, Settings)
+                     else load_model(settings, cache))
             ids = [find_contact(cache, reference) for reference in contacts] or None
             return rescore(cache, model, as_of, contact_ids=ids)
         finally:
@@ -104,10 +121,31 @@ def load_model(path: str | None, cache: Cache | None = None) -> Model:
         raise ConfigError(str(exc)) from None
 
 
-def rescore(cache: Cache, model: Model, as_of: datetime, *,
+def load_models(settings: Settings, cache: Cache | None = None) -> ModelSet:
+    """The config's contact models ([[models]], else the one model), validated, with their
+    segments compiled: ConfigError naming the file and key of the first problem."""
+    catalog = cached_catalog(cache) if cache is not None else None
+    entries = []
+    for i, config in enumerate(settings.models):
+        try:
+            model = scoring.load(config.path, catalog=catalog)
+            where = f"models[{i}] ({config.name}).applies_to"
+            segment = scoring_models.segment(config.applies_to, model,
+                                             source=settings.source or "leadsync.toml",
+                                             where=where)
+        except ScoringError as exc:
+            raise ConfigError(str(exc)) from None
+        entries.append(ContactModel(config.name, model, segment,
+                                    drives_stages=config.drives_stages, shadow=config.shadow,
+                                    written=config.written))
+    return ModelSet(tuple(entries))
+
+
+def rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
             run_id: int | None = None, chunk_size: int = CHUNK) -> RescoreSummary:
-    """Score every live cached contact (or just `contact_ids`) and store what changed.
+    """Score every live cached contact (or just `contact_ids`) with every model and store
+    what changed (a bare Model is the one default model).
 
     Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
     their own (sync, the webhook worker) pass theirs.
@@ -148,49 +186,124 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
         conn.execute(f"PRAGMA wal_autocheckpoint={int(before)}")
 
 
-def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
+def _rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, contact_ids: Sequence[str] | None,
              trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
         return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
 
 
-def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
-                 trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
+                 contact_ids: Sequence[str] | None, trigger: str, run_id: int,
+                 chunk_size: int) -> RescoreSummary:
     started = time.perf_counter()
-    batch = batch_scorer(model, as_of)
-    reader = ContactReader(cache, model, batch.now)
-    store = _Store(model, iso(as_of), trigger, run_id)
-    score_chunk = batch.score
+    models = model if isinstance(model, ModelSet) else ModelSet.single(model)
+    batches = [batch_scorer(m.model, as_of) for m in models.contacts]
+    now = batches[0].now
+    contacts, companies = models.segment_properties()
+    # One read of the cache for all models: the union of what they read, once per chunk.
+    reader = ContactReader(cache, models.models(), now, stored=models.names, contacts=contacts,
+                           companies=companies)
+    segments = [m.segment.masker(now) if m.segment is not None else None
+                for m in models.contacts]
+    stores = [_Store(m, iso(as_of), trigger, run_id) for m in models.contacts]
+    work = list(zip(models.contacts, batches, segments, stores))
     seen: set[str] = set()
-    for ids, chunk, stored in reader.column_chunks(contact_ids, chunk_size):
+    for ids, chunk, _, stored_by in reader.column_chunks(contact_ids, chunk_size):
         if contact_ids is not None:
             seen.update(ids)
-        store.add(ids, score_chunk(chunk), stored)
-        store.flush(cache)
+        for contact_model, batch, segment, store in work:
+            inside = segment(chunk) if segment is not None else None
+            if inside is None or inside.all():
+                store.add(ids, batch.score(chunk), stored_by[contact_model.name])
+            else:
+                store.add_segment(ids, chunk, inside, batch, stored_by[contact_model.name])
+        _flush(cache, stores)
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
-    return store.summary(missing, time.perf_counter() - started)
+    return _summary(models, stores, missing, time.perf_counter() - started)
+
+
+def _flush(cache: Cache, stores: list["_Store"]) -> None:
+    """A chunk's writes of every model, in one transaction."""
+    if not any(store.pending for store in stores):
+        return
+    now = utcnow()
+    with cache.transaction() as conn:
+        for store in stores:
+            store.flush(conn, now)
+
+
+def _summary(models: ModelSet, stores: list["_Store"], missing: tuple[str, ...],
+             seconds: float) -> RescoreSummary:
+    """Totals over the models; stage moves and grades are the primary model's."""
+    primary = stores[models.names.index(models.primary.name)]
+    label = primary.label if len(stores) == 1 else ", ".join(
+        f"{m.name} ({s.label})" for m, s in zip(models.contacts, stores))
+    per_model = [{"name": m.name, "label": s.label, "role": _role(m),
+                  "in_segment": s.scored, "changed": s.changed, "updated": s.updated,
+                  "left": s.left, "promoted": s.promoted, "demoted": s.demoted,
+                  "grades": dict(sorted(s.grades.items()))}
+                 for m, s in zip(models.contacts, stores)]
+    return RescoreSummary(model=label, as_of=primary.as_of, trigger=primary.trigger,
+                          run_id=primary.run_id, scored=stores[0].read,
+                          changed=sum(s.changed for s in stores),
+                          updated=sum(s.updated for s in stores), promoted=primary.promoted,
+                          demoted=primary.demoted, grades=dict(sorted(primary.grades.items())),
+                          missing=missing, seconds=round(seconds, 3), models=per_model)
+
+
+def _role(model: ContactModel) -> str:
+    if model.shadow:
+        return "shadow" + ("" if model.written else " (cache)")
+    return "drives stages" if model.drives_stages else "score only"
 
 
 class _Store:
-    """Decides what changed and writes it, one transaction per chunk."""
+    """Decides what changed for one model and writes it (a transaction per chunk: _flush)."""
 
-    def __init__(self, model: Model, as_of: str, trigger: str, run_id: int | None) -> None:
-        self.name, self.version = model.name, model.version
+    def __init__(self, model: ContactModel, as_of: str, trigger: str, run_id: int | None) -> None:
+        self.key = model.name
+        self.name, self.version = model.model.name, model.model.version
         self.as_of, self.trigger, self.run_id = as_of, trigger, run_id
-        self.label = model.label
+        self.label = model.model.label
         self.scores: list[tuple] = []
         self.history: list[tuple] = []
+        self.removed: list[tuple] = []
         self.grades: Counter = Counter()
-        self.scored = self.changed = self.updated = self.promoted = self.demoted = 0
+        self.read = self.scored = self.changed = self.updated = self.left = 0
+        self.promoted = self.demoted = 0
         self.fragments: dict[tuple, str] = {}
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.scores or self.removed)
+
+    def add_segment(self, ids: list[str], chunk: Chunk, inside: np.ndarray, batch: BatchScorer,
+                    stored: list[tuple | None]) -> None:
+        """A chunk where only `inside` contacts are in the model's segment: score those; the
+        stored scores of the others are removed (their HubSpot values are then cleared)."""
+        self.read += len(ids) - int(inside.sum())
+        where = np.flatnonzero(inside)
+        if len(where):
+            picked = where.tolist()
+            self.add([ids[i] for i in picked], batch.score(subset(chunk, where)),
+                     [stored[i] for i in picked])
+        key, as_of, trigger, run_id = self.key, self.as_of, self.trigger, self.run_id
+        for i in np.flatnonzero(~inside).tolist():
+            old = stored[i]
+            if old is None:
+                continue
+            self.removed.append((ids[i], key))
+            self.history.append((ids[i], key, as_of, old[0], old[1], trigger, old[4], None,
+                                 old[5], None, old[6], None, "[]", run_id))
 
     def add(self, ids: list[str], result: Scores, stored: list[tuple | None]) -> None:
         """A chunk's scores: count them, and keep the rows that changed for `flush`."""
+        self.read += len(ids)
         self.scored += len(ids)
         self.grades.update(grade or "none" for grade in result.grade)
         self.promoted += result.stage_change.count("promote")
         self.demoted += result.stage_change.count("demote")
-        name, version, as_of = self.name, self.version, self.as_of
+        key, name, version, as_of = self.key, self.name, self.version, self.as_of
         followups = (map(followup_text, result.followup) if result.followup is not None
                      else [None] * len(ids))
         for contact_id, fit, engagement, total, grade, stage, inactive, parts, followup, old in zip(
@@ -200,10 +313,10 @@ class _Store:
                    "[" + ",".join(parts) + "]", followup)
             if old == new:
                 continue
-            self.scores.append((contact_id, name, version, as_of, *new[2:], None))
+            self.scores.append((contact_id, key, name, version, as_of, *new[2:]))
             old_total, old_grade, old_stage = old[4:7] if old is not None else (None, None, None)
             if old is None or (old_total, old_grade, old_stage) != new[4:7]:
-                self.history.append((contact_id, None, as_of, name, version, self.trigger,
+                self.history.append((contact_id, key, as_of, name, version, self.trigger,
                                      old_total, total, old_grade, grade, old_stage, stage,
                                      new[8], self.run_id))
 
@@ -218,26 +331,17 @@ class _Store:
             self.fragments[key] = text
         return text
 
-    def flush(self, cache: Cache) -> None:
-        if not self.scores:
-            return
-        now = utcnow()
-        scores = [(*row[:-1], now) for row in self.scores]
-        history = [(row[0], now, *row[2:]) for row in self.history]
-        with cache.transaction() as conn:
-            conn.executemany(_UPSERT, scores)
-            if history:
-                conn.executemany(_HISTORY, history)
-        self.updated += len(scores)
-        self.changed += len(history)
-        self.scores, self.history = [], []
-
-    def summary(self, missing: tuple[str, ...], seconds: float) -> RescoreSummary:
-        return RescoreSummary(model=self.label, as_of=self.as_of, trigger=self.trigger,
-                              run_id=self.run_id, scored=self.scored, changed=self.changed,
-                              updated=self.updated, promoted=self.promoted, demoted=self.demoted,
-                              grades=dict(sorted(self.grades.items())), missing=missing,
-                              seconds=round(seconds, 3))
+    def flush(self, conn: sqlite3.Connection, now: str) -> None:
+        if self.scores:
+            conn.executemany(_UPSERT, [(*row, now) for row in self.scores])
+        if self.removed:
+            conn.executemany(_LEFT, self.removed)
+        if self.history:
+            conn.executemany(_HISTORY, [(row[0], now, *row[1:]) for row in self.history])
+        self.updated += len(self.scores)
+        self.changed += len(self.history)
+        self.left += len(self.removed)
+        self.scores, self.history, self.removed = [], [], []
 
 
 def followup_text(state: FollowUp | None) -> str | None:

@@ -27,6 +27,7 @@ from cache.database import Cache
 from foundation.errors import ConfigError
 from scoring import Model
 from scoring.batch import KIND_CODE, Chunk, Events, chunk_of
+from scoring.models import DEFAULT as DEFAULT_MODEL
 from scoring.engine import DAY
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch
 from scoring.sla import touch_kinds
@@ -46,24 +47,38 @@ Row = tuple[str, dict, list, "dict | None", "tuple | None"]
 
 
 class Columns(NamedTuple):
-    """A chunk of contacts for the batch scorer: ids, the Chunk, stored scores (or None)."""
+    """A chunk of contacts for the batch scorer: ids, the Chunk, stored scores (or None) of
+    the reader's first stored model, and of each of its stored models by name."""
 
     ids: list[str]
     chunk: Chunk
     stored: list["tuple | None"]
+    stored_by: Mapping[str, list["tuple | None"]] = {}
 
 
 class ContactReader:
-    """Reads contacts with their events, primary company and stored score, in id order."""
+    """Reads contacts with their events, primary company and stored scores, in id order.
 
-    def __init__(self, cache: Cache, model: Model, now: float | None = None) -> None:
+    Given several models it reads the union of what they read, once: each model's scorer
+    then runs over the same columns. `stored` names the models (their cache keys) whose
+    stored scores come along: `Columns.stored_by` has each; `Columns.stored` and a Row's
+    stored score are the first one's."""
+
+    def __init__(self, cache: Cache, model: Model | Sequence[Model], now: float | None = None,
+                 *, stored: Sequence[str] = (DEFAULT_MODEL,), contacts: Sequence[str] = (),
+                 companies: Sequence[str] = ()) -> None:
+        models = [model] if isinstance(model, Model) else list(model)
         self.conn = cache.conn
-        self.contact_names = contact_properties(model)
-        self.company_names = tuple(model.properties_used.get("companies", ()))
-        kinds = {r.event for r in model.engagement.rules if r.event} | {
-            a for a in model.activity if a in ENGAGEMENT_KINDS} | touch_kinds(model.sla,
-                                                                           model.recycle)
-        self.event_names = {k: tuple(model.properties_used.get(k, ())) for k in sorted(kinds)}
+        self.stored_keys = tuple(stored)
+        self.contact_names = tuple(sorted({n for m in models for n in contact_properties(m)}
+                                          | set(contacts)))
+        self.company_names = tuple(sorted({n for m in models
+                                           for n in m.properties_used.get("companies", ())}
+                                          | set(companies)))
+        kinds = {k for m in models for k in _kinds_read(m)}
+        self.event_names = {k: tuple(sorted({n for m in models
+                                             for n in m.properties_used.get(k, ())}))
+                            for k in sorted(kinds)}
         self.memo: dict[str, dict[str, Mapping[str, Any]]] = {k: {} for k in self.event_names}
         # contact_events holds every property but the OMITTED ones; a model testing one of
         # those reads engagements through associations instead (same events, slower).
@@ -72,10 +87,13 @@ class ContactReader:
         # Companies by id, read once for all their contacts: their values in company_names
         # order (None: archived or not cached).
         self.companies: dict[str, list | None] = {}
-        # With `now`, column_chunks reads only events a rule can count, and latest activities.
-        self.now = now if self.clustered else None
-        self.activity = tuple(sorted(a for a in model.activity if a in ENGAGEMENT_KINDS))
-        self.horizons = _horizons(model, now) if self.now is not None else {}
+        # With `now`, column_chunks reads only events a rule can count, and latest activities;
+        # models that count different activities need every event (days since differs).
+        activities = {tuple(sorted(a for a in m.activity if a in ENGAGEMENT_KINDS))
+                      for m in models}
+        self.now = now if self.clustered and len(activities) == 1 else None
+        self.activity = activities.pop() if len(activities) == 1 else ()
+        self.horizons = _union_horizons(models, now) if self.now is not None else {}
 
     def chunks(self, contact_ids: Sequence[str] | None, size: int) -> Iterator[list[Row]]:
         """Lists of contacts: all live ones by id range, or the chosen ones in batches."""
@@ -91,7 +109,9 @@ class ContactReader:
             else:
                 rows = list(self._merge_extracted(contacts, events))
                 yield Columns([r[0] for r in rows], chunk_of([r[1] for r in rows],
-                              [r[2] for r in rows], [r[3] for r in rows]), [r[4] for r in rows])
+                              [r[2] for r in rows], [r[3] for r in rows]), [r[4] for r in rows],
+                              {key: [_stored(row, i) for row in contacts]
+                               for i, key in enumerate(self.stored_keys)})
 
     def fetched(self, contact_ids: Sequence[str] | None, size: int, *, windowed: bool
                  ) -> Iterator[tuple[list[tuple], list[tuple]]]:
@@ -181,12 +201,16 @@ class ContactReader:
                  ORDER BY a.to_id LIMIT 1),
                 (SELECT min(a.to_id) FROM associations a WHERE a.from_type = 'contacts'
                    AND a.from_id = c.id AND a.to_type = 'companies'))"""
+        stored = ", ".join(
+            f"s{i}.model_name, s{i}.model_version, s{i}.fit, s{i}.engagement, s{i}.total, "
+            f"s{i}.grade, s{i}.stage, s{i}.inactive, s{i}.reasons, s{i}.followup"
+            for i in range(len(self.stored_keys))) or "NULL"
+        joins = " ".join(f"LEFT JOIN scores s{i} ON s{i}.contact_id = c.id AND s{i}.model = "
+                         f"{_quoted([key])}" for i, key in enumerate(self.stored_keys))
         return f"""
             SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
-                   {latest}, s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
-                   s.stage, s.inactive, s.reasons, s.followup
-            FROM contacts c
-            LEFT JOIN scores s ON s.contact_id = c.id
+                   {latest}, {stored}
+            FROM contacts c {joins}
             WHERE c.archived = 0 AND c.merged_into IS NULL AND {where}
             ORDER BY c.id {f'LIMIT {int(limit)}' if limit else ''}"""
 
@@ -253,7 +277,7 @@ class ContactReader:
         contact["id"] = row[0]
         values = self.companies.get(row[2])
         company = dict(zip(self.company_names, values)) if values is not None else None
-        return row[0], contact, company, row[4:] if row[4] is not None else None
+        return row[0], contact, company, _stored(row, 0)
 
     def _columns(self, contacts: list[tuple], events: list[tuple]) -> Columns:
         """Contacts and their contact_events rows as a batch-scorer Chunk (clustered path)."""
@@ -268,13 +292,16 @@ class ContactReader:
             known = self.companies.get
             company_columns = dict(zip(self.company_names, zip(*[
                 known(row[2]) or nothing for row in contacts])))
-        stored = [row[4:] if row[4] is not None else None for row in contacts]
+        stored_by = {key: [_stored(row, i) for row in contacts]
+                     for i, key in enumerate(self.stored_keys)}
+        stored = stored_by[self.stored_keys[0]] if self.stored_keys else [None] * n
         latest = None
         if self.now is not None:
             latest = np.array([row[3] for row in contacts], np.float64)  # None -> NaN
         if not events:
             no_events = Events(np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), [])
-            return Columns(ids, Chunk(n, columns, company_columns, no_events, latest), stored)
+            return Columns(ids, Chunk(n, columns, company_columns, no_events, latest), stored,
+                           stored_by)
         contact_ids, kinds, ats, texts = (list(map(column, events)) for column in _COLUMNS)
         # Rows of archived or merged-away contacts are in the stream too: they get no owner.
         position = _Positions(zip(ids, range(n)))
@@ -286,7 +313,8 @@ class ContactReader:
             owner[kept], np.fromiter(map(KIND_CODE.__getitem__, kinds), np.int8, len(kinds))[kept],
             np.array(ats, np.float64)[kept], texts,
             self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
-        return Columns(ids, Chunk(n, columns, company_columns, chunk_events, latest), stored)
+        return Columns(ids, Chunk(n, columns, company_columns, chunk_events, latest), stored,
+                       stored_by)
 
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         loads, parse_time = json.loads, _seconds
@@ -346,6 +374,27 @@ def _first(row: tuple) -> str:
 
 
 _COLUMNS = tuple(map(itemgetter, range(4)))  # of a contact_events row
+_STORED = 10  # columns of one stored score in a contacts-query row
+
+
+def _stored(row: tuple, i: int) -> tuple | None:
+    """The i-th stored model's score in a contacts-query row (None: not scored by it)."""
+    start = 4 + _STORED * i
+    return row[start:start + _STORED] if len(row) > start and row[start] is not None else None
+
+
+def _kinds_read(model: Model) -> set[str]:
+    return {r.event for r in model.engagement.rules if r.event} | {
+        a for a in model.activity if a in ENGAGEMENT_KINDS} | touch_kinds(model.sla, model.recycle)
+
+
+def _union_horizons(models: Sequence[Model], now: float) -> dict[str, float]:
+    """Per kind, the earliest event any of the models can count."""
+    horizons: dict[str, float] = {}
+    for model in models:
+        for kind, since in _horizons(model, now).items():
+            horizons[kind] = min(horizons.get(kind, math.inf), since)
+    return dict(sorted(horizons.items()))
 
 def _horizons(model: Model, now: float) -> dict[str, float]:
     """Per engagement kind a rule counts: the earliest occurred_at any such rule can count

@@ -11,29 +11,22 @@ from typing import Iterator, Sequence
 from cache.contact_reader import CHUNK, ContactReader, Row
 from cache.database import Cache
 from scoring import Model
+from scoring.models import DEFAULT as DEFAULT_MODEL
 
 
 def reader_for(cache: Cache, models: Sequence[Model], *, contacts: Sequence[str] = (),
-               companies: Sequence[str] = ()) -> ContactReader:
-    """A ContactReader that extracts what any of `models` reads, plus the named properties."""
-    reader = ContactReader(cache, models[0])
-    contact_names, company_names = set(reader.contact_names), set(reader.company_names)
-    event_names = {k: set(v) for k, v in reader.event_names.items()}
-    for model in models[1:]:
-        other = ContactReader(cache, model)
-        contact_names |= set(other.contact_names)
-        company_names |= set(other.company_names)
-        for kind, names in other.event_names.items():
-            event_names.setdefault(kind, set()).update(names)
-    reader.contact_names = tuple(sorted(contact_names | set(contacts)))
-    reader.company_names = tuple(sorted(company_names | set(companies)))
-    reader.event_names = {k: tuple(sorted(v)) for k, v in sorted(event_names.items())}
-    return reader
+               companies: Sequence[str] = (), stored: Sequence[str] = (DEFAULT_MODEL,)
+               ) -> ContactReader:
+    """A ContactReader that extracts what any of `models` reads, plus the named properties,
+    with the stored scores of the `stored` models."""
+    return ContactReader(cache, models, stored=stored, contacts=contacts, companies=companies)
 
 
 def read_contacts(cache: Cache, models: Sequence[Model], *, contacts: Sequence[str] = (),
-                  companies: Sequence[str] = (), chunk_size: int = CHUNK) -> Iterator[Row]:
-    """Every live cached contact in id order: (id, properties, events, company, stored score)."""
-    reader = reader_for(cache, models, contacts=contacts, companies=companies)
+                  companies: Sequence[str] = (), chunk_size: int = CHUNK,
+                  stored: str = DEFAULT_MODEL) -> Iterator[Row]:
+    """Every live cached contact in id order: (id, properties, events, company, stored score
+    of the `stored` model)."""
+    reader = reader_for(cache, models, contacts=contacts, companies=companies, stored=(stored,))
     for chunk in reader.chunks(None, chunk_size):
         yield from chunk

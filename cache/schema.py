@@ -329,4 +329,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         ALTER TABLE scores ADD COLUMN followup TEXT;
     """),
+    # Several models (scoring/models.py): a score per (contact, model). `model` is the config's
+    # name for the model ([[models]] name; "default" without [[models]]), so the rows scored
+    # before stay the default model's. History rows say which model moved.
+    ("0013_scores_per_model", """
+        CREATE TABLE scores_per_model (
+            contact_id TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            fit REAL NOT NULL,
+            engagement REAL NOT NULL,
+            total REAL NOT NULL,
+            grade TEXT,
+            stage TEXT,
+            inactive INTEGER NOT NULL DEFAULT 0,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            scored_at TEXT NOT NULL,
+            followup TEXT,
+            model TEXT NOT NULL DEFAULT 'default',
+            PRIMARY KEY (contact_id, model)
+        ) WITHOUT ROWID;
+        INSERT INTO scores_per_model
+        SELECT contact_id, model_name, model_version, as_of, fit, engagement, total, grade, stage,
+               inactive, reasons, scored_at, followup, 'default'
+        FROM scores;
+        DROP TABLE scores;
+        ALTER TABLE scores_per_model RENAME TO scores;
+        ALTER TABLE score_history ADD COLUMN model TEXT NOT NULL DEFAULT 'default';
+    """),
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from foundation.errors import ConfigError
@@ -13,6 +13,7 @@ TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
 SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
 TIERS = (100, 190, 250)
 STREAMS = ("contacts", "companies", "calls", "emails", "meetings", "notes", "tasks")
+DEFAULT_MODEL = "default"  # the one model's name when leadsync.toml has no [[models]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,31 @@ class WriteBack:
     sla_breached: str = "leadsync_sla_breached"
     lifecycle_stage: bool = True
     followup: bool = False  # set from the model (flows): whether the SLA properties are written
+    model: str = DEFAULT_MODEL  # the model (in the cache) whose scores these properties carry
+
+
+# WriteBack fields that name a HubSpot property (the rest say how and what to write)
+PROPERTY_KEYS = ("score", "fit", "engagement", "grade", "reasons", "scored_at", "inactive",
+                 "sla_status", "followup_due_at", "sla_met_at", "sla_breached")
+_MODEL_KEYS = ("name", "path", "properties", "prefix", "applies_to", "drives_stages", "shadow",
+               "write_back")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One contact model of leadsync.toml's [[models]] (or the single default model).
+
+    `write_back` carries its property names and whether it writes lifecycle stages (the
+    global push.lifecycle_stage switch and `drives_stages`); `written` is False for a shadow
+    model kept in the cache only. `applies_to` is the raw condition, compiled by scoring."""
+
+    name: str
+    path: str | None
+    write_back: WriteBack
+    applies_to: dict | None = None
+    drives_stages: bool = False
+    shadow: bool = False
+    written: bool = True
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,22 @@ class Settings:
     webhook_batch_window_ms: int = 300
     webhook_max_attempts: int = 5
     source: str | None = None
+    # the contact models: [[models]] in order, else the one default model (model_path)
+    models: tuple[ModelConfig, ...] = ()
+    configured_models: bool = False  # whether leadsync.toml has [[models]]
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            object.__setattr__(self, "models", (ModelConfig(
+                DEFAULT_MODEL, self.model_path, self.write_back, drives_stages=True),))
+
+    def model_named(self, name: str) -> ModelConfig:
+        """The configured model called `name`, or ConfigError listing the names."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise ConfigError(f"{self.source or 'leadsync.toml'}: no model named {name!r}; the "
+                          f"config has {', '.join(m.name for m in self.models)}")
 
 
 STARTER = '''\
@@ -96,6 +138,20 @@ followup_due_at = "leadsync_followup_due_at"
 sla_met_at = "leadsync_sla_met_at"
 sla_breached = "leadsync_sla_breached"
 
+# Several contact models (docs/model.md, "Several models"): each with its own properties,
+# an optional segment, at most one driving lifecycle stages, challengers in shadow.
+# [[models]]
+# name = "product_a"
+# path = "models/a.toml"
+# prefix = "leadsync_a_"                 # or properties = { score = "a_score", ... }
+# applies_to = { country = { in = ["DE", "AT"] } }
+# drives_stages = true
+# [[models]]
+# name = "challenger"
+# path = "models/challenger.toml"
+# shadow = true                          # scored and compared, never moves a stage
+# write_back = false                     # a shadow model's properties are written only if true
+
 [webhooks]
 # public_url = "https://leadsync.example.com/webhooks/hubspot"  # the URL HubSpot calls, if behind a proxy
 batch_window_ms = 300   # how long the worker collects events before rescoring a batch
@@ -129,6 +185,8 @@ def load(path: str | os.PathLike | None) -> Settings:
 
 def _parse(raw: dict, source: str) -> Settings:
     for section, value in raw.items():
+        if section == "models":
+            continue
         if section not in _KNOWN:
             raise ConfigError(f"{source}: unknown section [{section}]; expected one of "
                               f"{', '.join(sorted(_KNOWN))}")
@@ -155,6 +213,8 @@ def _parse(raw: dict, source: str) -> Settings:
         raise ConfigError(f"{source}: scoring.model must be a path to a model file")
     if model is not None and not os.path.isabs(model):
         model = str(Path(source).parent / model)
+    write_back = _write_back(push, source)
+    models = _models(raw.get("models"), source, write_back, scoring)
     return Settings(
         base_url=_str(hub, "base_url", DEFAULT_BASE_URL, source, "hubspot"),
         tier=tier,
@@ -165,12 +225,122 @@ def _parse(raw: dict, source: str) -> Settings:
         extra_properties={k: tuple(v) for k, v in extra.items()},
         model_path=model,
         max_changes=_int(push, "max_changes", 5_000, source, "push", low=0),
-        write_back=_write_back(push, source),
+        write_back=write_back,
         webhook_public_url=hooks.get("public_url"),
         webhook_batch_window_ms=_int(hooks, "batch_window_ms", 300, source, "webhooks", low=0),
         webhook_max_attempts=_int(hooks, "max_attempts", 5, source, "webhooks"),
         source=source,
+        models=models,
+        configured_models=bool(models),
     )
+
+
+def _models(raw: object, source: str, write_back: WriteBack, scoring: dict
+            ) -> tuple[ModelConfig, ...]:
+    """[[models]]: validated one by one, then across (names, properties, stage drivers)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
+        raise ConfigError(f"{source}: models must be an array of tables: [[models]] with name "
+                          f"and path")
+    if "model" in scoring:
+        raise ConfigError(f"{source}: scoring.model and [[models]] both name models; give each "
+                          f"model a [[models]] entry (with its path) and remove scoring.model")
+    models = tuple(_model(entry, i, source, write_back) for i, entry in enumerate(raw))
+    seen: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    driver = None
+    for i, model in enumerate(models):
+        where = f"models[{i}] ({model.name})"
+        if model.name in seen:
+            raise ConfigError(f"{source}: {where}.name: {seen[model.name]} already has this "
+                              f"name; model names must differ")
+        seen[model.name] = where
+        if model.drives_stages:
+            if driver is not None:
+                raise ConfigError(f"{source}: {where}.drives_stages: only one model may drive "
+                                  f"lifecycle stages and {driver} already does; set "
+                                  f"drives_stages = false on one of them")
+            driver = where
+        if not model.written:
+            continue
+        for key in PROPERTY_KEYS:
+            name = getattr(model.write_back, key)
+            if name in owners:
+                raise ConfigError(f"{source}: {where}.properties.{key}: {owners[name]} already "
+                                  f"writes {name}; each model needs its own properties (a "
+                                  f"different prefix)")
+            owners[name] = f"models[{i}] ({model.name})"
+    return models
+
+
+def _model(entry: dict, i: int, source: str, write_back: WriteBack) -> ModelConfig:
+    name = entry.get("name")
+    where = f"models[{i}]" + (f" ({name})" if isinstance(name, str) else "")
+    for key in entry:
+        if key not in _MODEL_KEYS:
+            raise ConfigError(f"{source}: unknown key {where}.{key}; expected one of "
+                              f"{', '.join(sorted(_MODEL_KEYS))}")
+    if not isinstance(name, str) or not _identifier(name):
+        raise ConfigError(f"{source}: {where}.name must be a lowercase name (letters, digits, _), "
+                          f"got {name!r}")
+    path = entry.get("path")
+    if path is not None and (not isinstance(path, str) or not path):
+        raise ConfigError(f"{source}: {where}.path must be a path to a model file")
+    if path is not None and not os.path.isabs(path):
+        path = str(Path(source).parent / path)
+    flags = {}
+    for flag in ("drives_stages", "shadow", "write_back"):
+        value = entry.get(flag)
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{source}: {where}.{flag} must be true or false")
+        flags[flag] = value
+    shadow = bool(flags["shadow"])
+    drives = bool(flags["drives_stages"])
+    if shadow and drives:
+        raise ConfigError(f"{source}: {where}.drives_stages: a shadow model never moves a stage; "
+                          f"set shadow = false to let it drive stages (or `leadsync promote`)")
+    written = flags["write_back"] if flags["write_back"] is not None else not shadow
+    applies_to = entry.get("applies_to")
+    if applies_to is not None and (not isinstance(applies_to, dict) or not applies_to):
+        raise ConfigError(f"{source}: {where}.applies_to must be a table of conditions, e.g. "
+                          f'{{ country = {{ in = ["DE", "AT"] }} }}')
+    names = _model_properties(entry, where, name, source)
+    return ModelConfig(name, path, replace(write_back, **names, model=name,
+                                           lifecycle_stage=write_back.lifecycle_stage and drives),
+                       applies_to=applies_to, drives_stages=drives, shadow=shadow,
+                       written=written)
+
+
+def _model_properties(entry: dict, where: str, name: str, source: str) -> dict[str, str]:
+    """A model's property names: its `properties`, the rest `prefix` + key
+    (default prefix leadsync_<name>_)."""
+    prefix = entry.get("prefix", f"leadsync_{name}_")
+    if not isinstance(prefix, str) or not _property_name(prefix + "score"):
+        raise ConfigError(f"{source}: {where}.prefix must start lowercase HubSpot property names "
+                          f"(letters, digits, _), got {prefix!r}")
+    given = entry.get("properties", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"{source}: {where}.properties must be a table, e.g. "
+                          f'{{ score = "leadsync_a_score" }}')
+    names = {key: prefix + key for key in PROPERTY_KEYS}
+    for key, value in given.items():
+        if key not in PROPERTY_KEYS:
+            raise ConfigError(f"{source}: unknown key {where}.properties.{key}; expected one of "
+                              f"{', '.join(PROPERTY_KEYS)}")
+        if not isinstance(value, str) or not _property_name(value):
+            raise ConfigError(f"{source}: {where}.properties.{key} must be a lowercase HubSpot "
+                              f"property name (letters, digits, _), got {value!r}")
+        names[key] = value
+    return names
+
+
+def _identifier(text: str) -> bool:
+    return bool(text) and text[0].isalpha() and _property_name(text)
+
+
+def _property_name(text: str) -> bool:
+    return text.replace("_", "").isalnum() and text == text.lower() and text.isascii()
 
 
 def _write_back(push: dict, source: str) -> WriteBack:
@@ -178,7 +348,8 @@ def _write_back(push: dict, source: str) -> WriteBack:
     defaults = WriteBack()
     fields = {}
     for key, value in names.items():
-        if key not in defaults.__dataclass_fields__ or key in ("lifecycle_stage", "followup"):
+        if key not in defaults.__dataclass_fields__ or key in ("lifecycle_stage", "followup",
+                                                               "model"):
             raise ConfigError(f"{source}: unknown key push.properties.{key}")
         if not isinstance(value, str) or not value.replace("_", "").isalnum() or value != value.lower():
             raise ConfigError(f"{source}: push.properties.{key} must be a lowercase HubSpot property "
