@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from cache.database import Cache
 from foundation.errors import NotSetUp
@@ -37,9 +37,15 @@ def cached_catalog(cache: Cache) -> Catalog | None:
     return catalog_from_rows(rows) if rows else None
 
 
-def require_setup(conn: sqlite3.Connection, write_back: WriteBack) -> None:
+def definitions(write_back: WriteBack | Sequence[WriteBack]) -> list[dict]:
+    """The definitions of every write-back property of one model or several."""
+    models = (write_back,) if isinstance(write_back, WriteBack) else tuple(write_back)
+    return [d for wb in models for d in property_definitions(names_of(wb), wb.group)]
+
+
+def require_setup(conn: sqlite3.Connection, write_back: WriteBack | Sequence[WriteBack]) -> None:
     """Raise NotSetUp naming what is missing, in one line."""
-    wanted = property_definitions(names_of(write_back), write_back.group)
+    wanted = definitions(write_back)
     rows = {r[0]: r for r in conn.execute(
         "SELECT name, type, field_type, options FROM property_catalog WHERE object_type = 'contacts'")}
     if not rows:

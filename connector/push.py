@@ -30,8 +30,9 @@ from connector.client import BATCH_LIMIT, BatchResult, HubSpot
 from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
                                ValidationFailed)
 from foundation.settings import WriteBack
-from mappings.writeback import (ContactChange, DesiredScore, LifecyclePolicy, Plan, current_values,
-                                names_of, plan_contact)
+from foundation.settings import DEFAULT_MODEL
+from mappings.writeback import (LIFECYCLE, ContactChange, DesiredScore, LifecyclePolicy, Plan,
+                                current_values, names_of, plan_models)
 
 MAX_SENDS = 3  # sends of one row per run before a retriable failure is left `failed`
 # Per-input error categories worth another try (the rest are the record's own problem).
@@ -109,13 +110,22 @@ class PushSummary:
 
 # ---- planning (reads the cache only: zero API calls) ----------------------------------------
 
-def plan_push(cache: Cache, write_back: WriteBack, policy: LifecyclePolicy | None, *,
+Targets = WriteBack | Sequence[WriteBack]
+
+
+def targets_of(write_back: Targets) -> tuple[WriteBack, ...]:
+    """The models a push writes: one WriteBack per model (its cache key, its properties)."""
+    return (write_back,) if isinstance(write_back, WriteBack) else tuple(write_back)
+
+
+def plan_push(cache: Cache, write_back: Targets, policy: LifecyclePolicy | None, *,
               retry_failed: bool = False,
               contact_ids: Iterable[str] | None = None) -> tuple[Plan, Backlog]:
-    """What a push would send: the backlog of unfinished rows, then the new plan."""
+    """What a push would send: the backlog of unfinished rows, then the new plan. With
+    several models (`write_back` a sequence) one write carries all their properties."""
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
     backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
-    plan = build_plan(cache.conn, names_of(write_back), policy, contact_ids=ids,
+    plan = build_plan(cache.conn, write_back, policy, contact_ids=ids,
                       exclude=backlog.contacts | backlog.held | backlog.in_flight)
     if backlog.held:
         plan.skipped["failed earlier"] += len(backlog.held)
@@ -161,20 +171,23 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
+def build_plan(conn: sqlite3.Connection, write_back: Targets | Mapping[str, str],
                policy: LifecyclePolicy | None, *, contact_ids: Sequence[str] | None = None,
                exclude: frozenset[str] = frozenset()) -> Plan:
-    """Desired values of every scored contact diffed against what HubSpot has."""
+    """Desired values of every scored contact diffed against what HubSpot has: each model's
+    score in its properties, or "" where the contact left a model's segment; the lifecycle
+    stage of the model that writes stages (or of the one model)."""
     plan = Plan()
-    watched = list(names.values()) + ["lifecyclestage"]
+    models = _plan_models(write_back)
+    watched = [name for _, names, _ in models for name in names.values()] + [LIFECYCLE]
     # Only the watched properties leave SQLite: one small JSON array per contact.
     extract = "json_extract(c.properties, " + ", ".join(
         f"'$.\"{name}\"'" for name in watched) + ")"
-    for chunk in _score_chunks(conn, contact_ids, extract):
+    stage_at = next((i for i, (_, _, drives) in enumerate(models) if drives), 0)
+    for chunk in _score_chunks(conn, contact_ids, _plan_sql(models, extract)):
         for row in chunk:
-            (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
-             history_id, known, properties, archived, merged_into, pulled_at, ledger,
-             followup) = row
+            (contact_id, history_id, known, properties, archived, merged_into, pulled_at,
+             ledger) = row[:8]
             if contact_id in exclude:
                 continue
             if not known:
@@ -186,48 +199,89 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
             if archived:
                 plan.skipped["archived"] += 1
                 continue
-            score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
-                                 reasons or "[]", changed_at, followup)
+            scores = []
+            for i, (_, names, _) in enumerate(models):
+                (total, fit, engagement, grade, stage, inactive, reasons, changed_at,
+                 followup) = row[8 + 9 * i:17 + 9 * i]
+                scores.append((None if total is None else DesiredScore(
+                    contact_id, total, fit, engagement, grade, stage, bool(inactive),
+                    reasons or "[]", changed_at, followup), names))
+            driver = scores[stage_at][0]
             pulled = dict(zip(watched, json.loads(properties))) if properties else {}
             newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
             current = current_values(pulled, pulled_at, newer)
-            change, held = plan_contact(score, current, names, policy)
+            change, held = plan_models(contact_id, scores, current,
+                                       driver.stage if driver is not None else None, policy)
             plan.add(change, held)
             if change is not None:
                 plan.history_upto[contact_id] = history_id
     return plan
 
 
-_SCORES = """
-    SELECT s.contact_id, s.total, s.fit, s.engagement, s.grade, s.stage, s.inactive, s.reasons,
-           COALESCE((SELECT MAX(h.changed_at) FROM score_history h
-                     WHERE h.contact_id = s.contact_id), s.scored_at),
-           (SELECT MAX(h.id) FROM score_history h WHERE h.contact_id = s.contact_id),
+def _plan_models(write_back: Targets | Mapping[str, str]) -> list[tuple[str, dict, bool]]:
+    """(cache key, property names, writes stages) of each model a plan covers."""
+    if isinstance(write_back, Mapping):  # property names of the one default model
+        return [(DEFAULT_MODEL, dict(write_back), True)]
+    models = targets_of(write_back)
+    single = len(models) == 1
+    return [(wb.model, names_of(wb), single or wb.lifecycle_stage) for wb in models]
+
+
+def _plan_sql(models: list[tuple[str, dict, bool]], extract: str) -> str:
+    """Per contact: newest history id, its pulled row and ledger, then each model's score.
+
+    The contacts: those with a score of any of the models, and those whose ledger still
+    holds a value of a model's score property they have no score of (they left its segment:
+    their values are cleared)."""
+    keys = [key for key, _, _ in models]
+    quoted = _sql_list(keys)
+    scored = [f"SELECT contact_id FROM scores WHERE model IN ({quoted})"]
+    for key, names, _ in models:
+        scored.append(f"SELECT contact_id FROM pushed p WHERE property = {_sql_list([names['score']])} "
+                      f"AND value != '' AND NOT EXISTS (SELECT 1 FROM scores s WHERE "
+                      f"s.contact_id = p.contact_id AND s.model = {_sql_list([key])})")
+    columns = []
+    joins = []
+    for i, key in enumerate(keys):
+        columns.append(
+            f"s{i}.total, s{i}.fit, s{i}.engagement, s{i}.grade, s{i}.stage, s{i}.inactive, "
+            f"s{i}.reasons, COALESCE((SELECT MAX(h.changed_at) FROM score_history h "
+            f"WHERE h.contact_id = s{i}.contact_id AND h.model = s{i}.model), s{i}.scored_at), "
+            f"s{i}.followup")
+        joins.append(f"LEFT JOIN scores s{i} ON s{i}.contact_id = ids.contact_id "
+                     f"AND s{i}.model = {_sql_list([key])}")
+    return f"""
+    SELECT ids.contact_id,
+           (SELECT MAX(h.id) FROM score_history h WHERE h.contact_id = ids.contact_id),
            c.id IS NOT NULL, {extract}, c.archived, c.merged_into, c.pulled_at,
            -- the pushed ledger where newer than the last pull (older rows are superseded)
            (SELECT json_group_object(p.property, json_array(p.value, p.pushed_at)) FROM pushed p
-            WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at)),
-           s.followup
-    FROM scores s LEFT JOIN contacts c ON c.id = s.contact_id"""
+            WHERE p.contact_id = ids.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at)),
+           {", ".join(columns)}
+    FROM ({" UNION ".join(scored)}) ids
+    LEFT JOIN contacts c ON c.id = ids.contact_id {" ".join(joins)}"""
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return ",".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
 def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None,
-                  extract: str) -> Iterator[list]:
-    sql = _SCORES.format(extract=extract)
+                  sql: str) -> Iterator[list]:
     if contact_ids is not None:
         for start in range(0, len(contact_ids), _CHUNK):
             part = contact_ids[start:start + _CHUNK]
-            yield conn.execute(f"{sql} WHERE s.contact_id IN ({','.join('?' * len(part))}) "
-                               f"ORDER BY s.contact_id", part).fetchall()
+            yield conn.execute(f"{sql} WHERE ids.contact_id IN ({','.join('?' * len(part))}) "
+                               f"ORDER BY ids.contact_id", part).fetchall()
         return
-    cursor = conn.execute(f"{sql} ORDER BY s.contact_id")
+    cursor = conn.execute(f"{sql} ORDER BY ids.contact_id")
     while chunk := cursor.fetchmany(_CHUNK):
         yield chunk
 
 
 # ---- pushing --------------------------------------------------------------------------------
 
-def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: LifecyclePolicy | None,
+def push(cache: Cache, client: HubSpot, write_back: Targets, policy: LifecyclePolicy | None,
          *, max_changes: int | None = None, retry_failed: bool = False,
          contact_ids: Iterable[str] | None = None, concurrency: int = 8,
          run_id: int | None = None, after_send: AfterSend | None = None) -> PushSummary:
@@ -250,9 +304,8 @@ def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: Lifecycle
     if backlog.resend:
         sender.claim_backlog(backlog.resend)
         sender.drain()
-        names = names_of(write_back)
         settled = sorted(backlog.contacts - sender.unfinished_contacts())
-        again = build_plan(cache.conn, names, policy, contact_ids=settled)
+        again = build_plan(cache.conn, write_back, policy, contact_ids=settled)
         plan.changes += again.changes
         plan.history_upto.update(again.history_upto)
     sender.send_plan(plan)

@@ -8,9 +8,9 @@ contact and company property catalogs for model validation and the push plan.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from cache.catalog import store_catalog
+from cache.catalog import definitions, store_catalog
 from cache.database import Cache
 from connector.client import HubSpot
 from foundation.errors import ConfigError, Conflict, NotSetUp
@@ -44,17 +44,19 @@ class SetupReport:
         return "\n".join(lines)
 
 
-def setup(cache: Cache, client: HubSpot, write_back: WriteBack, *,
+def setup(cache: Cache, client: HubSpot, write_back: WriteBack | Sequence[WriteBack], *,
           model_stages: Iterable[str] = ()) -> SetupReport:
-    """Create the group and write-back properties where missing; store the property catalog."""
+    """Create the group and write-back properties (of one model or several) where missing;
+    store the property catalog."""
     calls = client.counters.calls
     report = SetupReport()
     catalog = {"contacts": client.properties("contacts")}
     check_stages(catalog["contacts"], model_stages)
     report.stages = list(stage_order(_options(catalog["contacts"], LIFECYCLE)))
     existing = {p["name"]: p for p in catalog["contacts"]}
-    wanted = property_definitions(names_of(write_back), write_back.group)
-    report.group = _ensure_group(client, write_back.group, existing)
+    wanted = definitions(write_back)
+    group = write_back.group if isinstance(write_back, WriteBack) else write_back[0].group
+    report.group = _ensure_group(client, group, existing)
     created = False
     for definition in wanted:
         if definition["name"] in existing:

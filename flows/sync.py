@@ -6,9 +6,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from analysis.rescore import RescoreSummary, load_model, rescore
+from analysis.rescore import RescoreSummary, load_models, rescore
 from cache.catalog import require_setup, write_policy
-from cache.database import open_cache
+from cache.database import Cache, open_cache
 from cache.lock import run_lock
 from connector.client import HubSpot
 from connector.offline import load_export
@@ -18,24 +18,45 @@ from connector.push import PushSummary, plan_push, push
 from connector.setup import SetupReport, setup
 from flows.progress import StreamProgress
 from foundation.errors import NotSetUp
-from foundation.settings import Settings
+from foundation.settings import Settings, WriteBack
 from mappings.streams import select
-from mappings.writeback import names_of
+from mappings.writeback import LifecyclePolicy, names_of
 from scoring import Model
+from scoring.models import ModelSet
 
 
 def write_back_extra(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Extra pull properties plus the write-back ones (the SLA ones too, whatever the model:
-    HubSpot answers nothing for a property it lacks), so push diffs against HubSpot's values."""
+    """Extra pull properties plus the write-back ones of every model (the SLA ones too,
+    whatever the model: HubSpot answers nothing for a property it lacks), so push diffs
+    against HubSpot's values."""
     extra = dict(settings.extra_properties)
+    models = [m.write_back for m in settings.models] if settings.configured_models else [
+        settings.write_back]
     extra["contacts"] = tuple(extra.get("contacts", ())) + tuple(
-        names_of(replace(settings.write_back, followup=True)).values()) + ("lifecyclestage",)
+        name for wb in models for name in names_of(replace(wb, followup=True)).values()
+    ) + ("lifecyclestage",)
     return extra
 
 
 def for_model(settings: Settings, model: Model) -> Settings:
     """`settings` whose write-back includes the SLA properties when the model has an [sla]."""
     return replace(settings, write_back=replace(settings.write_back, followup=bool(model.sla)))
+
+
+def write_targets(settings: Settings, models: ModelSet) -> list[WriteBack]:
+    """What push writes: per written model, its properties (the SLA ones when its model has
+    an [sla]); without [[models]], push.properties for the one model."""
+    if not settings.configured_models:
+        return [replace(settings.write_back, followup=bool(models.contacts[0].model.sla))]
+    return [replace(config.write_back, followup=bool(model.model.sla))
+            for config, model in zip(settings.models, models.contacts) if config.written]
+
+
+def stage_policy(cache: Cache, settings: Settings, models: ModelSet) -> LifecyclePolicy | None:
+    """How push may move lifecycle stages: the stage-driving model's rules (None: no model
+    drives stages, or push.lifecycle_stage is off)."""
+    driver = models.stage_driver
+    return write_policy(cache, settings, driver.model) if driver is not None else None
 
 
 def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
@@ -71,16 +92,18 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
 
 def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
               wait: float = 0.0) -> SetupReport:
-    """`leadsync setup`: create the write-back properties, store the property catalog."""
-    model = load_model(settings.model_path)
-    settings = for_model(settings, model)
-    stages = tuple(model.stages.managed) + tuple(r.name for r in model.stages.rules)
+    """`leadsync setup`: create the write-back properties of every model, store the property
+    catalog."""
+    models = load_models(settings)
+    driver = models.stage_driver
+    stages = () if driver is None or not settings.write_back.lifecycle_stage else (
+        tuple(driver.model.stages.managed) + tuple(r.name for r in driver.model.stages.rules))
     with run_lock(db_path, "setup", wait=wait):
         cache = open_cache(db_path)
         try:
             with cache.run("setup") as run:
-                report = setup(cache, client_factory(), settings.write_back,
-                               model_stages=stages if settings.write_back.lifecycle_stage else ())
+                report = setup(cache, client_factory(), write_targets(settings, models),
+                               model_stages=stages)
                 run.api_calls = report.api_calls
                 run.details = report.as_dict()
         finally:
@@ -95,20 +118,19 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
         try:
-            model = load_model(settings.model_path, cache)
-            settings = for_model(settings, model)
-            policy = write_policy(cache, settings, model)
+            models = load_models(settings, cache)
+            targets = write_targets(settings, models)
+            policy = stage_policy(cache, settings, models)
             if dry_run:
-                plan, backlog = plan_push(cache, settings.write_back, policy,
-                                          retry_failed=retry_failed)
+                plan, backlog = plan_push(cache, targets, policy, retry_failed=retry_failed)
                 summary = PushSummary(plan, backlog, dry_run=True)
                 try:
-                    require_setup(cache.conn, settings.write_back)
+                    require_setup(cache.conn, targets)
                 except NotSetUp as exc:
                     summary.notes.append(str(exc))
                 return summary
             with cache.run("push") as run:
-                summary = push(cache, client_factory(), settings.write_back, policy,
+                summary = push(cache, client_factory(), targets, policy,
                                max_changes=settings.max_changes if max_changes is None else max_changes,
                                retry_failed=retry_failed, concurrency=settings.concurrency,
                                run_id=run.id)
@@ -156,11 +178,11 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
     with run_lock(db_path, "sync", wait=wait):
         cache = open_cache(db_path)
         try:
-            model = load_model(settings.model_path, cache)
-            settings = for_model(settings, model)
+            models = load_models(settings, cache)
+            targets = write_targets(settings, models)
             with cache.run("sync") as run:
                 client = client_factory()
-                require_setup(cache.conn, settings.write_back)
+                require_setup(cache.conn, targets)
                 progress = StreamProgress.for_terminal(quiet)
                 try:
                     pulled = pull(cache, client, chosen,
@@ -173,9 +195,8 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                     pulled.owners = refresh_owners(cache, client)
                     pulled.api_calls = client.counters.calls
                 as_of = now() if now else datetime.now(timezone.utc)
-                scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id)
-                pushed = push(cache, client, settings.write_back,
-                              write_policy(cache, settings, model),
+                scored = rescore(cache, models, as_of, trigger="sync", run_id=run.id)
+                pushed = push(cache, client, targets, stage_policy(cache, settings, models),
                               max_changes=settings.max_changes if max_changes is None else max_changes,
                               concurrency=settings.concurrency, run_id=run.id)
                 summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started)

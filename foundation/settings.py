@@ -301,6 +301,9 @@ def _model(entry: dict, i: int, source: str, write_back: WriteBack) -> ModelConf
         raise ConfigError(f"{source}: {where}.drives_stages: a shadow model never moves a stage; "
                           f"set shadow = false to let it drive stages (or `leadsync promote`)")
     written = flags["write_back"] if flags["write_back"] is not None else not shadow
+    if drives and not written:
+        raise ConfigError(f"{source}: {where}.write_back: the model that drives lifecycle stages "
+                          f"writes its properties too; remove write_back = false")
     applies_to = entry.get("applies_to")
     if applies_to is not None and (not isinstance(applies_to, dict) or not applies_to):
         raise ConfigError(f"{source}: {where}.applies_to must be a table of conditions, e.g. "

@@ -337,22 +337,40 @@ def _kinds(names: tuple[tuple[str, str], ...]) -> dict[str, str]:
 def plan_contact(score: DesiredScore, current: Mapping[str, str], names: Mapping[str, str],
                  policy: LifecyclePolicy | None) -> tuple[ContactChange | None, str | None]:
     """One contact's change (None when HubSpot already has it) and why its stage was held."""
-    kinds = _kinds(tuple(names.items()))
-    first = {name: value for name, value in desired_values(score, names).items()
-             if canonical(kinds[name], current.get(name)) != value}
+    return plan_models(score.contact_id, [(score, names)], current, score.stage, policy)
+
+
+def plan_models(contact_id: str, scores: Sequence[tuple[DesiredScore | None, Mapping[str, str]]],
+                current: Mapping[str, str], stage: str | None,
+                policy: LifecyclePolicy | None) -> tuple[ContactChange | None, str | None]:
+    """One contact's change across several models, in one write (None when HubSpot already
+    has it), and why its stage was held. Each model's properties carry its score; a model
+    with no score for the contact (outside its segment) has them cleared (""). `stage` is
+    the stage-driving model's."""
+    first: dict[str, str] = {}
+    for score, names in scores:
+        kinds = _kinds(tuple(names.items()))
+        wanted = desired_values(score, names) if score is not None else cleared_values(names)
+        first.update({name: value for name, value in wanted.items()
+                      if canonical(kinds[name], current.get(name)) != value})
     old = {name: current.get(name, "") for name in first}
     writes: list[dict[str, str]] = [first]
-    stage = held = None
+    change = held = None
     if policy is not None:
-        stage, held = stage_decision(current.get(LIFECYCLE), score.stage, policy)
-        if stage is not None:
-            old[LIFECYCLE] = stage.old
-            first[LIFECYCLE] = stage.new if stage.kind == "promote" else ""
-            if stage.kind == "demote":
-                writes.append({LIFECYCLE: stage.new})
+        change, held = stage_decision(current.get(LIFECYCLE), stage, policy)
+        if change is not None:
+            old[LIFECYCLE] = change.old
+            first[LIFECYCLE] = change.new if change.kind == "promote" else ""
+            if change.kind == "demote":
+                writes.append({LIFECYCLE: change.new})
     if not first:
         return None, held
-    return ContactChange(score.contact_id, tuple(writes), old, stage), held
+    return ContactChange(contact_id, tuple(writes), old, change), held
+
+
+def cleared_values(names: Mapping[str, str]) -> dict[str, str]:
+    """A model's properties emptied: the contact is outside its segment."""
+    return {name: "" for name in names.values()}
 
 
 @dataclass

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Sequence
 
-from analysis.rescore import load_model, rescore
+from analysis.rescore import load_models, rescore
 from cache import inbox
-from cache.catalog import require_setup, write_policy
+from cache.catalog import require_setup
 from cache.database import Cache, open_cache, utcnow
 from cache.inbox import Backoff, InboxEntry
 from cache.lock import run_lock
@@ -39,7 +39,7 @@ from cache.records import Tally, apply_merge, queue_associations, save_records
 from connector.associations import AssociationRefresher
 from connector.client import BATCH_LIMIT, HubSpot
 from connector.push import push
-from flows.sync import for_model, write_back_extra
+from flows.sync import stage_policy, write_back_extra, write_targets
 from foundation.errors import CacheBusy, HubSpotError, LeadsyncError
 from foundation.settings import Settings
 from foundation.shutdown import interrupted_by_signals
@@ -123,11 +123,12 @@ class Worker:
         self.cache, self.client, self.settings = cache, client, settings
         self.config = config or WorkerConfig.from_settings(settings)
         self.clock = clock
-        self.model = load_model(settings.model_path, cache)
-        self.settings = settings = for_model(settings, self.model)
-        self.policy = write_policy(cache, settings, self.model)
+        self.models = load_models(settings, cache)
+        self.targets = write_targets(settings, self.models)
+        self.policy = stage_policy(cache, settings, self.models)
         self.streams = select(tuple(settings.streams), write_back_extra(settings))
-        self.own = frozenset(names_of(settings.write_back).values())
+        self.own = frozenset(name for target in self.targets
+                             for name in names_of(target).values())
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="webhook-assoc")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -282,10 +283,10 @@ class Worker:
         live = sorted(outcome.live, key=_numeric)
         if not live:
             return outcome
-        scored = rescore(self.cache, self.model, now, contact_ids=live, trigger="webhook",
+        scored = rescore(self.cache, self.models, now, contact_ids=live, trigger="webhook",
                          run_id=run_id)
         report.scored, report.changed = scored.scored, scored.changed
-        pushed = push(self.cache, self.client, self.settings.write_back, self.policy,
+        pushed = push(self.cache, self.client, self.targets, self.policy,
                       contact_ids=live, concurrency=self.settings.concurrency, run_id=run_id)
         report.written = pushed.contacts_written
         marks = ",".join("?" * len(live))
@@ -408,7 +409,7 @@ def open_worker(db_path: str, settings: Settings, client_factory: Callable[[], H
     setup` has not run or the token is missing; CacheBusy if another worker runs."""
     cache = open_cache(db_path)
     try:
-        require_setup(cache.conn, settings.write_back)
+        require_setup(cache.conn, write_targets(settings, load_models(settings, cache)))
         worker = Worker(cache, client_factory(), settings, config=config, clock=clock)
     except BaseException:
         cache.close()
