@@ -47,7 +47,9 @@ _HISTORY = """
 
 @dataclass(frozen=True)
 class RescoreSummary:
-    """What one rescore did. `changed` counts history rows (total, grade or stage moved)."""
+    """What one rescore did. `changed` counts history rows (total, grade or stage moved);
+    `promoted`/`demoted` count contacts whose stored stage this run moved forward/backward of
+    HubSpot's (what the next push will write), not stages already decided before."""
 
     model: str
     as_of: str
@@ -185,16 +187,19 @@ class _Store:
         """A chunk's scores: count them, and keep the rows that changed for `flush`."""
         self.scored += len(ids)
         self.grades.update(grade or "none" for grade in result.grade)
-        self.promoted += result.stage_change.count("promote")
-        self.demoted += result.stage_change.count("demote")
         name, version, as_of = self.name, self.version, self.as_of
-        for contact_id, fit, engagement, total, grade, stage, inactive, parts, old in zip(
+        for contact_id, fit, engagement, total, grade, stage, move, inactive, parts, old in zip(
                 ids, result.fit, result.engagement, result.total, result.grade, result.stage,
-                result.inactive, result.reason_lists(self.fragment), stored):
+                result.stage_change, result.inactive, result.reason_lists(self.fragment), stored):
             new = (name, version, fit, engagement, total, grade, stage, 1 if inactive else 0,
                    "[" + ",".join(parts) + "]")
             if old == new:
                 continue
+            # A promotion (or demotion) is counted by the run that decides it: the one whose
+            # stored stage changes. A rerun stores the same stage and promotes no one again.
+            if old is None or old[6] != stage:
+                self.promoted += move == "promote"
+                self.demoted += move == "demote"
             self.scores.append((contact_id, name, version, as_of, *new[2:], None))
             old_total, old_grade, old_stage = old[4:7] if old is not None else (None, None, None)
             if old is None or (old_total, old_grade, old_stage) != new[4:7]:

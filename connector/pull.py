@@ -38,6 +38,11 @@ class PullSummary:
     seconds: float = 0.0
     daily_remaining: int | None = None
 
+    @property
+    def records(self) -> int:
+        """Records new, changed or archived: what `pull`, `sync` and `status` call records."""
+        return sum(t.new + t.changed + t.archived for t in self.streams.values())
+
     def as_dict(self) -> dict:
         return {"streams": {k: {"mode": self.modes.get(k), **v.as_dict()} for k, v in self.streams.items()},
                 "api_calls": self.api_calls, "rate_limited": self.rate_limited,

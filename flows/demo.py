@@ -65,9 +65,8 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path
 
 def _sync_line(summary) -> str:
     doc = summary.as_dict()
-    pulled = sum(s["new"] + s["changed"] for s in doc["pull"]["streams"].values())
     push = doc["push"]
-    return (f"pulled {pulled:,} records in {doc['pull']['api_calls']:,} API calls; scored "
+    return (f"pulled {summary.pull.records:,} records in {doc['pull']['api_calls']:,} API calls; scored "
             f"{doc['score']['scored']:,} contacts ({doc['score']['changed']:,} changed); wrote "
             f"{push['written']:,} contacts in {push['write_calls']} batch calls; {doc['seconds']:.1f} s")
 

@@ -78,7 +78,7 @@ def test_score_then_score_again_changes_nothing(db: str) -> None:
     assert code == 0
     assert out.splitlines()[1:] == [
         "  changed (total, grade or stage; history rows): 0", "  score rows written: 0",
-        "  stages: 1 promoted, 0 demoted", "  grades: A2 1, C3 1"]
+        "  stages: 0 promoted, 0 demoted", "  grades: A2 1, C3 1"]  # promoted by the first run
 
 
 def test_score_one_contact_by_email(db: str) -> None:
@@ -146,3 +146,4 @@ def test_history_text_csv_json_and_filters(db: str) -> None:
     assert run(db, "history", "--model", "other", "--json") == (0, "[]\n")
     assert run(db, "history", "--since", "2999-01-01") == (
         0, "No score changes recorded for that selection.\n")
+
