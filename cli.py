@@ -406,14 +406,16 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
 @cli.command("report")
 @click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the HTML file.")
+@click.option("--backtest", "backtest_id", default=None, type=click.IntRange(1), metavar="ID",
+              help="The backtest to chart [default: the newest non-empty one of the scored model].")
 @click.pass_obj
-def report_command(g: Globals, out: str) -> None:
+def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     """Write one self-contained HTML report: funnel, score and grade distributions, lift chart
-    of the last backtest, conversion by source, score trend and top rules (needs matplotlib:
+    of a backtest, conversion by source, score trend and top rules (needs matplotlib:
     pip install 'leadsync[report]')."""
     from analysis.report import run_report
 
-    click.echo(f"Wrote {run_report(g.db, out)}")
+    click.echo(f"Wrote {run_report(g.db, out, backtest_id=backtest_id, portal=g.resolved_base_url())}")
 
 
 @cli.command()

@@ -1,7 +1,8 @@
 """`leadsync backtest`: read the cache, run the pure backtest, keep the result for the report.
 
 Each run appends its result (JSON, without per-contact scores) to the `backtests` table; the
-report draws its lift chart from the newest one.
+report draws its lift chart from the newest non-empty one of the scored model (or the one
+`report --backtest ID` names).
 """
 from __future__ import annotations
 
@@ -73,3 +74,28 @@ def last_backtest(cache: Cache) -> dict | None:
     """The newest saved backtest result (as saved: Backtest.as_dict()), or None."""
     row = cache.conn.execute("SELECT result FROM backtests ORDER BY id DESC LIMIT 1").fetchone()
     return None if row is None else json.loads(row[0])
+
+
+def pick_backtest(cache: Cache, backtest_id: int | None = None, *,
+                  model: str | None = None) -> tuple[int, dict] | None:
+    """(id, saved result) of backtest `backtest_id`, or by default the newest one that
+    evaluated someone and tested `model` (a label, "starter 2026-11-22") first: a candidate's
+    or an empty backtest is never shown as the current model's by accident."""
+    if backtest_id is not None:
+        row = cache.conn.execute("SELECT id, result FROM backtests WHERE id = ?",
+                                 (backtest_id,)).fetchone()
+        if row is None:
+            known = [str(r[0]) for r in cache.conn.execute(
+                "SELECT id FROM backtests ORDER BY id DESC LIMIT 10")]
+            raise ConfigError(f"no backtest #{backtest_id} in the cache; "
+                              + (f"the latest are #{', #'.join(known)}" if known
+                                 else "run `leadsync backtest` first"))
+        return row[0], json.loads(row[1])
+    for backtest_id, models, result in cache.conn.execute(
+            "SELECT id, models, result FROM backtests ORDER BY id DESC"):
+        if model is not None and (json.loads(models) or [None])[0] != model:
+            continue
+        saved = json.loads(result)
+        if saved["population"]["evaluated"]:
+            return backtest_id, saved
+    return None

@@ -42,16 +42,20 @@ class Charts(HTMLParser):
         self.figure: str | None = None
         self.svgs: dict[str, int] = {}
         self.shapes: dict[str, int] = {}
+        self.legends: dict[str, int] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs).get("id") or ""
         if tag == "figure" and found.startswith("chart-"):
             self.figure = found[len("chart-"):]
             self.svgs[self.figure], self.shapes[self.figure] = 0, 0
+            self.legends[self.figure] = 0
         elif self.figure and tag == "svg":
             self.svgs[self.figure] += 1
         elif self.figure and tag in ("path", "use", "rect", "text"):
             self.shapes[self.figure] += 1
+        elif self.figure and tag == "g" and "-legend_" in found:
+            self.legends[self.figure] += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "figure":
@@ -84,6 +88,9 @@ def test_the_report_renders_in_a_headless_browser_with_its_charts(tmp_path: Path
     dom.feed(done.stdout)
     assert dom.svgs == {"funnel": 1, "scores": 2, "lift": 1, "sources": 1, "trend": 1, "rules": 1}
     assert all(dom.shapes[name] >= 20 for name in CHARTS), dom.shapes
+    # Every chart has a legend (the lift figure one per panel, the scores pair one each).
+    assert dom.legends == {"funnel": 1, "scores": 2, "lift": 2, "sources": 1, "trend": 1,
+                           "rules": 1}
 
     image = Image.open(shot).convert("RGB")
     assert image.size == (WIDTH, HEIGHT)
