@@ -319,15 +319,18 @@ def explain_command(g: Globals, contact: str, as_of: str | None, as_json: bool) 
 @click.option("--since", default=None, metavar="DATE", help="Only changes from this date or ISO time on.")
 @click.option("--model", "model_ref", default=None, metavar="VERSION",
               help="Only changes made by this model version (or name).")
+@click.option("--limit", default=None, type=click.IntRange(1), metavar="N",
+              help="Only the newest N changes (still printed oldest first) [default: all].")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def history_command(g: Globals, contact: str | None, since: str | None, model_ref: str | None,
-                    as_csv: bool, as_json: bool) -> None:
-    """Audit score changes: old -> new total, grade and stage, with model, trigger and push time."""
+                    limit: int | None, as_csv: bool, as_json: bool) -> None:
+    """Audit score changes: who (id and email), old -> new total, grade and stage, with model,
+    trigger and push time."""
     from cache.history import print_changes
 
-    print_changes(g.cache(), contact, since=since, model=model_ref,
+    print_changes(g.cache(), contact, since=since, model=model_ref, limit=limit,
                   form="csv" if as_csv else "json" if as_json else "text", echo=click.echo)
 
 
