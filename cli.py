@@ -421,6 +421,24 @@ def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     click.echo(f"Wrote {run_report(g.db, out, backtest_id=backtest_id, portal=g.resolved_base_url())}")
 
 
+@cli.command("browse")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
+              help="Port on 127.0.0.1 (only this machine can connect).")
+@click.option("--open/--no-open", "open_browser", default=None,
+              help="Open a browser tab [default: when run from a terminal].")
+@click.pass_context
+def browse_command(ctx: click.Context, port: int, open_browser: bool | None) -> None:
+    """Browse the cache in Datasette: contacts with scores, score changes with reasons in words,
+    canned queries ("MQLs this week", "biggest score drops"); internal tables hidden (needs
+    Datasette: pip install 'leadsync[browse]')."""
+    from flows.browse import browse
+
+    wanted = sys.stdout.isatty() if open_browser is None else open_browser
+    code = browse(ctx.obj.db, port=port, open_browser=wanted, echo=click.echo)
+    if code:
+        ctx.exit(code)
+
+
 @cli.command()
 @click.option("--contacts", default=2000, show_default=True, type=click.IntRange(10, 100_000),
               help="How many contacts the demo portal holds.")

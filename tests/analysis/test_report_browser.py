@@ -1,18 +1,14 @@
 """The report in a real headless browser (Debian's chromium): no console errors, every chart
 in the DOM as SVG, and a screenshot that shows them.
 
-`make test` installs chromium when it is missing and runs as root (as CI does). Without
-chromium the test fails as root, and is skipped, with the reason, otherwise.
+How chromium is found and launched: tests/headless.py.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
+from headless import dump_dom
 from PIL import Image
 from report_world import build
 
@@ -21,17 +17,6 @@ from analysis.report_charts import BLUE, GREEN, ORANGE, RED
 
 CHARTS = ("funnel", "scores", "lift", "sources", "trend", "rules")
 WIDTH, HEIGHT = 1200, 3000
-
-
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() == 0:
-        pytest.fail("chromium is not installed although we are root; `make test` installs it "
-                    "(apt-get install -y chromium)")
-    pytest.skip("chromium is not installed and we are not root to install it "
-                "(apt-get install -y chromium); the report's browser test did not run")
 
 
 class Charts(HTMLParser):
@@ -69,17 +54,12 @@ def pixels_like(image: Image.Image, colour: str, tolerance: int = 12) -> int:
 
 
 def test_the_report_renders_in_a_headless_browser_with_its_charts(tmp_path: Path) -> None:
-    browser = chromium()
     cache = build(tmp_path / "l.db")
     page = write_report(cache, tmp_path / "report.html")
     cache.close()
     shot = tmp_path / "report.png"
-    done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-         "--v=0", f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}", "--dump-dom",
-         page.as_uri()], capture_output=True, text=True, timeout=60)
+    done = dump_dom(page.as_uri(), tmp_path / "profile", f"--screenshot={shot}",
+                    f"--window-size={WIDTH},{HEIGHT}")
     assert done.returncode == 0, done.stderr[-2000:]
     # Console messages (errors included) are logged as ":CONSOLE" lines; the page has none.
     assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
