@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from analysis.rescore import load_model
 from cache.database import Cache, open_cache, utcnow
@@ -28,7 +28,8 @@ COMPANY_EXTRA = ("createdate",)
 def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
                  compare_path: str | None, as_of: datetime, horizon_days: int,
                  capacity: int | None = None, mql_score: float | None = None,
-                 random_baseline: bool = False) -> Backtest:
+                 random_baseline: bool = False,
+                 progress: Callable[[int, int | None], None] | None = None) -> Backtest:
     """`leadsync backtest`: one recorded run whose result is saved in `backtests`."""
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
@@ -39,7 +40,8 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
             models.append(load_model(compare_path, cache))
         with cache.run("backtest") as run:
             result = backtest_cache(cache, models, as_of, horizon_days, capacity=capacity,
-                                    mql_score=mql_score, random_baseline=random_baseline)
+                                    mql_score=mql_score, random_baseline=random_baseline,
+                                    progress=progress)
             save_backtest(cache, result, run_id=run.id)
             run.records = result.population["evaluated"]
             run.details = {"as_of": result.as_of, "horizon_days": horizon_days,
@@ -50,12 +52,19 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
 
 
 def backtest_cache(cache: Cache, models: Sequence[Model], as_of: datetime, horizon_days: int,
+                   *, progress: Callable[[int, int | None], None] | None = None,
                    **options: Any) -> Backtest:
-    """The pure backtest over every live cached contact."""
+    """The pure backtest over every live cached contact; `progress(read, of)` as it goes."""
     if horizon_days < 1:
         raise ConfigError("--horizon must be at least 1 day")
     rows = read_contacts(cache, models, contacts=CONTACT_EXTRA, companies=COMPANY_EXTRA)
-    return backtest(rows, models, as_of, horizon_days, **options)
+    read: Callable[[int], None] | None = None
+    if progress is not None:
+        total = cache.conn.execute("SELECT COUNT(*) FROM contacts WHERE archived = 0 "
+                                   "AND merged_into IS NULL").fetchone()[0]
+        progress(0, total)
+        read = lambda done: progress(done, total)  # noqa: E731
+    return backtest(rows, models, as_of, horizon_days, progress=read, **options)
 
 
 def save_backtest(cache: Cache, result: Backtest, *, run_id: int | None = None) -> int:

@@ -82,15 +82,19 @@ class RescoreSummary:
         return "\n".join(lines)
 
 
+Progress = Callable[[int, "int | None"], None]  # (contacts scored so far, of how many)
+
+
 def run_score(db_path: str, model_path: str | None, as_of: datetime, *,
-              contacts: Sequence[str] = (), wait: float = 0.0) -> RescoreSummary:
+              contacts: Sequence[str] = (), wait: float = 0.0,
+              progress: Progress | None = None) -> RescoreSummary:
     """`leadsync score`: one locked, recorded rescore of all (or the named) contacts."""
     with run_lock(db_path, "score", wait=wait):
         cache = open_cache(db_path)
         try:
             model = load_model(model_path, cache)
             ids = [find_contact(cache, reference) for reference in contacts] or None
-            return rescore(cache, model, as_of, contact_ids=ids)
+            return rescore(cache, model, as_of, contact_ids=ids, progress=progress)
         finally:
             cache.close()
 
@@ -105,16 +109,18 @@ def load_model(path: str | None, cache: Cache | None = None) -> Model:
 
 def rescore(cache: Cache, model: Model, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
-            run_id: int | None = None, chunk_size: int = CHUNK) -> RescoreSummary:
+            run_id: int | None = None, chunk_size: int = CHUNK,
+            progress: Progress | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) and store what changed.
 
     Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
     their own (sync, the webhook worker) pass theirs.
     """
     if run_id is not None:
-        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress)
     with cache.run("score") as run:
-        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size)
+        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
+                           progress)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -148,14 +154,22 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
 
 
 def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
-             trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+             trigger: str, run_id: int, chunk_size: int,
+             progress: Progress | None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
-        return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+        return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
+                            progress)
 
 
 def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
-                 trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+                 trigger: str, run_id: int, chunk_size: int,
+                 progress: Progress | None) -> RescoreSummary:
     started = time.perf_counter()
+    total = None
+    if progress is not None:
+        total = len(set(contact_ids)) if contact_ids is not None else cache.conn.execute(
+            "SELECT COUNT(*) FROM contacts WHERE archived = 0 AND merged_into IS NULL").fetchone()[0]
+        progress(0, total)
     batch = batch_scorer(model, as_of)
     reader = ContactReader(cache, model, batch.now)
     store = _Store(model, iso(as_of), trigger, run_id)
@@ -166,6 +180,8 @@ def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Seque
             seen.update(ids)
         store.add(ids, score_chunk(chunk), stored)
         store.flush(cache)
+        if progress is not None:
+            progress(store.scored, total)
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
     return store.summary(missing, time.perf_counter() - started)
 

@@ -103,10 +103,12 @@ class PushSummary:
 def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: LifecyclePolicy | None,
          *, max_changes: int | None = None, retry_failed: bool = False,
          contact_ids: Iterable[str] | None = None, concurrency: int = 8,
-         run_id: int | None = None, after_send: AfterSend | None = None) -> PushSummary:
+         run_id: int | None = None, after_send: AfterSend | None = None,
+         progress: Callable[[int, int | None], None] | None = None) -> PushSummary:
     """Send what changed. Raises NotSetUp before setup, TooManyChanges over the guardrail
     (nothing is enqueued or sent then). `after_send(batch_id, contact_ids)` runs after each
-    batch's HTTP call and before its answer is recorded (a seam for crash tests)."""
+    batch's HTTP call and before its answer is recorded (a seam for crash tests);
+    `progress(rows settled, rows planned)` after each answer is recorded."""
     started, calls = time.monotonic(), client.counters.calls
     require_setup(cache.conn, write_back)
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
@@ -120,6 +122,10 @@ def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: Lifecycle
             f"--max-changes {moving}")
     sender = Sender(cache, client, summary, run_id=run_id, concurrency=concurrency,
                     after_send=after_send)
+    if progress is not None:
+        sender.progress = progress
+        sender.planned = len(backlog.resend) + sum(len(c.writes) for c in plan.changes)
+        progress(0, sender.planned)
     if backlog.resend:
         sender.claim_backlog(backlog.resend)
         sender.drain()
@@ -155,6 +161,9 @@ class Sender:
         self._batch_numbers = itertools.count(1)
         self._prefix = f"r{run_id}" if run_id is not None else f"p{os.getpid()}.{int(time.time())}"
         self._lock = threading.Lock()  # summary counters, bumped from the batch threads
+        self.progress: Callable[[int, int | None], None] | None = None
+        self.planned: int | None = None
+        self.settled = 0  # rows done or failed for good
 
     def _count(self, **deltas: int) -> None:
         with self._lock:
@@ -362,6 +371,11 @@ class Sender:
             conn.executemany("UPDATE outbox SET status = 'failed', error = ?, retriable = ?, "
                              "updated_at = ? WHERE id = ?", final)
         self._count(written=len(done_rows))
+        if self.progress is not None:
+            with self._lock:
+                self.settled += len(done_rows) + len(final)
+                settled = self.settled
+            self.progress(min(settled, self.planned or settled), self.planned)
 
     def _release(self, rows: list[_Row]) -> None:
         now = utcnow()

@@ -44,6 +44,8 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             else:
                 client = client_factory()
                 progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
                 try:
                     summary = pull(cache, client, chosen, full=full,
                                    overlap=timedelta(minutes=settings.overlap_minutes),
@@ -78,7 +80,7 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
-             wait: float = 0.0) -> PushSummary:
+             wait: float = 0.0, quiet: bool = True) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
     if dry_run:
         return dry_run_push(db_path, settings, retry_failed=retry_failed)
@@ -88,10 +90,18 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             model = load_model(settings.model_path, cache)
             policy = write_policy(cache, settings, model)
             with cache.run("push") as run:
-                summary = push(cache, client_factory(), settings.write_back, policy,
-                               max_changes=settings.max_changes if max_changes is None else max_changes,
-                               retry_failed=retry_failed, concurrency=settings.concurrency,
-                               run_id=run.id)
+                client = client_factory()
+                progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
+                try:
+                    summary = push(cache, client, settings.write_back, policy,
+                                   max_changes=settings.max_changes if max_changes is None else max_changes,
+                                   retry_failed=retry_failed, concurrency=settings.concurrency,
+                                   run_id=run.id, progress=progress and progress.step("push"))
+                finally:
+                    if progress:
+                        progress.close()
                 run.api_calls = summary.api_calls
                 run.records = summary.contacts_written
                 run.details = summary.as_dict(sample=20)
@@ -160,19 +170,23 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 client = client_factory()
                 require_setup(cache.conn, settings.write_back)
                 progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
                 try:
                     pulled = pull(cache, client, chosen,
                                   overlap=timedelta(minutes=settings.overlap_minutes),
                                   concurrency=settings.concurrency, progress=progress)
+                    as_of = now() if now else datetime.now(timezone.utc)
+                    scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id,
+                                     progress=progress and progress.step("score"))
+                    pushed = push(cache, client, settings.write_back,
+                                  write_policy(cache, settings, model),
+                                  max_changes=settings.max_changes if max_changes is None else max_changes,
+                                  concurrency=settings.concurrency, run_id=run.id,
+                                  progress=progress and progress.step("push"))
                 finally:
                     if progress:
                         progress.close()
-                as_of = now() if now else datetime.now(timezone.utc)
-                scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id)
-                pushed = push(cache, client, settings.write_back,
-                              write_policy(cache, settings, model),
-                              max_changes=settings.max_changes if max_changes is None else max_changes,
-                              concurrency=settings.concurrency, run_id=run.id)
                 summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started)
                 run.api_calls = client.counters.calls
                 run.records = pulled.records  # as `pull` counts them; status adds the writes

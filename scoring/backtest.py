@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from scoring.engine import epoch, scorer
 from scoring.metrics import (Bucket, CapacityCut, Confusion, Group, auc, auc_standard_error,
@@ -199,12 +199,14 @@ class Backtest:
 
 def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime,
              horizon_days: int, *, capacity: int | None = None,
-             mql_score: float | None = None, random_baseline: bool = False) -> Backtest:
+             mql_score: float | None = None, random_baseline: bool = False,
+             progress: Callable[[int], None] | None = None) -> Backtest:
     """Score every contact (id, properties, events, company, …) as known at `as_of` with each
     model and evaluate against conversions in (as_of, as_of + horizon_days].
 
     `mql_score`: count "MQL" as score ≥ this, instead of the model's MQL stage condition.
     `random_baseline`: add a model scoring each contact by a hash of its id (AUC ≈ 0.5).
+    `progress(contacts read)`: called every 1,000 contacts and at the end.
     """
     if horizon_days < 1:
         raise ValueError("the horizon must be at least one day")
@@ -220,6 +222,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
     for row in contacts:
         contact_id, contact, events, company = row[0], row[1], row[2], row[3]
         population["contacts"] += 1
+        if progress is not None and population["contacts"] % 1000 == 0:
+            progress(population["contacts"])
         snap = known_at(contact, events, company, now, times)
         if snap is None:
             population["created_later"] += 1
@@ -234,6 +238,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
             result = score(snap.contact, snap.events, snap.company)
             # Only what the metrics read: a million full Scores with reasons would not fit.
             results[i].append(_Kept(result.total, result.grade, result.matched_stage))
+    if progress is not None:
+        progress(population["contacts"])
     population["evaluated"] = len(ids)
     population["converted"] = sum(labels)
     wanted = max(1, round(capacity * horizon_days / 30)) if capacity else None
