@@ -57,7 +57,9 @@ _LEFT = "DELETE FROM scores WHERE contact_id = ? AND model = ?"
 
 @dataclass(frozen=True)
 class RescoreSummary:
-    """What one rescore did. `changed` counts history rows (total, grade or stage moved)."""
+    """What one rescore did. `changed` counts history rows (total, grade or stage moved);
+    `promoted`/`demoted` count contacts whose stored stage this run moved forward/backward of
+    HubSpot's (what the next push will write), not stages already decided before."""
 
     model: str
     as_of: str
@@ -98,8 +100,12 @@ class RescoreSummary:
         return "\n".join(lines)
 
 
+Progress = Callable[[int, "int | None"], None]  # (contacts scored so far, of how many)
+
+
 def run_score(db_path: str, settings: Settings | str | None, as_of: datetime, *,
-              contacts: Sequence[str] = (), wait: float = 0.0) -> RescoreSummary:
+              contacts: Sequence[str] = (), wait: float = 0.0,
+              progress: Progress | None = None) -> RescoreSummary:
     """`leadsync score`: one locked, recorded rescore of all (or the named) contacts, with
     every model of `settings` (or the one model file at that path)."""
     with run_lock(db_path, "score", wait=wait):
@@ -108,7 +114,7 @@ def run_score(db_path: str, settings: Settings | str | None, as_of: datetime, *,
             model = (load_models(settings, cache) if isinstance(settings, Settings)
                      else load_model(settings, cache))
             ids = [find_contact(cache, reference) for reference in contacts] or None
-            return rescore(cache, model, as_of, contact_ids=ids)
+            return rescore(cache, model, as_of, contact_ids=ids, progress=progress)
         finally:
             cache.close()
 
@@ -143,7 +149,8 @@ def load_models(settings: Settings, cache: Cache | None = None) -> ModelSet:
 
 def rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
-            run_id: int | None = None, chunk_size: int = CHUNK) -> RescoreSummary:
+            run_id: int | None = None, chunk_size: int = CHUNK,
+            progress: Progress | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) with every model and store
     what changed (a bare Model is the one default model).
 
@@ -151,9 +158,10 @@ def rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, *,
     their own (sync, the webhook worker) pass theirs.
     """
     if run_id is not None:
-        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress)
     with cache.run("score") as run:
-        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size)
+        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
+                           progress)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -186,16 +194,23 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
         conn.execute(f"PRAGMA wal_autocheckpoint={int(before)}")
 
 
-def _rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, contact_ids: Sequence[str] | None,
-             trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+def _rescore(cache: Cache, model: Model | ModelSet, as_of: datetime,
+             contact_ids: Sequence[str] | None, trigger: str, run_id: int, chunk_size: int,
+             progress: Progress | None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
-        return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+        return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
+                            progress)
 
 
 def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
                  contact_ids: Sequence[str] | None, trigger: str, run_id: int,
-                 chunk_size: int) -> RescoreSummary:
+                 chunk_size: int, progress: Progress | None) -> RescoreSummary:
     started = time.perf_counter()
+    total = None
+    if progress is not None:
+        total = len(set(contact_ids)) if contact_ids is not None else cache.conn.execute(
+            "SELECT COUNT(*) FROM contacts WHERE archived = 0 AND merged_into IS NULL").fetchone()[0]
+        progress(0, total)
     models = model if isinstance(model, ModelSet) else ModelSet.single(model)
     batches = [batch_scorer(m.model, as_of) for m in models.contacts]
     now = batches[0].now
@@ -218,6 +233,8 @@ def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
             else:
                 store.add_segment(ids, chunk, inside, batch, stored_by[contact_model.name])
         _flush(cache, stores)
+        if progress is not None:
+            progress(stores[0].read, total)
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
     return _summary(models, stores, missing, time.perf_counter() - started)
 
@@ -301,18 +318,22 @@ class _Store:
         self.read += len(ids)
         self.scored += len(ids)
         self.grades.update(grade or "none" for grade in result.grade)
-        self.promoted += result.stage_change.count("promote")
-        self.demoted += result.stage_change.count("demote")
         key, name, version, as_of = self.key, self.name, self.version, self.as_of
         followups = (map(followup_text, result.followup) if result.followup is not None
                      else [None] * len(ids))
-        for contact_id, fit, engagement, total, grade, stage, inactive, parts, followup, old in zip(
-                ids, result.fit, result.engagement, result.total, result.grade, result.stage,
-                result.inactive, result.reason_lists(self.fragment), followups, stored):
+        for (contact_id, fit, engagement, total, grade, stage, move, inactive, parts, followup,
+             old) in zip(ids, result.fit, result.engagement, result.total, result.grade,
+                         result.stage, result.stage_change, result.inactive,
+                         result.reason_lists(self.fragment), followups, stored):
             new = (name, version, fit, engagement, total, grade, stage, 1 if inactive else 0,
                    "[" + ",".join(parts) + "]", followup)
             if old == new:
                 continue
+            # A promotion (or demotion) is counted by the run that decides it: the one whose
+            # stored stage changes. A rerun stores the same stage and promotes no one again.
+            if old is None or old[6] != stage:
+                self.promoted += move == "promote"
+                self.demoted += move == "demote"
             self.scores.append((contact_id, key, name, version, as_of, *new[2:]))
             old_total, old_grade, old_stage = old[4:7] if old is not None else (None, None, None)
             if old is None or (old_total, old_grade, old_stage) != new[4:7]:
