@@ -380,6 +380,54 @@ def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int
     emit(report.as_dict(), as_json, report.render())
 
 
+@cli.command("compare")
+@click.argument("challenger", required=False, metavar="[CHALLENGER]")
+@click.option("--champion", default=None, metavar="NAME",
+              help="The model to compare against [default: the one driving lifecycle stages].")
+@click.option("--movers", default=10, show_default=True, type=click.IntRange(0),
+              help="How many of the contacts whose scores differ most to show.")
+@click.option("--horizon", default=90, show_default=True, type=click.IntRange(1), metavar="DAYS",
+              help="Backtest: count conversions this many days after its as-of date.")
+@click.option("--no-backtest", is_flag=True, help="Skip the side-by-side backtest.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_obj
+def compare_command(g: Globals, challenger: str | None, champion: str | None, movers: int,
+                    horizon: int, no_backtest: bool, as_json: bool) -> None:
+    """Champion vs challenger (a shadow model) on the same contacts: grade agreement, who
+    would move, and backtest figures side by side [default challenger: the shadow model]."""
+    from analysis.compare import run_compare
+    from foundation.moments import parse_moment
+    from scoring.backtest import default_as_of
+
+    as_of = None if no_backtest else default_as_of(parse_moment(None), horizon)
+    result = run_compare(g.db, g.settings(), challenger=challenger, champion=champion,
+                         movers=movers, backtest_as_of=as_of, horizon_days=horizon)
+    emit(result.as_dict(), as_json, result.render())
+
+
+@cli.command("promote")
+@click.argument("name", metavar="NAME")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (needs --yes).")
+@click.pass_obj
+def promote_command(g: Globals, name: str, yes: bool, as_json: bool) -> None:
+    """Make model NAME the champion in leadsync.toml (it drives lifecycle stages; the old
+    champion becomes a shadow), after printing what the next push would send."""
+    from flows.promote import plan_promotion
+    from foundation.settings import write_promotion
+
+    if as_json and not yes:
+        raise ConfigError("--json prints no question to answer; add --yes")
+    planned = plan_promotion(g.db, g.config, name)
+    emit(planned.as_dict(), as_json, planned.render())
+    if not yes and not click.confirm(f"Write these changes to {planned.promotion.path}?"):
+        raise ConfigError("nothing was changed")
+    backup = write_promotion(planned.promotion)
+    if not as_json:
+        click.echo(f"Promoted {name} in {planned.promotion.path} (the previous file is {backup}); "
+                   f"the next `leadsync sync` writes it to HubSpot.")
+
+
 @cli.command("backtest")
 @click.option("--model", "model_path", default=None, type=click.Path(dir_okay=False),
               help="Model to test [default: scoring.model from the config, else the starter].")

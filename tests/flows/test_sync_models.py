@@ -33,7 +33,7 @@ prefix = "leadsync_am_"
 applies_to = {{ country = {{ in = {json.dumps(AMERICAS)} }} }}
 
 [[models]]
-name = "challenger"
+name = "challenger"   # a lower MQL bar
 path = "challenger.toml"
 prefix = "leadsync_ch_"
 shadow = true
@@ -188,3 +188,84 @@ def test_a_contact_leaving_a_segment_has_that_models_values_cleared(sb, tmp_path
     again = leadsync(sb, db, config, "sync", "--as-of", AS_OF)
     assert again.exit_code == 0, again.output
     assert sb.stats()["by_route"].get(BATCH_ROUTE, 0) == 0
+
+
+def test_compare_shows_champion_and_challenger_on_the_same_contacts(sb, tmp_path, config):
+    db = tmp_path / "leadsync.db"
+    leadsync(sb, db, config, "setup")
+    assert leadsync(sb, db, config, "sync", "--as-of", AS_OF).exit_code == 0
+    result = leadsync(sb, db, config, "compare", "--json", "--movers", "3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    scores = stored(db)
+    europe, challenger = scores["europe"], scores["challenger"]
+    both = europe.keys() & challenger.keys()
+    assert (report["champion"], report["challenger"]) == ("europe", "challenger")
+    assert report["contacts"] == len(both) and report["only_challenger"] == len(
+        challenger.keys() - europe.keys()) and report["only_champion"] == 0
+    pairs = [(europe[c][4] or "none", challenger[c][4] or "none") for c in both]
+    assert {row: {col: n for col, n in cols.items()} for row, cols in
+            report["grade_table"].items() if cols} == {
+        a: {b: pairs.count((a, b)) for b in {q for p, q in pairs if p == a}}
+        for a in {p for p, _ in pairs}}
+    assert report["grade_agreement"] == sum(a == b for a, b in pairs)
+    stage_moves = sum((europe[c][5] or "") != (challenger[c][5] or "") for c in both)
+    assert report["would_move"] == stage_moves > 0
+    assert len(report["movers"]) == 3
+    biggest = max(abs(challenger[c][1] - europe[c][1]) for c in both)
+    first = report["movers"][0]
+    assert abs(first["challenger"]["total"] - first["champion"]["total"]) == biggest
+    bt = report["backtest"]
+    assert bt["horizon_days"] == 90 and {"auc", "top_decile_lift"} <= bt["champion"].keys()
+    text = leadsync(sb, db, config, "compare", "--no-backtest").output
+    assert "Grades (rows: champion, columns: challenger)" in text
+    assert f"Who would move (lifecycle stage per the challenger): {stage_moves:,} contacts" in text
+
+
+def test_promote_asks_then_rewrites_the_config_keeping_comments_and_sync_follows(sb, tmp_path,
+                                                                                 config):
+    db = tmp_path / "leadsync.db"
+    leadsync(sb, db, config, "setup")
+    assert leadsync(sb, db, config, "sync", "--as-of", AS_OF).exit_code == 0
+    before = config.read_text()
+    env = {"LEADSYNC_BASE_URL": sb.base_url, "HUBSPOT_ACCESS_TOKEN": sb.token}
+    declined = CliRunner().invoke(cli, ["--db", str(db), "--config", str(config), "promote",
+                                        "challenger"], input="n\n", env=env)
+    assert declined.exit_code == 2 and "nothing was changed" in declined.output
+    assert "models challenger: drives_stages = true" in declined.output
+    assert config.read_text() == before
+
+    planned = leadsync(sb, db, config, "promote", "challenger", "--yes", "--json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.output)
+    assert plan["changes"] == ["models challenger: drives_stages = true",
+                               "models challenger: shadow = false",
+                               "models challenger: write_back = true",
+                               "models europe: drives_stages = false",
+                               "models europe: shadow = true",
+                               "models europe: write_back = true"]
+    assert (tmp_path / "leadsync.toml.bak").read_text() == before
+    after = config.read_text()
+    assert 'name = "challenger"   # a lower MQL bar' in after
+    assert after == before.replace(
+        'name = "europe"\n', 'name = "europe"\nwrite_back = true\nshadow = true\n').replace(
+        "drives_stages = true", "drives_stages = false").replace(
+        'name = "challenger"   # a lower MQL bar\n',
+        'name = "challenger"   # a lower MQL bar\ndrives_stages = true\n').replace(
+        "shadow = true\nwrite_back = true", "shadow = false\nwrite_back = true")
+    loaded = settings_mod.load(config)
+    roles = {m.name: (m.drives_stages, m.shadow, m.written) for m in loaded.models}
+    assert roles == {"europe": (False, True, True), "americas": (False, False, True),
+                     "challenger": (True, False, True)}
+    moving = plan["plan"]["by_transition"]
+    assert moving["lead → marketingqualifiedlead"] > 0
+
+    synced = leadsync(sb, db, config, "sync", "--as-of", AS_OF, "--json")
+    assert synced.exit_code == 0, synced.output
+    push = json.loads(synced.output)["push"]
+    assert push["plan"]["contacts"] == plan["plan"]["contacts"]
+    assert push["plan"]["by_transition"] == moving
+    challenger = stored(db)["challenger"]
+    stages = live_stages(sb)
+    assert all(stages[c] == "marketingqualifiedlead" for c, row in challenger.items()
+               if row[5] == "marketingqualifiedlead")
