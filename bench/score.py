@@ -13,6 +13,11 @@ changes, nothing written), the next day's rescore (decay moves whoever engaged r
 daily cron case), contacts per second, the ratio to the mean of the bare reads around the
 run, the time the rescore's own queries take with nothing done to their rows, and peak memory
 (ru_maxrss).
+
+Then several models (issue 14), in the same run: a full rescore (every score new) and the
+next day's with one model, next to the same with three contact models read in one pass (two
+segments by country, and a shadow challenger over every contact), against the bound of 2× one
+model's time. The company model joins the set in `several_models` when it exists.
 """
 from __future__ import annotations
 
@@ -31,8 +36,9 @@ from analysis.rescore import rescore  # noqa: E402
 from cache.contact_reader import CHUNK, ContactReader  # noqa: E402
 from cache.database import _statements, migrate, open_cache  # noqa: E402
 from cache.schema import MIGRATIONS  # noqa: E402
-from scoring import load  # noqa: E402
+from scoring import Model, load, loads  # noqa: E402
 from scoring.batch import batch_scorer  # noqa: E402
+from scoring.models import ContactModel, ModelSet, segment  # noqa: E402
 
 AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
 EVENTS_PER_CONTACT = 10
@@ -257,12 +263,55 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def several_models(model: Model) -> ModelSet:
+    """Three contact models as a config would hold them: two segments by country (the second
+    with a higher MQL bar) and a shadow challenger scoring everyone (a lower bar)."""
+    def variant(name: str, bar: int) -> Model:
+        text = model.text.replace("score = { gte = 55 }", f"score = {{ gte = {bar} }}")
+        return loads(text.replace(f'name = "{model.name}"', f'name = "{name}"'),
+                     source=f"<{name}>")
+
+    def segmented(name: str, chosen: Model, countries: list[str]) -> ContactModel:
+        spec = {"country": {"in": countries}}
+        return ContactModel(name, chosen, segment(spec, chosen, source="bench",
+                                                  where=f"{name}.applies_to"))
+
+    europe = segmented("europe", model, COUNTRIES[1:4])
+    contacts = (ContactModel("europe", model, europe.segment, drives_stages=True),
+                segmented("americas", variant("americas", 65), [COUNTRIES[0], COUNTRIES[4]]),
+                ContactModel("challenger", variant("challenger", 45), shadow=True))
+    # issue 14b: the company model joins here, ModelSet(contacts, company=...)
+    return ModelSet(contacts)
+
+
+def compare_several(cache, model: Model) -> None:
+    """One model and three, each a full rescore then the next day's, in this same run."""
+    three = several_models(model)
+    times: dict[str, list[float]] = {}
+    for label, chosen in (("one model", ModelSet.single(model)), ("three models", three)):
+        cache.conn.execute("DELETE FROM scores")
+        cache.conn.execute("DELETE FROM score_history")
+        cache.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for when, as_of in (("full", AS_OF), ("next-day", AS_OF + timedelta(days=1))):
+            summary = rescore(cache, chosen, as_of)
+            times.setdefault(label, []).append(summary.seconds)
+            scored = ", ".join(f"{m['name']} {m['in_segment']:,}" for m in summary.models)
+            print(f"{label + ' ' + when + ':':26} {summary.seconds:6.2f} s  "
+                  f"({summary.updated:,} score rows written; scored: {scored})")
+    for i, when in enumerate(("full", "next-day")):
+        ratio = times["three models"][i] / times["one model"][i]
+        print(f"three models / one, {when + ':':9} {ratio:.2f}x (bound 2.00x: "
+              f"{'within' if ratio <= 2 else 'OVER'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--db", default="bench-score.db")
     parser.add_argument("--model", default=None, help="model file [default: the starter]")
     parser.add_argument("--reuse", action="store_true", help="reuse an existing --db as is")
+    parser.add_argument("--only-models", action="store_true",
+                        help="skip the one-model runs above; only one model vs three")
     args = parser.parse_args()
     model = load(args.model)
     if not (args.reuse and os.path.exists(args.db)):
@@ -279,6 +328,10 @@ def main() -> None:
     contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
     # This machine's speed drifts by tens of percent over minutes, so bare reads bracket every
     # rescore and each is compared with the mean of the two reads around it.
+    if args.only_models:
+        compare_several(cache, model)
+        cache.close()
+        return
     before, line = timed_read(args.db, contacts)
     print(line)
     for label, as_of in (("first rescore:", AS_OF), ("repeat rescore:", AS_OF),
@@ -300,6 +353,7 @@ def main() -> None:
           f"add to)")
     print(f"peak memory:     {peak_mb():7.0f} MB (ru_maxrss, whole process)")
     print(f"model {model.label}; grades {summary.grades}")
+    compare_several(cache, model)
     cache.close()
 
 
