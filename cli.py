@@ -268,7 +268,14 @@ def model_check(g: Globals, file: str | None) -> None:
     from analysis.rescore import load_model
 
     cache = g.cache() if Path(g.db).is_file() else None
-    checked = load_model(file or g.settings().model_path, cache)
+    settings = g.settings()
+    if file is None and settings.configured_models:
+        from analysis.rescore import load_models
+
+        for entry in load_models(settings, cache).contacts:  # segments checked too
+            click.echo(f"{entry.model.source}: OK, model {entry.name} ({entry.model.label})")
+        return
+    checked = load_model(file or settings.model_path, cache)
     click.echo(f"{checked.source}: OK, model {checked.label}: {len(checked.fit.rules)} fit rules, "
                f"{len(checked.engagement.rules)} engagement rules, "
                f"{len(checked.stages.rules)} stage conditions")
@@ -280,8 +287,11 @@ def model_show(g: Globals) -> None:
     """Print the model in use (the starter unless the config names one); redirect it to copy it."""
     from analysis.rescore import load_model
 
-    shown = load_model(g.settings().model_path)
-    click.echo(f"# {shown.source}\n{shown.text}", nl=False)
+    settings = g.settings()
+    for config in settings.models:  # one model, or each of [[models]]
+        shown = load_model(config.path)
+        heading = f" (model {config.name})" if settings.configured_models else ""
+        click.echo(f"# {shown.source}{heading}\n{shown.text}", nl=False)
 
 
 @cli.command("score")
@@ -309,22 +319,27 @@ def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait
 @cli.command("explain")
 @click.argument("contact", metavar="ID|EMAIL")
 @click.option("--as-of", default=None, metavar="DATE", help="Explain the score as of this date, UTC [default: now].")
+@click.option("--model", "model_name", default=None, metavar="NAME",
+              help="The configured model ([[models]] name) to explain with [default: the one "
+                   "driving lifecycle stages].")
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
 @click.pass_obj
-def explain_command(g: Globals, contact: str, as_of: str | None, as_json: bool) -> None:
+def explain_command(g: Globals, contact: str, as_of: str | None, model_name: str | None,
+                    as_json: bool) -> None:
     """Show why a contact scores what it does: every rule that fired, caps, grade and stage."""
     from analysis.rescore import explain_contact
     from foundation.moments import parse_moment
 
-    report = explain_contact(g.cache(), g.settings().model_path, contact, parse_moment(as_of))
+    report = explain_contact(g.cache(), g.settings(), contact, parse_moment(as_of),
+                             model=model_name)
     emit(report.as_dict(), as_json, report.text)
 
 
 @cli.command("history")
 @click.argument("contact", required=False, metavar="[ID|EMAIL]")
 @click.option("--since", default=None, metavar="DATE", help="Only changes from this date or ISO time on.")
-@click.option("--model", "model_ref", default=None, metavar="VERSION",
-              help="Only changes made by this model version (or name).")
+@click.option("--model", "model_ref", default=None, metavar="NAME|VERSION",
+              help="Only changes of this model ([[models]] name), or model file version or name.")
 @click.option("--limit", default=None, type=click.IntRange(1), metavar="N",
               help="Only the newest N changes (still printed oldest first) [default: all].")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
@@ -368,15 +383,20 @@ def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, qu
 @click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
 @click.option("--movers", default=10, show_default=True, type=click.IntRange(0),
               help="How many of the contacts that move most to show side by side.")
+@click.option("--against", default=None, metavar="NAME",
+              help="The configured model ([[models]] name) the candidate would replace "
+                   "[default: the one driving lifecycle stages].")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (for CI).")
 @click.pass_obj
-def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int, as_json: bool) -> None:
+def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int,
+                     against: str | None, as_json: bool) -> None:
     """Compare a candidate model with the current scores on the cache, writing nothing:
     grade and stage transitions, score distributions, top movers, and what a push would send."""
     from analysis.simulation import run_simulate
     from foundation.moments import parse_moment
 
-    report = run_simulate(g.db, g.settings(), model_path, parse_moment(as_of), movers=movers)
+    report = run_simulate(g.db, g.settings(), model_path, parse_moment(as_of), movers=movers,
+                          against=against)
     emit(report.as_dict(), as_json, report.render())
 
 
@@ -492,7 +512,9 @@ def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     pip install 'leadsync[report]')."""
     from analysis.report import run_report
 
-    click.echo(f"Wrote {run_report(g.db, out, backtest_id=backtest_id, portal=g.resolved_base_url())}")
+    written = run_report(g.db, out, backtest_id=backtest_id, portal=g.resolved_base_url(),
+                         settings=g.settings())
+    click.echo(f"Wrote {written}")
 
 
 @cli.command("browse")

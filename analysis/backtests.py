@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from analysis.rescore import load_model
+from analysis.rescore import load_model, load_models
 from cache.database import Cache, open_cache, utcnow
 from cache.model_inputs import read_contacts
 from foundation.errors import ConfigError
@@ -35,7 +35,10 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
     cache = open_cache(db_path)
     try:
-        models = [load_model(model_path or settings.model_path, cache)]
+        if model_path is None and settings.configured_models:
+            models = load_models(settings, cache).models()  # every model of the config
+        else:
+            models = [load_model(model_path or settings.model_path, cache)]
         if compare_path:
             models.append(load_model(compare_path, cache))
         with cache.run("backtest") as run:

@@ -19,6 +19,8 @@ from analysis.backtests import pick_backtest
 from analysis.leakage import leakage
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
+from foundation.settings import DEFAULT_MODEL, Settings
+from scoring.backtest import default_as_of
 from scoring.model import STAGE_ORDER
 from scoring.reasons import is_bound
 from scoring.simulate import Distribution, distribution
@@ -50,23 +52,42 @@ class ReportData:
     backtest: dict | None = None
     backtest_id: int | None = None
     leakage: Any = None  # analysis.leakage.Leakage: its own section (analysis/leakage_report.py)
+    model: str = DEFAULT_MODEL  # the config's model shown (the one in charge)
+    comparison: Any = None  # analysis.compare.Comparison: champion vs challenger, if any
 
 
 def run_report(db_path: str, out: str | os.PathLike, *, backtest_id: int | None = None,
-               portal: str | None = None) -> Path:
-    """`leadsync report`: write the report of the cache at `db_path` to `out`."""
+               portal: str | None = None, settings: Settings | None = None) -> Path:
+    """`leadsync report`: write the report of the cache at `db_path` to `out`: the scores of
+    the config's model in charge, and champion vs challenger when the config has a shadow."""
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
+    model, comparison = DEFAULT_MODEL, None
+    if settings is not None and settings.configured_models:
+        from analysis.compare import run_compare
+        from analysis.rescore import load_models
+
+        cache = open_cache(db_path)
+        try:
+            models = load_models(settings, cache)
+        finally:
+            cache.close()
+        model = models.primary.name
+        if [m for m in models.shadows if m.name != model]:
+            comparison = run_compare(db_path, settings, movers=5, backtest_as_of=default_as_of(
+                datetime.now(timezone.utc), 90), horizon_days=90)
     cache = open_cache(db_path)
     try:
-        return write_report(cache, out, backtest_id=backtest_id, portal=portal)
+        return write_report(cache, out, backtest_id=backtest_id, portal=portal, model=model,
+                            comparison=comparison)
     finally:
         cache.close()
 
 
 def write_report(cache: Cache, path: str | os.PathLike, *,
                  generated_at: datetime | None = None, backtest_id: int | None = None,
-                 portal: str | None = None) -> Path:
+                 portal: str | None = None, model: str = DEFAULT_MODEL,
+                 comparison: Any = None) -> Path:
     """Write the HTML report of `cache` to `path` (replacing it); returns the absolute path."""
     try:
         import analysis.report_charts  # noqa: F401  (matplotlib is an optional extra)
@@ -74,8 +95,10 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
         if (exc.name or "").partition(".")[0] == "matplotlib":
             raise ConfigError(MISSING_EXTRA) from None
         raise
-    page = render(gather(cache, generated_at or datetime.now(timezone.utc),
-                         backtest_id=backtest_id, portal=portal))
+    data = gather(cache, generated_at or datetime.now(timezone.utc), backtest_id=backtest_id,
+                  portal=portal, model=model)
+    data.comparison = comparison
+    page = render(data)
     target = Path(path).resolve()
     if not target.parent.is_dir():
         raise ConfigError(f"{path}: directory {target.parent} does not exist")
@@ -88,14 +111,16 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
 # ---- reading the cache ------------------------------------------------------------------------
 
 def gather(cache: Cache, generated_at: datetime, *, backtest_id: int | None = None,
-           portal: str | None = None) -> ReportData:
-    """Read what the report shows (live contacts only). The backtest is `backtest_id`, else
-    the newest non-empty one of the model that scored most contacts."""
-    data = ReportData(generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+           portal: str | None = None, model: str = DEFAULT_MODEL) -> ReportData:
+    """Read what the report shows (live contacts only; scores of the config's `model`). The
+    backtest is `backtest_id`, else the newest non-empty one of the model that scored most
+    contacts."""
+    data = ReportData(generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                      model=model)
     data.portal = _portal(cache, portal)
     _contacts(cache, data)
     _scores(cache, data)
-    data.trend = _trend(cache)
+    data.trend = _trend(cache, model)
     picked = pick_backtest(cache, backtest_id, model=data.models[0] if data.models else None)
     if picked is not None:
         data.backtest_id, data.backtest = picked
@@ -122,7 +147,8 @@ def _contacts(cache: Cache, data: ReportData) -> None:
     for row in cache.conn.execute(
             f"SELECT json_extract(c.properties, '$.lifecyclestage'), "
             f"json_extract(c.properties, '$.hs_analytics_source'), s.total, {dated} "
-            f"FROM contacts c LEFT JOIN scores s ON s.contact_id = c.id WHERE {_LIVE}"):
+            f"FROM contacts c LEFT JOIN scores s ON s.contact_id = c.id AND s.model = ? "
+            f"WHERE {_LIVE}", (data.model,)):
         data.contacts += 1
         best = max([STAGE_ORDER.index(row[0]) if row[0] in STAGE_ORDER else -1] +
                    [i for i, at in enumerate(row[3:]) if at])
@@ -149,7 +175,9 @@ def _contacts(cache: Cache, data: ReportData) -> None:
 
 
 def _scores(cache: Cache, data: ReportData) -> None:
-    live = f"SELECT s.* FROM scores s JOIN contacts c ON c.id = s.contact_id WHERE {_LIVE}"
+    model = data.model.replace("'", "''")
+    live = (f"SELECT s.* FROM scores s JOIN contacts c ON c.id = s.contact_id "
+            f"WHERE {_LIVE} AND s.model = '{model}'")
     totals, grades = [], {}
     for total, grade in cache.conn.execute(f"SELECT total, grade FROM ({live})"):
         totals.append(total)
@@ -172,7 +200,7 @@ def _scores(cache: Cache, data: ReportData) -> None:
                   for rule, section, points, count in rows[:TOP_RULES]]
 
 
-def _trend(cache: Cache) -> tuple[list[str], list[float], list[int]]:
+def _trend(cache: Cache, model: str = DEFAULT_MODEL) -> tuple[list[str], list[float], list[int]]:
     """Replays score_history in as-of order: per day, the mean of every contact's latest
     total and how many stood at MQL or later."""
     current: dict[str, float] = {}
@@ -182,8 +210,8 @@ def _trend(cache: Cache) -> tuple[list[str], list[float], list[int]]:
     counts: list[int] = []
     total = 0.0
     for as_of, contact_id, new_total, new_stage in cache.conn.execute(
-            "SELECT as_of, contact_id, new_total, new_stage FROM score_history "
-            "ORDER BY as_of, id"):
+            "SELECT as_of, contact_id, new_total, new_stage FROM score_history WHERE model = ? "
+            "ORDER BY as_of, id", (model,)):
         day = as_of[:10]
         if days and day != days[-1]:
             means.append(round(total / len(current), 2))
@@ -286,6 +314,8 @@ def render(data: ReportData) -> str:
                  f"{TOP_RULES} by size.",
                  charts.rules(data.rules) if data.rules else None, "Nothing scored yet."),
     ]
+    if data.comparison is not None:
+        sections.append(_comparison_section(data.comparison))
     qualified = sum(n for name, n in data.funnel if name == "MQL")
     customers = sum(n for name, n in data.funnel if name == "Customer")
     best_auc = _auc_card(data.backtest)
@@ -306,6 +336,41 @@ def render(data: ReportData) -> str:
 (model, data, as-of date), so this report can be regenerated at any time.</footer>
 </main></body></html>
 """
+
+
+def _comparison_section(comparison: Any) -> str:
+    """Champion vs challenger: the grade × grade table, who would move, backtest side by side."""
+    e = html.escape
+    c = comparison
+    why = (f"The challenger {c.challenger} ({c.challenger_label}) runs in shadow beside the "
+           f"champion {c.champion} ({c.champion_label}): scored on every run, never moving a "
+           f"stage. Same grade for {c.agree:,} of {c.contacts:,} contacts both scored"
+           + (f" ({100 * c.agree / c.contacts:.1f}%)." if c.contacts else "."))
+    if not c.contacts:
+        return _section("challenger", "Champion vs challenger", why, None,
+                        "Nothing scored by both yet: run `leadsync sync`.")
+    head = "".join(f"<th>{e(g)}</th>" for g in c.grades)
+    rows = "".join(f"<tr><th>{e(r)}</th>" + "".join(
+        f"<td>{c.table[r].get(col, 0) or ''}</td>" for col in c.grades) + "</tr>"
+        for r in c.grades)
+    table = (f'<table class="grades"><caption>Grades: rows champion, columns challenger'
+             f'</caption><tr><th></th>{head}</tr>{rows}</table>')
+    moves = "".join(f"<tr><td>{e(label)}</td><td>{n:,}</td></tr>" for label, n in c.moves.items())
+    moving = (f"<table><caption>Who would move: lifecycle stage per the challenger "
+              f"({sum(c.moves.values()):,} contacts)</caption>{moves}</table>")
+    backtest = ""
+    if c.backtest is not None:
+        b = c.backtest
+        cells = "".join(
+            f"<tr><td>{label}</td>" + "".join(
+                f"<td>{'n/a' if b[side][key] is None else form.format(b[side][key])}</td>"
+                for side in ("champion", "challenger")) + "</tr>"
+            for key, label, form in (("auc", "ROC AUC", "{:.3f}"),
+                                     ("top_decile_lift", "top-decile lift", "{:.2f}x")))
+        backtest = (f"<table><caption>Backtest as of {e(b['as_of'][:10])}, "
+                    f"{b['horizon_days']} days</caption><tr><th></th><th>champion</th>"
+                    f"<th>challenger</th></tr>{cells}</table>")
+    return _section("challenger", "Champion vs challenger", why, table + moving + backtest, "")
 
 
 def _header_line(data: ReportData) -> str:

@@ -30,6 +30,7 @@ from scoring import Model, Score, ScoringError, scorer
 from foundation.settings import Settings
 from scoring import models as scoring_models
 from scoring.batch import BatchScorer, Chunk, Scores, batch_scorer
+from scoring.engine import epoch
 from scoring.models import ContactModel, ModelSet, subset
 from scoring.reasons import fragment as reason_fragment
 from scoring.sla import FollowUp, iso_state
@@ -399,11 +400,38 @@ class Explanation:
                 **self.score.to_dict()}
 
 
-def explain_contact(cache: Cache, model_path: str | None, reference: str,
-                    as_of: datetime) -> Explanation:
-    """Score one cached contact (an id or email) as of `as_of` and explain it; writes nothing."""
-    model = load_model(model_path, cache)
+def explain_contact(cache: Cache, settings: Settings | str | None, reference: str,
+                    as_of: datetime, *, model: str | None = None) -> Explanation:
+    """Score one cached contact (an id or email) as of `as_of` and explain it; writes nothing.
+    `model`: the config's model to explain with (default: the one in charge)."""
+    if isinstance(settings, Settings):
+        models = load_models(settings, cache)
+        try:
+            chosen = models.named(model) if model else models.primary
+        except KeyError:
+            raise ConfigError(f"no model named {model!r} in the config; it has "
+                              f"{', '.join(models.names)}") from None
+        scoring_model = chosen.model
+    else:
+        scoring_model = load_model(settings, cache)
     contact_id = find_contact(cache, reference)
-    contact, result = score_one(cache, model, as_of, contact_id)
-    return Explanation(contact_id, model.label, iso(as_of), result,
-                       scoring.explain(result, model, as_of, contact=contact))
+    contact, result = score_one(cache, scoring_model, as_of, contact_id)
+    text = scoring.explain(result, scoring_model, as_of, contact=contact)
+    if isinstance(settings, Settings) and settings.configured_models:
+        outside = _outside_segment(cache, chosen, contact_id, as_of)
+        text = f"Model {chosen.name}" + (f" ({outside})" if outside else "") + "\n" + text
+    return Explanation(contact_id, scoring_model.label, iso(as_of), result, text)
+
+
+def _outside_segment(cache: Cache, model: ContactModel, contact_id: str,
+                     as_of: datetime) -> str | None:
+    """Why the contact gets no score from `model` (outside its segment), or None."""
+    segment = model.segment
+    if segment is None:
+        return None
+    reader = ContactReader(cache, model.model, contacts=segment.contact_names,
+                           companies=segment.company_names)
+    [[(_, contact, _, company, _)]] = reader.chunks([contact_id], 1)
+    inside = segment.tester(epoch(as_of))(contact, company)
+    return None if inside else "the contact is outside this model's applies_to: it gets no " \
+        "score from it, and its properties are cleared"

@@ -9,19 +9,19 @@ send comes from the write-back plan (mappings/writeback.py) against HubSpot's la
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.rescore import load_model
+from analysis.rescore import load_model, load_models
 from cache.catalog import write_policy
 from cache.database import Cache, open_cache
 from cache.model_inputs import read_contacts
 from cache.write_plan import plan_for
 from foundation.errors import ConfigError
 from foundation.moments import iso
-from foundation.settings import Settings
+from foundation.settings import DEFAULT_MODEL, Settings, WriteBack
 from mappings.writeback import (DesiredScore, LifecyclePolicy, Plan, current_values, names_of,
                                 plan_contact)
 from scoring import Model, scorer
@@ -72,30 +72,43 @@ def _side_by_side(now: dict[str, int], after: dict[str, int]) -> list[tuple[str,
 
 
 def run_simulate(db_path: str, settings: Settings, model_path: str, as_of: datetime, *,
-                 movers: int = 10) -> SimulationReport:
-    """`leadsync simulate`: load both models, compare them on the cache at `db_path`."""
+                 movers: int = 10, against: str | None = None) -> SimulationReport:
+    """`leadsync simulate`: load both models, compare them on the cache at `db_path`. The
+    candidate stands in for the config's model `against` (default: the one in charge)."""
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
     cache = open_cache(db_path)
     try:
         candidate = load_model(model_path, cache)
-        current = load_model(settings.model_path, cache)
-        return simulate(cache, candidate, current, as_of, names=names_of(settings.write_back),
-                        policy=write_policy(cache, settings, candidate),
-                        policy_now=write_policy(cache, settings, current), movers=movers)
+        models = load_models(settings, cache)
+        try:
+            target = models.named(against) if against else models.primary
+        except KeyError:
+            raise ConfigError(f"no model named {against!r} in the config; it has "
+                              f"{', '.join(models.names)}") from None
+        write_back = (settings.model_named(target.name).write_back
+                      if settings.configured_models else settings.write_back)
+        driving = target.drives_stages
+        return simulate(cache, candidate, target.model, as_of,
+                        names=names_of(replace(write_back, followup=bool(target.model.sla))),
+                        policy=write_policy(cache, settings, candidate) if driving else None,
+                        policy_now=write_policy(cache, settings, target.model) if driving else None,
+                        movers=movers, model_key=target.name)
     finally:
         cache.close()
 
 
 def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
              names: dict[str, str], policy: LifecyclePolicy | None,
-             policy_now: LifecyclePolicy | None = None, movers: int = 10) -> SimulationReport:
+             policy_now: LifecyclePolicy | None = None, movers: int = 10,
+             model_key: str = DEFAULT_MODEL) -> SimulationReport:
     """Compare `candidate` with the stored scores (or `current`, if nothing is stored).
 
     `policy` is how push may move stages under the candidate; `policy_now` under the current
-    model (default: the same)."""
+    model (default: the same). `model_key`: the config's model whose stored scores and
+    properties the candidate would take over."""
     policies = (policy, policy if policy_now is None else policy_now)
-    stored = _stored_labels(cache)
+    stored = _stored_labels(cache, model_key)
     when = iso(as_of)
     baseline = (" + ".join(f"stored scores ({label})" for label in stored) if stored
                 else f"{current.label} (scored now: nothing is stored yet)")
@@ -104,7 +117,8 @@ def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
     score_current = scorer(current, as_of) if not stored else None
     plan = Plan()
     batch: list[tuple] = []
-    for contact_id, contact, events, company, row in read_contacts(cache, [candidate, current]):
+    for contact_id, contact, events, company, row in read_contacts(cache, [candidate, current],
+                                                                   stored=model_key):
         after = score_candidate(contact, events, company)
         if score_current is not None:
             before: Side | None = Side.of(score_current(contact, events, company))
@@ -113,21 +127,29 @@ def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
         change = comparison.add(contact_id, before, Side.of(after), contact.get("email"))
         batch.append((contact_id, after, change is not None))
         if len(batch) >= CHUNK:
-            _plan_batch(cache, batch, when, names, policies[0], plan)
+            _plan_batch(cache, batch, when, names, policies[0], plan, model_key)
             batch = []
     if batch:
-        _plan_batch(cache, batch, when, names, policies[0], plan)
+        _plan_batch(cache, batch, when, names, policies[0], plan, model_key)
     # What push would send today is push's own plan, not a copy of its reading.
-    plan_now = plan_for(cache, names, policies[1])[0]
+    plan_now = plan_for(cache, [_write_back(names, model_key, policies[1] is not None)],
+                        policies[1])[0]
     result = comparison.result()
-    result.notes += _notes(cache, stored, when)
+    result.notes += _notes(cache, stored, when, model_key)
     return SimulationReport(result, plan, plan_now)
 
 
-def _stored_labels(cache: Cache) -> list[str]:
+def _write_back(names: dict[str, str], model_key: str, stages: bool) -> WriteBack:
+    """The WriteBack of the one model a simulation plans for (its cache key, its names)."""
+    return WriteBack(**names, model=model_key, lifecycle_stage=stages,
+                     followup="sla_status" in names)
+
+
+def _stored_labels(cache: Cache, model_key: str) -> list[str]:
     rows = cache.conn.execute(
-        "SELECT model_name, model_version, as_of, COUNT(*) FROM scores "
-        "GROUP BY model_name, model_version, as_of ORDER BY COUNT(*) DESC, as_of DESC").fetchall()
+        "SELECT model_name, model_version, as_of, COUNT(*) FROM scores WHERE model = ? "
+        "GROUP BY model_name, model_version, as_of ORDER BY COUNT(*) DESC, as_of DESC",
+        (model_key,)).fetchall()
     shown = [f"{name} {version} as of {as_of}: {count:,}"
              for name, version, as_of, count in rows[:3]]
     if len(rows) > 3:
@@ -135,11 +157,11 @@ def _stored_labels(cache: Cache) -> list[str]:
     return shown
 
 
-def _notes(cache: Cache, stored: list[str], when: str) -> list[str]:
+def _notes(cache: Cache, stored: list[str], when: str, model_key: str) -> list[str]:
     notes = []
     if stored:
-        other = cache.conn.execute("SELECT COUNT(*) FROM scores WHERE as_of != ?",
-                                   (when,)).fetchone()[0]
+        other = cache.conn.execute("SELECT COUNT(*) FROM scores WHERE as_of != ? AND model = ?",
+                                   (when, model_key)).fetchone()[0]
         if other:
             notes.append(f"{other:,} stored scores are from another as-of date, so the changes "
                          f"include the passage of time (decay, windows), not only the model; "
@@ -154,7 +176,7 @@ def _notes(cache: Cache, stored: list[str], when: str) -> list[str]:
 
 
 def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, str],
-                policy: LifecyclePolicy | None, plan: Plan) -> None:
+                policy: LifecyclePolicy | None, plan: Plan, model_key: str) -> None:
     """Write-back plans for a batch from the candidate's scores, as `push` would compute them
     after `leadsync score` stored those scores."""
     ids = [item[0] for item in batch]
@@ -164,8 +186,8 @@ def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, st
         f"SELECT id, properties, pulled_at FROM contacts WHERE id IN ({marks})", ids)}
     changed_at = dict(conn.execute(
         f"SELECT s.contact_id, COALESCE((SELECT MAX(h.changed_at) FROM score_history h "
-        f"WHERE h.contact_id = s.contact_id), s.scored_at) FROM scores s "
-        f"WHERE s.contact_id IN ({marks})", ids).fetchall())
+        f"WHERE h.contact_id = s.contact_id AND h.model = s.model), s.scored_at) FROM scores s "
+        f"WHERE s.model = ? AND s.contact_id IN ({marks})", [model_key, *ids]).fetchall())
     busy = {row[0] for row in conn.execute(
         f"SELECT DISTINCT contact_id FROM outbox WHERE status IN ('pending', 'sent', 'failed') "
         f"AND contact_id IN ({marks})", ids)}

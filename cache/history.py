@@ -34,6 +34,7 @@ class Change:
     reasons: list[dict[str, Any]]
     run_id: int | None
     pushed_at: str | None
+    model: str = "default"  # the config's name for the model ([[models]]; "default" without)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,8 +48,13 @@ class Change:
             moved.append(f"stage {self.old_stage or '-'} -> {self.new_stage or '-'}")
         pushed = f"pushed {self.pushed_at}" if self.pushed_at else "not pushed"
         who = f"contact {self.contact_id}" + (f" <{self.email}>" if self.email else "")
+        model = f"{self.model_name} {self.model_version}"
+        if self.model != "default":
+            model = f"{self.model}: {model}"
+        if self.new_total is None and self.old_total is not None:
+            moved.append("left the model's segment")
         return (f"{self.changed_at}  {who}  {', '.join(moved)}  "
-                f"[{self.model_name} {self.model_version}, {self.trigger}, {pushed}]")
+                f"[{model}, {self.trigger}, {pushed}]")
 
 
 COLUMNS = tuple(f.name for f in fields(Change))
@@ -56,7 +62,8 @@ COLUMNS = tuple(f.name for f in fields(Change))
 
 def changes(cache: Cache, *, contact_id: str | None = None, since: str | None = None,
             model: str | None = None, limit: int | None = None) -> Iterator[Change]:
-    """History rows, oldest first; `since` is an ISO date/time, `model` a version or name;
+    """History rows, oldest first; `since` is an ISO date/time, `model` a model of the config
+    ([[models]] name), or a model file's version or name;
     `limit`: only the newest that many (still oldest first)."""
     where, params = [], []
     if contact_id is not None:
@@ -66,9 +73,9 @@ def changes(cache: Cache, *, contact_id: str | None = None, since: str | None = 
         where.append("h.changed_at >= ?")
         params.append(since)
     if model is not None:
-        where.append("(h.model_version = ? OR h.model_name = ? "
+        where.append("(h.model = ? OR h.model_version = ? OR h.model_name = ? "
                      "OR h.model_name || ' ' || h.model_version = ?)")
-        params.extend([model, model, model])
+        params.extend([model, model, model, model])
     selected = ", ".join("c.email" if name == "email" else f"h.{name}" for name in COLUMNS)
     sql = f"SELECT {selected} FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id"
     if where:

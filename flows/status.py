@@ -28,6 +28,8 @@ def status(cache: Cache, now: datetime | None = None) -> dict:
         "streams": streams,
         "counts": counts,
         "scores": conn.execute("SELECT count(*) FROM scores").fetchone()[0],
+        "scores_by_model": dict(conn.execute(
+            "SELECT model, count(*) FROM scores GROUP BY model ORDER BY model").fetchall()),
         "history_rows": conn.execute("SELECT count(*) FROM score_history").fetchone()[0],
         "outbox": dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()),
         "inbox": dict(conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()),
@@ -92,6 +94,10 @@ def render(report: dict) -> str:
     for name, c in report["counts"].items():
         lines.append(f"  {name:<10} {c['live']:>8,} / {c['archived']:,} / {c['merged']:,}")
     lines.append(f"Scores: {report['scores']:,}  history rows: {report['history_rows']:,}")
+    by_model = report.get("scores_by_model") or {}
+    if len(by_model) > 1 or set(by_model) - {"default"}:
+        lines.append("  by model: " + ", ".join(f"{name} {count:,}"
+                                                for name, count in by_model.items()))
     if report["outbox"]:
         lines.append("Outbox: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report["outbox"].items())))
     if report["inbox"]:
