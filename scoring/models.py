@@ -88,7 +88,9 @@ def segment(spec: Mapping[str, Any] | None, model: Model, *, source: str,
         compile_condition(dict(spec), Context(_segment_resolver(types, free), model.lists, 0.0),
                           "applies_to")
     except Invalid as exc:
-        raise ModelError([Problem(source, f"{where}.{exc.field}: {exc.message}")]) from None
+        inner = exc.field[len("applies_to"):] if exc.field.startswith("applies_to") else \
+            f".{exc.field}"
+        raise ModelError([Problem(source, f"{where}{inner}: {exc.message}")]) from None
     used = {k: tuple(sorted(v)) for k, v in types.used.items()}
     # (email_domain and is_free_email read `email`, which the reader always reads)
     return Segment(spec, model, used.get("contacts", ()), used.get("companies", ()))
