@@ -239,15 +239,18 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
               help="Also resend contacts whose earlier writes failed for a non-retriable reason.")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
+@click.option("--full-check", is_flag=True,
+              help="Plan every scored contact, not only those changed since their last push.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and summary as JSON (all changes).")
 @click.pass_obj
 def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool, wait: float,
-         as_json: bool) -> None:
+         full_check: bool, as_json: bool) -> None:
     """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
     from flows.sync import run_push
 
     summary = run_push(g.db, g.settings(), lambda: g.client(), dry_run=dry_run,
-                       max_changes=max_changes, retry_failed=retry_failed, wait=wait)
+                       max_changes=max_changes, retry_failed=retry_failed, wait=wait,
+                       full_check=full_check)
     emit(summary.as_dict(), as_json, summary.render())
 
 

@@ -24,9 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
+from cache import push_dirty
 from cache.catalog import require_setup
 from cache.database import Cache, utcnow
 from connector.client import BATCH_LIMIT, BatchResult, HubSpot
+from connector.rejections import named_inputs
 from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
                                ValidationFailed)
 from foundation.settings import WriteBack
@@ -58,24 +60,28 @@ class PushSummary:
     plan: Plan
     backlog: Backlog = field(default_factory=Backlog)
     dry_run: bool = False
+    full_check: bool = False  # every scored contact planned, not only those marked
     write_calls: int = 0
     written: int = 0        # outbox rows HubSpot confirmed
     contacts_written: int = 0
     failed: list[dict] = field(default_factory=list)
     skipped: int = 0        # contacts archived or merged before their row went out
     unaccounted: int = 0    # inputs HubSpot's answer named neither as result nor as error
-    splits: int = 0         # whole-batch 400s split in halves
+    rejected_named: int = 0  # whole-batch 400s whose answer named the bad inputs
+    splits: int = 0         # whole-batch 400s that named none: split in halves
     api_calls: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self, sample: int | None = None) -> dict:
-        return {"dry_run": self.dry_run, "plan": self.plan.as_dict(sample), "notes": self.notes,
+        return {"dry_run": self.dry_run, "full_check": self.full_check,
+                "plan": self.plan.as_dict(sample), "notes": self.notes,
                 "resent": len(self.backlog.resend), "held_by_failures": len(self.backlog.held),
                 "in_flight_elsewhere": len(self.backlog.in_flight),
                 "write_calls": self.write_calls, "written": self.written,
                 "contacts_written": self.contacts_written, "failed": self.failed,
-                "skipped": self.skipped, "unaccounted": self.unaccounted, "splits": self.splits,
+                "skipped": self.skipped, "unaccounted": self.unaccounted,
+                "rejected_named": self.rejected_named, "splits": self.splits,
                 "api_calls": self.api_calls, "seconds": round(self.seconds, 2)}
 
     def render(self, sample: int = 10) -> str:
@@ -93,6 +99,9 @@ class PushSummary:
                      f"({self.api_calls:,} API calls, {self.seconds:.1f} s)")
         if self.skipped:
             lines.append(f"{self.skipped:,} contacts skipped: archived or merged before the write")
+        if self.rejected_named:
+            lines.append(f"{self.rejected_named:,} batches rejected whole named their bad records: "
+                         f"those failed, the rest were resent in one call each")
         if self.splits:
             lines.append(f"{self.splits:,} batches rejected whole were split to isolate bad records")
         if self.unaccounted:
@@ -110,12 +119,18 @@ class PushSummary:
 # ---- planning (reads the cache only: zero API calls) ----------------------------------------
 
 def plan_push(cache: Cache, write_back: WriteBack, policy: LifecyclePolicy | None, *,
-              retry_failed: bool = False,
-              contact_ids: Iterable[str] | None = None) -> tuple[Plan, Backlog]:
-    """What a push would send: the backlog of unfinished rows, then the new plan."""
+              retry_failed: bool = False, contact_ids: Iterable[str] | None = None,
+              full_check: bool = False) -> tuple[Plan, Backlog]:
+    """What a push would send: the backlog of unfinished rows, then the new plan.
+
+    The plan covers `contact_ids` if given; else the contacts marked in `push_dirty`
+    (cache/push_dirty.py), or every scored contact with `full_check` or when the property
+    names or stage policy changed since the marks were last reset."""
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
     backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
-    plan = build_plan(cache.conn, names_of(write_back), policy, contact_ids=ids,
+    names = names_of(write_back)
+    every = full_check or push_dirty.stored_plan_key(cache.conn) != push_dirty.plan_key(names, policy)
+    plan = build_plan(cache.conn, names, policy, contact_ids=ids, dirty_only=ids is None and not every,
                       exclude=backlog.contacts | backlog.held | backlog.in_flight)
     if backlog.held:
         plan.skipped["failed earlier"] += len(backlog.held)
@@ -163,19 +178,22 @@ def _alive(pid: int | None) -> bool:
 
 def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
                policy: LifecyclePolicy | None, *, contact_ids: Sequence[str] | None = None,
-               exclude: frozenset[str] = frozenset()) -> Plan:
-    """Desired values of every scored contact diffed against what HubSpot has."""
+               exclude: frozenset[str] = frozenset(), dirty_only: bool = False) -> Plan:
+    """Desired values of scored contacts diffed against what HubSpot has: `contact_ids`, or
+    those marked in `push_dirty` (`dirty_only`), or all."""
     plan = Plan()
     watched = list(names.values()) + ["lifecyclestage"]
     # Only the watched properties leave SQLite: one small JSON array per contact.
     extract = "json_extract(c.properties, " + ", ".join(
         f"'$.\"{name}\"'" for name in watched) + ")"
-    for chunk in _score_chunks(conn, contact_ids, extract):
+    for chunk in _score_chunks(conn, contact_ids, extract, dirty_only):
         for row in chunk:
             (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
-             history_id, known, properties, archived, merged_into, pulled_at, ledger) = row
+             history_id, known, properties, archived, merged_into, pulled_at, ledger, mark) = row
             if contact_id in exclude:
                 continue
+            if mark is not None:
+                plan.dirty[contact_id] = mark
             if not known:
                 plan.skipped["unknown"] += 1
                 continue
@@ -194,6 +212,8 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
             plan.add(change, held)
             if change is not None:
                 plan.history_upto[contact_id] = history_id
+    if dirty_only and contact_ids is None:
+        plan.dirty.update(push_dirty.orphans(conn))
     return plan
 
 
@@ -205,20 +225,27 @@ _SCORES = """
            c.id IS NOT NULL, {extract}, c.archived, c.merged_into, c.pulled_at,
            -- the pushed ledger where newer than the last pull (older rows are superseded)
            (SELECT json_group_object(p.property, json_array(p.value, p.pushed_at)) FROM pushed p
-            WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at))
-    FROM scores s LEFT JOIN contacts c ON c.id = s.contact_id"""
+            WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at)),
+           d.seq
+    FROM {source} LEFT JOIN contacts c ON c.id = s.contact_id"""
+_ALL = "scores s LEFT JOIN push_dirty d ON d.contact_id = s.contact_id"
+_DIRTY = "push_dirty d JOIN scores s ON s.contact_id = d.contact_id"
 
 
 def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None,
-                  extract: str) -> Iterator[list]:
-    sql = _SCORES.format(extract=extract)
+                  extract: str, dirty_only: bool = False) -> Iterator[list]:
     if contact_ids is not None:
+        sql = _SCORES.format(extract=extract, source=_ALL)
         for start in range(0, len(contact_ids), _CHUNK):
             part = contact_ids[start:start + _CHUNK]
             yield conn.execute(f"{sql} WHERE s.contact_id IN ({','.join('?' * len(part))}) "
                                f"ORDER BY s.contact_id", part).fetchall()
         return
-    cursor = conn.execute(f"{sql} ORDER BY s.contact_id")
+    if dirty_only:
+        sql = _SCORES.format(extract=extract, source=_DIRTY) + " ORDER BY d.contact_id"
+    else:
+        sql = _SCORES.format(extract=extract, source=_ALL) + " ORDER BY s.contact_id"
+    cursor = conn.execute(sql)
     while chunk := cursor.fetchmany(_CHUNK):
         yield chunk
 
@@ -228,36 +255,59 @@ def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None,
 def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: LifecyclePolicy | None,
          *, max_changes: int | None = None, retry_failed: bool = False,
          contact_ids: Iterable[str] | None = None, concurrency: int = 8,
-         run_id: int | None = None, after_send: AfterSend | None = None) -> PushSummary:
+         run_id: int | None = None, after_send: AfterSend | None = None,
+         full_check: bool = False) -> PushSummary:
     """Send what changed. Raises NotSetUp before setup, TooManyChanges over the guardrail
-    (nothing is enqueued or sent then). `after_send(batch_id, contact_ids)` runs after each
-    batch's HTTP call and before its answer is recorded (a seam for crash tests)."""
+    (nothing is enqueued or sent then). Plans the contacts marked since their last push
+    (cache/push_dirty.py); `full_check` marks and plans every scored contact.
+    `after_send(batch_id, contact_ids)` runs after each batch's HTTP call and before its
+    answer is recorded (a seam for crash tests)."""
     started, calls = time.monotonic(), client.counters.calls
     require_setup(cache.conn, write_back)
+    names = names_of(write_back)
+    key = push_dirty.plan_key(names, policy)
+    if full_check or push_dirty.stored_plan_key(cache.conn) != key:
+        push_dirty.mark_all(cache, key)
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
     plan, backlog = plan_push(cache, write_back, policy, retry_failed=retry_failed, contact_ids=ids)
-    summary = PushSummary(plan, backlog)
+    summary = PushSummary(plan, backlog, full_check=full_check)
     moving = len(backlog.contacts | {c.contact_id for c in plan.changes})
     if max_changes is not None and moving > max_changes:
         raise TooManyChanges(
             f"push would update {moving:,} contacts, more than --max-changes {max_changes:,}; "
             f"nothing was sent. Check `leadsync push --dry-run`, then rerun with "
             f"--max-changes {moving}")
+    _clear_settled(cache, plan)
     sender = Sender(cache, client, summary, run_id=run_id, concurrency=concurrency,
                     after_send=after_send)
     if backlog.resend:
         sender.claim_backlog(backlog.resend)
         sender.drain()
-        names = names_of(write_back)
         settled = sorted(backlog.contacts - sender.unfinished_contacts())
         again = build_plan(cache.conn, names, policy, contact_ids=settled)
+        _clear_settled(cache, again)
         plan.changes += again.changes
         plan.history_upto.update(again.history_upto)
+        plan.dirty.update(again.dirty)
     sender.send_plan(plan)
     sender.finish()
     summary.api_calls = client.counters.calls - calls
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _clear_settled(cache: Cache, plan: Plan) -> None:
+    """Drop the marks of planned contacts with nothing to write (changed contacts keep theirs
+    until their outbox rows are written: cache/push_dirty.py)."""
+    changed = {c.contact_id for c in plan.changes}
+    settled = [(c, mark) for c, mark in plan.dirty.items() if c not in changed]
+    if settled:
+        with cache.transaction() as conn:
+            push_dirty.clear(conn, settled)
+
+
+def _marks(changes: Iterable[ContactChange], dirty: Mapping[str, int]) -> list[tuple[str, int]]:
+    return [(c.contact_id, dirty[c.contact_id]) for c in changes if c.contact_id in dirty]
 
 
 @dataclass(frozen=True)
@@ -301,6 +351,7 @@ class Sender:
         with self.cache.transaction() as conn:
             for change in plan.changes:
                 self._insert(conn, change, plan.history_upto.get(change.contact_id), utcnow())
+            push_dirty.clear(conn, _marks(plan.changes, plan.dirty))
 
     def send_plan(self, plan: Plan) -> None:
         """Send the plan in batches of 100 contacts, each enqueued (as `sent`) by the thread
@@ -310,13 +361,14 @@ class Sender:
         next push plans them again, which is the same as resending them."""
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
             futures = [pool.submit(self._enqueue_and_send, plan.changes[start:start + BATCH_LIMIT],
-                                   plan.history_upto)
+                                   plan.history_upto, plan.dirty)
                        for start in range(0, len(plan.changes), BATCH_LIMIT)]
             for future in futures:
                 future.result()
         self.drain()
 
-    def _enqueue_and_send(self, changes: list[ContactChange], history_upto: dict) -> None:
+    def _enqueue_and_send(self, changes: list[ContactChange], history_upto: dict,
+                          dirty: dict) -> None:
         batch, now, rows = self._next_batch(), utcnow(), []
         with self.cache.transaction() as conn:
             for change in changes:
@@ -324,6 +376,8 @@ class Sender:
                 first = self._insert(conn, change, upto, now, batch)
                 rows.append(_Row(first, change.contact_id, change.writes[0],
                                  upto if len(change.writes) == 1 else None))
+            # the outbox rows carry the plan now: its marks go in the same transaction
+            push_dirty.clear(conn, _marks(changes, dirty))
         self._post(rows, batch)
 
     def _insert(self, conn: sqlite3.Connection, change: ContactChange, history_upto: int | None,
@@ -416,13 +470,7 @@ class Sender:
         try:
             result = self.client.batch_update("contacts", inputs)
         except ValidationFailed as exc:
-            if len(rows) == 1:
-                self._settle(rows, set(), {rows[0].contact_id: (str(exc), False)})
-                return
-            self._count(splits=1)
-            middle = len(rows) // 2
-            self._send(rows[:middle])
-            self._send(rows[middle:])
+            self._rejected(rows, inputs, exc)
             return
         except HubSpotError as exc:
             fatal = isinstance(exc, (AuthError, MissingScopes)) or exc.status == 429
@@ -434,6 +482,25 @@ class Sender:
         if self.after_send is not None:
             self.after_send(batch, [r.contact_id for r in rows])
         self._record(rows, result)
+
+    def _rejected(self, rows: list[_Row], inputs: list[dict], exc: ValidationFailed) -> None:
+        """A batch rejected whole (400): fail the inputs HubSpot's answer names, with its
+        reason, and resend the rest in one call; split in halves only when it names none."""
+        named = named_inputs(exc.body, inputs)
+        if named:
+            self._count(rejected_named=1)
+            self._settle(rows, set(), {c: (reason, False) for c, reason in named.items()})
+            rest = [r for r in rows if r.contact_id not in named]
+            if rest:
+                self._send(rest)
+            return
+        if len(rows) == 1:
+            self._settle(rows, set(), {rows[0].contact_id: (str(exc), False)})
+            return
+        self._count(splits=1)
+        middle = len(rows) // 2
+        self._send(rows[:middle])
+        self._send(rows[middle:])
 
     def _record(self, rows: list[_Row], result: BatchResult) -> None:
         """Match HubSpot's answer back per contact: results, per-input errors, the rest."""

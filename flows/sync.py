@@ -78,7 +78,7 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
-             wait: float = 0.0) -> PushSummary:
+             wait: float = 0.0, full_check: bool = False) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
@@ -87,8 +87,8 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             policy = write_policy(cache, settings, model)
             if dry_run:
                 plan, backlog = plan_push(cache, settings.write_back, policy,
-                                          retry_failed=retry_failed)
-                summary = PushSummary(plan, backlog, dry_run=True)
+                                          retry_failed=retry_failed, full_check=full_check)
+                summary = PushSummary(plan, backlog, dry_run=True, full_check=full_check)
                 try:
                     require_setup(cache.conn, settings.write_back)
                 except NotSetUp as exc:
@@ -98,7 +98,7 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 summary = push(cache, client_factory(), settings.write_back, policy,
                                max_changes=settings.max_changes if max_changes is None else max_changes,
                                retry_failed=retry_failed, concurrency=settings.concurrency,
-                               run_id=run.id)
+                               run_id=run.id, full_check=full_check)
                 run.api_calls = summary.api_calls
                 run.records = summary.contacts_written
                 run.details = summary.as_dict(sample=20)
