@@ -152,11 +152,13 @@ def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwar
     workers = []
 
     def announce(url: str) -> None:
-        click.echo(f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops")
+        click.echo(f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}, "
+                   f"GET {receiver.METRICS_PATH}); Ctrl-C stops")
         if not no_worker:  # started once listening, so a busy port fails first, in one line
             from webhooks.worker import start_in_background
 
-            workers.append(start_in_background(g.db, g.settings(), lambda: g.client()))
+            workers.append(start_in_background(g.db, g.settings(), lambda: g.client(),
+                                               app.metrics.worker))
 
     try:
         receiver.serve(app, host, port, max_body_bytes=max_body_bytes, announce=announce)

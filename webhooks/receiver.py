@@ -2,6 +2,7 @@
 
     POST /webhooks/hubspot   verify the v3 signature, append the events to the inbox, 204
     GET  /healthz            inbox depth, oldest unprocessed age, processed/failed/parked
+    GET  /metrics            Prometheus text format (webhooks/metrics.py)
 
 It never calls HubSpot: the 204 means "committed to the inbox", and the worker does the rest.
 Checks run cheapest-first and nothing is parsed before the signature holds. Every refusal
@@ -29,10 +30,13 @@ from cache import inbox
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
 from foundation.shutdown import interrupted_by_signals
+from webhooks.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from webhooks.metrics import ServeMetrics
 from webhooks.signature import Check, verify_v3
 
 WEBHOOK_PATH = "/webhooks/hubspot"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 MAX_BODY_BYTES = 1024 * 1024
 BUSY_TIMEOUT_MS = 3000  # well inside HubSpot's 5 s: past it a 503 (HubSpot retries) beats a hang
 
@@ -56,12 +60,20 @@ class ReceiverConfig:
 
 
 class Refused(Exception):
-    """A request the receiver answers with an error status (message: the one-line reason)."""
+    """A request the receiver answers with an error status (message: the one-line reason;
+    `code`: the reason's label in /metrics)."""
 
-    def __init__(self, status: str, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, status: str, reason: str, headers: tuple[tuple[str, str], ...] = (),
+                 *, code: str) -> None:
         super().__init__(reason)
         self.status = status
         self.headers = headers
+        self.code = code
+
+
+_SIGNATURE_CODES = {Check.MISSING: "signature_missing", Check.BAD_TIMESTAMP: "timestamp_invalid",
+                    Check.STALE: "timestamp_stale", Check.FUTURE: "timestamp_future",
+                    Check.MISMATCH: "signature_mismatch"}
 
 
 class Receiver:
@@ -75,6 +87,7 @@ class Receiver:
         self._opened: list[Cache] = []
         self._lock = threading.Lock()
         self._checkpointer: Checkpointer | None = None
+        self.metrics = ServeMetrics(self._cache, clock)
 
     def __repr__(self) -> str:
         return f"Receiver(db_path={self.db_path!r}, config={self.config!r})"
@@ -88,8 +101,15 @@ class Receiver:
             if path == HEALTH_PATH:
                 _allow(method, "GET", "HEAD")
                 return self._health(start_response)
-            raise Refused("404 Not Found", "no such endpoint")
+            if path == METRICS_PATH:
+                _allow(method, "GET")
+                body = self.metrics.render()
+                start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE),
+                                          ("Content-Length", str(len(body)))])
+                return [body]
+            raise Refused("404 Not Found", "no such endpoint", code="not_found")
         except Refused as exc:
+            self.metrics.refuse(exc.code)
             # Scanners' 404/405s are noise; failed signatures and bad bodies are worth a look.
             level = logging.INFO if exc.status[:3] in ("404", "405") else logging.WARNING
             log.log(level, "refused %s %s from %s: %s", method, _printable(path),
@@ -122,14 +142,16 @@ class Receiver:
             method=environ["REQUEST_METHOD"], uri=signed_uri(environ, self.config), body=body,
             timestamp=environ.get("HTTP_X_HUBSPOT_REQUEST_TIMESTAMP"), now=self.clock())
         if check is not Check.VALID:
-            raise Refused("401 Unauthorized", check.value)
+            raise Refused("401 Unauthorized", check.value, code=_SIGNATURE_CODES[check])
         events = _events(body)
         try:
             added = inbox.append(self._cache(), events, self.clock())
         except sqlite3.Error as exc:
             # Nothing committed; HubSpot retries a 5xx, so the events come back.
             log.error("inbox write failed (%s): answering 503 so HubSpot retries", exc)
-            raise Refused("503 Service Unavailable", "inbox is busy or unavailable") from None
+            raise Refused("503 Service Unavailable", "inbox is busy or unavailable",
+                          code="inbox_unavailable") from None
+        self.metrics.accept(len(events), added)
         log.debug("accepted %d events (%d new)", len(events), added)
         start_response("204 No Content", [])
         return []
@@ -224,15 +246,18 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes:
     length = environ.get("CONTENT_LENGTH") or ""
     if length:
         if not (length.isascii() and length.isdigit()):
-            raise Refused("400 Bad Request", "Content-Length is not a number")
+            raise Refused("400 Bad Request", "Content-Length is not a number",
+                          code="bad_content_length")
         if int(length) > limit:
             # Refused on the header alone: the body is never read.
-            raise Refused("413 Content Too Large", f"body is larger than {limit} bytes")
+            raise Refused("413 Content Too Large", f"body is larger than {limit} bytes",
+                          code="too_large")
         return _read(environ["wsgi.input"], int(length))
     # Chunked (no length): read one byte past the limit to tell "at" from "over".
     body = _read(environ["wsgi.input"], limit + 1)
     if len(body) > limit:
-        raise Refused("413 Content Too Large", f"body is larger than {limit} bytes")
+        raise Refused("413 Content Too Large", f"body is larger than {limit} bytes",
+                      code="too_large")
     return body
 
 
@@ -251,15 +276,15 @@ def _events(body: bytes) -> list[inbox.WebhookEvent]:
     try:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise Refused("400 Bad Request", "body is not UTF-8 JSON") from None
+        raise Refused("400 Bad Request", "body is not UTF-8 JSON", code="not_json") from None
     if not isinstance(payload, list):
-        raise Refused("400 Bad Request", "body is not a JSON array of events")
+        raise Refused("400 Bad Request", "body is not a JSON array of events", code="not_array")
     events = []
     for index, item in enumerate(payload):
         try:
             events.append(inbox.event_from_json(item))
         except ValueError as exc:
-            raise Refused("400 Bad Request", f"event {index} {exc}") from None
+            raise Refused("400 Bad Request", f"event {index} {exc}", code="bad_event") from None
     if len(events) > 100:
         # HubSpot documents at most 100; the batch is signed, so keep it rather than refuse
         # (a refusal only makes HubSpot resend the same batch, then drop it). Size is capped.
@@ -270,7 +295,7 @@ def _events(body: bytes) -> list[inbox.WebhookEvent]:
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
         raise Refused("405 Method Not Allowed", f"use {' or '.join(allowed)}",
-                      (("Allow", ", ".join(allowed)),))
+                      (("Allow", ", ".join(allowed)),), code="method_not_allowed")
 
 
 def _nearest(header: str | None) -> str | None:
