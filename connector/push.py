@@ -182,39 +182,73 @@ def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
     """Desired values of scored contacts diffed against what HubSpot has: `contact_ids`, or
     those marked in `push_dirty` (`dirty_only`), or all."""
     plan = Plan()
+    for part in plan_parts(conn, names, policy, contact_ids=contact_ids, exclude=exclude,
+                           dirty_only=dirty_only):
+        absorb(plan, part)
+    return plan
+
+
+def plan_parts(conn: sqlite3.Connection, names: Mapping[str, str],
+               policy: LifecyclePolicy | None, *, contact_ids: Sequence[str] | None = None,
+               exclude: frozenset[str] = frozenset(), dirty_only: bool = False) -> Iterator[Plan]:
+    """`build_plan` in parts of ≤ 500 contacts, in contact id order, so a push can send the
+    first batches while it plans the rest. Each part is one complete query: a push may write
+    between parts (the marked ids are read up front)."""
     watched = list(names.values()) + ["lifecyclestage"]
     # Only the watched properties leave SQLite: one small JSON array per contact.
     extract = "json_extract(c.properties, " + ", ".join(
         f"'$.\"{name}\"'" for name in watched) + ")"
-    for chunk in _score_chunks(conn, contact_ids, extract, dirty_only):
-        for row in chunk:
-            (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
-             history_id, known, properties, archived, merged_into, pulled_at, ledger, mark) = row
-            if contact_id in exclude:
-                continue
-            if mark is not None:
-                plan.dirty[contact_id] = mark
-            if not known:
-                plan.skipped["unknown"] += 1
-                continue
-            if merged_into:
-                plan.skipped["merged"] += 1
-                continue
-            if archived:
-                plan.skipped["archived"] += 1
-                continue
-            score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
-                                 reasons or "[]", changed_at)
-            pulled = dict(zip(watched, json.loads(properties))) if properties else {}
-            newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
-            current = current_values(pulled, pulled_at, newer)
-            change, held = plan_contact(score, current, names, policy)
-            plan.add(change, held)
-            if change is not None:
-                plan.history_upto[contact_id] = history_id
-    if dirty_only and contact_ids is None:
-        plan.dirty.update(push_dirty.orphans(conn))
+    marked_only = dirty_only and contact_ids is None
+    if marked_only:
+        contact_ids = [r[0] for r in conn.execute(
+            "SELECT contact_id FROM push_dirty ORDER BY contact_id")]
+    for chunk in _score_chunks(conn, contact_ids, extract):
+        yield _plan_rows(chunk, watched, names, policy, exclude)
+    if marked_only:
+        tail = Plan()
+        tail.dirty.update(push_dirty.orphans(conn))
+        yield tail
+
+
+def _plan_rows(rows: list, watched: list[str], names: Mapping[str, str],
+               policy: LifecyclePolicy | None, exclude: frozenset[str]) -> Plan:
+    plan = Plan()
+    for row in rows:
+        (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
+         history_id, known, properties, archived, merged_into, pulled_at, ledger, mark) = row
+        if contact_id in exclude:
+            continue
+        if mark is not None:
+            plan.dirty[contact_id] = mark
+        if not known:
+            plan.skipped["unknown"] += 1
+            continue
+        if merged_into:
+            plan.skipped["merged"] += 1
+            continue
+        if archived:
+            plan.skipped["archived"] += 1
+            continue
+        score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
+                             reasons or "[]", changed_at)
+        pulled = dict(zip(watched, json.loads(properties))) if properties else {}
+        newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
+        current = current_values(pulled, pulled_at, newer)
+        change, held = plan_contact(score, current, names, policy)
+        plan.add(change, held)
+        if change is not None:
+            plan.history_upto[contact_id] = history_id
     return plan
+
+
+def absorb(plan: Plan, part: Plan) -> None:
+    """Add a part of a plan (or another plan) to `plan`."""
+    plan.changes += part.changes
+    plan.held.update(part.held)
+    plan.skipped.update(part.skipped)
+    plan.unchanged += part.unchanged
+    plan.history_upto.update(part.history_upto)
+    plan.dirty.update(part.dirty)
 
 
 _SCORES = """
@@ -229,23 +263,18 @@ _SCORES = """
            d.seq
     FROM {source} LEFT JOIN contacts c ON c.id = s.contact_id"""
 _ALL = "scores s LEFT JOIN push_dirty d ON d.contact_id = s.contact_id"
-_DIRTY = "push_dirty d JOIN scores s ON s.contact_id = d.contact_id"
 
 
 def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None,
-                  extract: str, dirty_only: bool = False) -> Iterator[list]:
+                  extract: str) -> Iterator[list]:
+    sql = _SCORES.format(extract=extract, source=_ALL)
     if contact_ids is not None:
-        sql = _SCORES.format(extract=extract, source=_ALL)
         for start in range(0, len(contact_ids), _CHUNK):
             part = contact_ids[start:start + _CHUNK]
             yield conn.execute(f"{sql} WHERE s.contact_id IN ({','.join('?' * len(part))}) "
                                f"ORDER BY s.contact_id", part).fetchall()
         return
-    if dirty_only:
-        sql = _SCORES.format(extract=extract, source=_DIRTY) + " ORDER BY d.contact_id"
-    else:
-        sql = _SCORES.format(extract=extract, source=_ALL) + " ORDER BY s.contact_id"
-    cursor = conn.execute(sql)
+    cursor = conn.execute(f"{sql} ORDER BY s.contact_id")
     while chunk := cursor.fetchmany(_CHUNK):
         yield chunk
 
@@ -261,7 +290,10 @@ def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: Lifecycle
     (nothing is enqueued or sent then). Plans the contacts marked since their last push
     (cache/push_dirty.py); `full_check` marks and plans every scored contact.
     `after_send(batch_id, contact_ids)` runs after each batch's HTTP call and before its
-    answer is recorded (a seam for crash tests)."""
+    answer is recorded (a seam for crash tests).
+
+    When the guardrail cannot trip (fewer contacts marked than `max_changes`), the first
+    batches go out while the rest is still being planned; otherwise all is planned first."""
     started, calls = time.monotonic(), client.counters.calls
     require_setup(cache.conn, write_back)
     names = names_of(write_back)
@@ -269,15 +301,27 @@ def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: Lifecycle
     if full_check or push_dirty.stored_plan_key(cache.conn) != key:
         push_dirty.mark_all(cache, key)
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
-    plan, backlog = plan_push(cache, write_back, policy, retry_failed=retry_failed, contact_ids=ids)
+    backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
+    plan = Plan()
+    if backlog.held:
+        plan.skipped["failed earlier"] += len(backlog.held)
+    if backlog.in_flight:
+        plan.skipped["in flight elsewhere"] += len(backlog.in_flight)
+    parts = plan_parts(cache.conn, names, policy, contact_ids=ids, dirty_only=ids is None,
+                       exclude=backlog.contacts | backlog.held | backlog.in_flight)
+    most = len(ids) if ids is not None else push_dirty.marked(cache.conn)
+    if max_changes is not None and len(backlog.contacts) + most > max_changes:
+        for part in parts:  # the guardrail needs the whole plan before anything goes out
+            absorb(plan, part)
+        parts = iter(())
+        moving = len(backlog.contacts | {c.contact_id for c in plan.changes})
+        if moving > max_changes:
+            raise TooManyChanges(
+                f"push would update {moving:,} contacts, more than --max-changes "
+                f"{max_changes:,}; nothing was sent. Check `leadsync push --dry-run`, then "
+                f"rerun with --max-changes {moving}")
+        _clear_settled(cache, plan)
     summary = PushSummary(plan, backlog, full_check=full_check)
-    moving = len(backlog.contacts | {c.contact_id for c in plan.changes})
-    if max_changes is not None and moving > max_changes:
-        raise TooManyChanges(
-            f"push would update {moving:,} contacts, more than --max-changes {max_changes:,}; "
-            f"nothing was sent. Check `leadsync push --dry-run`, then rerun with "
-            f"--max-changes {moving}")
-    _clear_settled(cache, plan)
     sender = Sender(cache, client, summary, run_id=run_id, concurrency=concurrency,
                     after_send=after_send)
     if backlog.resend:
@@ -286,10 +330,8 @@ def push(cache: Cache, client: HubSpot, write_back: WriteBack, policy: Lifecycle
         settled = sorted(backlog.contacts - sender.unfinished_contacts())
         again = build_plan(cache.conn, names, policy, contact_ids=settled)
         _clear_settled(cache, again)
-        plan.changes += again.changes
-        plan.history_upto.update(again.history_upto)
-        plan.dirty.update(again.dirty)
-    sender.send_plan(plan)
+        absorb(plan, again)
+    sender.send_plan(plan, parts)
     sender.finish()
     summary.api_calls = client.counters.calls - calls
     summary.seconds = time.monotonic() - started
@@ -353,16 +395,31 @@ class Sender:
                 self._insert(conn, change, plan.history_upto.get(change.contact_id), utcnow())
             push_dirty.clear(conn, _marks(plan.changes, plan.dirty))
 
-    def send_plan(self, plan: Plan) -> None:
-        """Send the plan in batches of 100 contacts, each enqueued (as `sent`) by the thread
+    def send_plan(self, plan: Plan, parts: Iterable[Plan] = ()) -> None:
+        """Send the plan's changes, then those of `parts` as they are planned (each part is
+        added to `plan`), in batches of 100 contacts, each enqueued (as `sent`) by the thread
         that posts it; then rounds for retries and second writes (demotions).
 
-        Contacts whose batch was not enqueued yet when a push dies have no outbox rows: the
-        next push plans them again, which is the same as resending them."""
+        Contacts whose batch was not enqueued yet when a push dies have no outbox rows and
+        keep their dirty marks: the next push plans them again, which is the same as
+        resending them."""
+        waiting = list(plan.changes)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
-            futures = [pool.submit(self._enqueue_and_send, plan.changes[start:start + BATCH_LIMIT],
-                                   plan.history_upto, plan.dirty)
-                       for start in range(0, len(plan.changes), BATCH_LIMIT)]
+            futures = []
+
+            def submit(changes: list[ContactChange]) -> None:
+                futures.append(pool.submit(self._enqueue_and_send, changes, plan.history_upto,
+                                           plan.dirty))
+
+            for part in parts:
+                _clear_settled(self.cache, part)
+                absorb(plan, part)
+                waiting += part.changes
+                while len(waiting) >= BATCH_LIMIT:
+                    submit(waiting[:BATCH_LIMIT])
+                    waiting = waiting[BATCH_LIMIT:]
+            for start in range(0, len(waiting), BATCH_LIMIT):
+                submit(waiting[start:start + BATCH_LIMIT])
             for future in futures:
                 future.result()
         self.drain()
