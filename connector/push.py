@@ -129,8 +129,10 @@ def plan_push(cache: Cache, write_back: WriteBack, policy: LifecyclePolicy | Non
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
     backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
     names = names_of(write_back)
-    every = full_check or push_dirty.stored_plan_key(cache.conn) != push_dirty.plan_key(names, policy)
-    plan = build_plan(cache.conn, names, policy, contact_ids=ids, dirty_only=ids is None and not every,
+    key = push_dirty.plan_key(names, policy)
+    every = full_check or push_dirty.stored_plan_key(cache.conn) != key
+    plan = build_plan(cache.conn, names, policy, contact_ids=ids,
+                      dirty_only=ids is None and not every,
                       exclude=backlog.contacts | backlog.held | backlog.in_flight)
     if backlog.held:
         plan.skipped["failed earlier"] += len(backlog.held)

@@ -79,7 +79,8 @@ class WorkerMetrics:
         self.events = Counter("leadsync_worker_events", "Events the worker finished, by outcome.",
                               ["outcome"], registry=registry)
         self.write_calls = Counter("leadsync_writeback_calls",
-                                   "Batch update calls the worker's pushes made.", registry=registry)
+                                   "Batch update calls the worker's pushes made.",
+                                   registry=registry)
         self.write_failures = Counter("leadsync_writeback_failures",
                                       "Contacts whose write-back failed in the worker's pushes.",
                                       registry=registry)

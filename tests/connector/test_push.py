@@ -124,7 +124,10 @@ def halvings(size: int, position: int) -> int:
     while size > 1:
         levels += 1
         middle = size // 2
-        size, position = (middle, position) if position < middle else (size - middle, position - middle)
+        if position < middle:
+            size = middle
+        else:
+            size, position = size - middle, position - middle
     return levels
 
 

@@ -71,7 +71,8 @@ def test_a_bad_number_names_the_input_with_that_value():
 def test_one_bad_option_of_a_multiple_checkbox_value_names_its_input():
     body = validation_body({"isValid": False, "message": "ZZ was not one of the allowed options: "
                             "[a, b]", "error": "INVALID_OPTION", "name": "tags"})
-    inputs = [{"id": "1", "properties": {"tags": "a;ZZ"}}, {"id": "2", "properties": {"tags": "a;b"}}]
+    inputs = [{"id": "1", "properties": {"tags": "a;ZZ"}},
+              {"id": "2", "properties": {"tags": "a;b"}}]
     assert list(named_inputs(body, inputs)) == ["1"]
 
 
