@@ -1,9 +1,10 @@
 """The push plan, read from the cache only (zero API calls): what `push` would send.
 
 `push`, `push --dry-run` and `simulate` all read it here, so the plan a user is shown is
-the plan that is sent: the backlog of unfinished outbox rows first, then every scored
-contact's desired values (mappings/writeback.py) diffed against what HubSpot has (the last
-pull, or the pushed ledger where newer).
+the plan that is sent: the backlog of unfinished outbox rows first, then the desired values
+(mappings/writeback.py) of the contacts marked since their last push (cache/push_dirty.py;
+every scored contact with `full_check`) diffed against what HubSpot has (the last pull, or
+the pushed ledger where newer).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from cache import push_dirty
 from cache.database import Cache
 from foundation.settings import WriteBack
 from mappings.writeback import (DesiredScore, LifecyclePolicy, Plan, current_values, names_of,
@@ -32,20 +34,27 @@ class Backlog:
 
 
 def plan_push(cache: Cache, write_back: WriteBack, policy: LifecyclePolicy | None, *,
-              retry_failed: bool = False,
-              contact_ids: Iterable[str] | None = None) -> tuple[Plan, Backlog]:
+              retry_failed: bool = False, contact_ids: Iterable[str] | None = None,
+              full_check: bool = False) -> tuple[Plan, Backlog]:
     """What a push would send: the backlog of unfinished rows, then the new plan."""
     return plan_for(cache, names_of(write_back), policy, retry_failed=retry_failed,
-                    contact_ids=contact_ids)
+                    contact_ids=contact_ids, full_check=full_check)
 
 
 def plan_for(cache: Cache, names: Mapping[str, str], policy: LifecyclePolicy | None, *,
-             retry_failed: bool = False,
-             contact_ids: Iterable[str] | None = None) -> tuple[Plan, Backlog]:
-    """`plan_push` for write-back property `names` (key → HubSpot property)."""
+             retry_failed: bool = False, contact_ids: Iterable[str] | None = None,
+             full_check: bool = False) -> tuple[Plan, Backlog]:
+    """`plan_push` for write-back property `names` (key → HubSpot property).
+
+    The plan covers `contact_ids` if given; else the contacts marked in `push_dirty`
+    (cache/push_dirty.py), or every scored contact with `full_check` or when the property
+    names or stage policy changed since the marks were last reset."""
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
     backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
+    every = full_check or push_dirty.stored_plan_key(cache.conn) != push_dirty.plan_key(
+        names, policy)
     plan = build_plan(cache.conn, names, policy, contact_ids=ids,
+                      dirty_only=ids is None and not every,
                       exclude=backlog.contacts | backlog.held | backlog.in_flight)
     if backlog.held:
         plan.skipped["failed earlier"] += len(backlog.held)
@@ -93,39 +102,78 @@ def _alive(pid: int | None) -> bool:
 
 def build_plan(conn: sqlite3.Connection, names: Mapping[str, str],
                policy: LifecyclePolicy | None, *, contact_ids: Sequence[str] | None = None,
-               exclude: frozenset[str] = frozenset()) -> Plan:
-    """Desired values of every scored contact diffed against what HubSpot has."""
+               exclude: frozenset[str] = frozenset(), dirty_only: bool = False) -> Plan:
+    """Desired values of scored contacts diffed against what HubSpot has: `contact_ids`, or
+    those marked in `push_dirty` (`dirty_only`), or all."""
     plan = Plan()
+    for part in plan_parts(conn, names, policy, contact_ids=contact_ids, exclude=exclude,
+                           dirty_only=dirty_only):
+        absorb(plan, part)
+    return plan
+
+
+def plan_parts(conn: sqlite3.Connection, names: Mapping[str, str],
+               policy: LifecyclePolicy | None, *, contact_ids: Sequence[str] | None = None,
+               exclude: frozenset[str] = frozenset(), dirty_only: bool = False) -> Iterator[Plan]:
+    """`build_plan` in parts of ≤ 500 contacts, in contact id order, so a push can send the
+    first batches while it plans the rest. Each part is one complete query: a push may write
+    between parts (the marked ids are read up front)."""
     watched = list(names.values()) + ["lifecyclestage"]
     # Only the watched properties leave SQLite: one small JSON array per contact.
     extract = "json_extract(c.properties, " + ", ".join(
         f"'$.\"{name}\"'" for name in watched) + ")"
+    marked_only = dirty_only and contact_ids is None
+    if marked_only:
+        contact_ids = [r[0] for r in conn.execute(
+            "SELECT contact_id FROM push_dirty ORDER BY contact_id")]
     for chunk in _score_chunks(conn, contact_ids, extract):
-        for row in chunk:
-            (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
-             history_id, known, properties, archived, merged_into, pulled_at, ledger,
-             followup) = row
-            if contact_id in exclude:
-                continue
-            if not known:
-                plan.skipped["unknown"] += 1
-                continue
-            if merged_into:
-                plan.skipped["merged"] += 1
-                continue
-            if archived:
-                plan.skipped["archived"] += 1
-                continue
-            score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
-                                 reasons or "[]", changed_at, followup)
-            pulled = dict(zip(watched, json.loads(properties))) if properties else {}
-            newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
-            current = current_values(pulled, pulled_at, newer)
-            change, held = plan_contact(score, current, names, policy)
-            plan.add(change, held)
-            if change is not None:
-                plan.history_upto[contact_id] = history_id
+        yield _plan_rows(chunk, watched, names, policy, exclude)
+    if marked_only:
+        tail = Plan()
+        tail.dirty.update(push_dirty.orphans(conn))
+        yield tail
+
+
+def _plan_rows(rows: list, watched: list[str], names: Mapping[str, str],
+               policy: LifecyclePolicy | None, exclude: frozenset[str]) -> Plan:
+    plan = Plan()
+    for row in rows:
+        (contact_id, total, fit, engagement, grade, stage, inactive, reasons, changed_at,
+         history_id, known, properties, archived, merged_into, pulled_at, ledger, followup,
+         mark) = row
+        if contact_id in exclude:
+            continue
+        if mark is not None:
+            plan.dirty[contact_id] = mark
+        if not known:
+            plan.skipped["unknown"] += 1
+            continue
+        if merged_into:
+            plan.skipped["merged"] += 1
+            continue
+        if archived:
+            plan.skipped["archived"] += 1
+            continue
+        score = DesiredScore(contact_id, total, fit, engagement, grade, stage, bool(inactive),
+                             reasons or "[]", changed_at, followup)
+        pulled = dict(zip(watched, json.loads(properties))) if properties else {}
+        newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger != "{}" else {}
+        current = current_values(pulled, pulled_at, newer)
+        change, held = plan_contact(score, current, names, policy)
+        plan.add(change, held)
+        if change is not None:
+            plan.history_upto[contact_id] = history_id
     return plan
+
+
+def absorb(plan: Plan, part: Plan) -> None:
+    """Add a part of a plan (or another plan) to `plan`."""
+    plan.changes += part.changes
+    plan.held.update(part.held)
+    plan.skipped.update(part.skipped)
+    plan.unchanged += part.unchanged
+    plan.history_upto.update(part.history_upto)
+    plan.dirty.update(part.dirty)
 
 
 _SCORES = """
@@ -137,8 +185,9 @@ _SCORES = """
            -- the pushed ledger where newer than the last pull (older rows are superseded)
            (SELECT json_group_object(p.property, json_array(p.value, p.pushed_at)) FROM pushed p
             WHERE p.contact_id = s.contact_id AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at)),
-           s.followup
-    FROM scores s LEFT JOIN contacts c ON c.id = s.contact_id"""
+           s.followup, d.seq
+    FROM scores s LEFT JOIN push_dirty d ON d.contact_id = s.contact_id
+    LEFT JOIN contacts c ON c.id = s.contact_id"""
 
 
 def _score_chunks(conn: sqlite3.Connection, contact_ids: Sequence[str] | None,
