@@ -152,11 +152,13 @@ def serve(g: Globals, host: str, port: int, public_url: str | None, trust_forwar
     workers = []
 
     def announce(url: str) -> None:
-        click.echo(f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}); Ctrl-C stops")
+        click.echo(f"Listening on {url} (POST {receiver.WEBHOOK_PATH}, GET {receiver.HEALTH_PATH}, "
+                   f"GET {receiver.METRICS_PATH}); Ctrl-C stops")
         if not no_worker:  # started once listening, so a busy port fails first, in one line
             from webhooks.worker import start_in_background
 
-            workers.append(start_in_background(g.db, g.settings(), lambda: g.client()))
+            workers.append(start_in_background(g.db, g.settings(), lambda: g.client(),
+                                               app.metrics.worker))
 
     try:
         receiver.serve(app, host, port, max_body_bytes=max_body_bytes, announce=announce)
@@ -239,17 +241,19 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
               help="Also resend contacts whose earlier writes failed for a non-retriable reason.")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
+@click.option("--full-check", is_flag=True,
+              help="Plan every scored contact, not only those changed since their last push.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and summary as JSON (all changes).")
 @click.pass_obj
 def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool, wait: float,
-         quiet: bool, as_json: bool) -> None:
+         full_check: bool, quiet: bool, as_json: bool) -> None:
     """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
     from flows.sync import run_push
 
     summary = run_push(g.db, g.settings(), lambda: g.client(), dry_run=dry_run,
                        max_changes=max_changes, retry_failed=retry_failed, wait=wait,
-                       quiet=quiet or as_json)
+                       quiet=quiet or as_json, full_check=full_check)
     emit(summary.as_dict(), as_json, summary.render())
 
 

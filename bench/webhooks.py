@@ -34,8 +34,9 @@ from datetime import datetime, timezone
 import requests
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
+# ROOT first: this script's own directory (where sandbox_process lives) would otherwise make
+# `import webhooks` import this file instead of the package.
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.dirname(__file__))
 
 from sandbox_process import sandbox_process  # noqa: E402
 

@@ -125,14 +125,21 @@ def append(cache: Cache, events: Sequence[WebhookEvent], now: datetime) -> int:
 
 def claim(cache: Cache, limit: int, now: datetime, *,
           lease: timedelta = timedelta(seconds=60)) -> list[InboxEntry]:
-    """Up to `limit` due events, oldest occurrence first, leased to the caller for `lease`."""
+    """Up to `limit` due events, oldest occurrence first, leased to the caller for `lease`.
+
+    The rows are chosen before the write transaction (a WAL read never waits and never
+    makes the receiver wait), then leased in a short one that re-checks each is still due."""
+    found = cache.conn.execute(
+        "SELECT id, event_id, subscription_type, object_id, occurred_at, payload, attempts, "
+        "received_at FROM inbox INDEXED BY inbox_due WHERE status IN ('pending', 'failed') "
+        "AND next_attempt_at <= ? ORDER BY occurred_at, id LIMIT ?", (iso(now), limit)).fetchall()
+    rows = []
     with cache.transaction() as conn:
-        rows = conn.execute(
-            "SELECT id, event_id, subscription_type, object_id, occurred_at, payload, attempts, "
-            "received_at FROM inbox WHERE status IN ('pending', 'failed') AND next_attempt_at <= ? "
-            "ORDER BY occurred_at, id LIMIT ?", (iso(now), limit)).fetchall()
-        _update(conn, "UPDATE inbox SET next_attempt_at = ? WHERE id = ?",
-                [(iso(now + lease), row[0]) for row in rows])
+        for row in found:
+            if conn.execute("UPDATE inbox SET next_attempt_at = ? WHERE id = ? AND status IN "
+                            "('pending', 'failed') AND next_attempt_at <= ?",
+                            (iso(now + lease), row[0], iso(now))).rowcount:
+                rows.append(row)
     return [InboxEntry(id=r[0], event_id=r[1], subscription_type=r[2], object_id=r[3],
                        occurred_at=r[4], payload=json.loads(r[5]), attempts=r[6], received_at=r[7])
             for r in rows]

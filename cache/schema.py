@@ -386,12 +386,77 @@ MIGRATIONS: list[tuple[str, str]] = [
                h.pushed_at
         FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id;
     """),
+    # Contacts whose write-back plan may have changed since their last push (cache/push_dirty.py
+    # says why nothing is missed). Triggers mark a contact when anything its plan reads changes:
+    # its score, its score history (the scored_at written), its pulled row, its ledger rows.
+    # A re-mark deletes and re-inserts, so it gets a new `seq` (AUTOINCREMENT never reuses one,
+    # whatever conflict clause the outer statement has): a push clears only the mark it planned
+    # from. Every scored contact starts marked: the first push plans them all.
+    ("0014_push_dirty", """
+        CREATE TABLE IF NOT EXISTS push_dirty (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            contact_id TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE IF NOT EXISTS push_plan_state (
+            key TEXT PRIMARY KEY,
+            value TEXT
+        );
+        INSERT OR REPLACE INTO push_dirty (contact_id) SELECT contact_id FROM scores;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_score_added AFTER INSERT ON scores
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_score_changed AFTER UPDATE ON scores
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_history_added AFTER INSERT ON score_history
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_history_moved
+        AFTER UPDATE OF contact_id, changed_at ON score_history
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_contact_added AFTER INSERT ON contacts
+        WHEN EXISTS (SELECT 1 FROM scores WHERE contact_id = NEW.id)
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_contact_changed AFTER UPDATE ON contacts
+        WHEN EXISTS (SELECT 1 FROM scores WHERE contact_id = NEW.id)
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_ledger_removed AFTER DELETE ON pushed
+        WHEN EXISTS (SELECT 1 FROM scores WHERE contact_id = OLD.contact_id)
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = OLD.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (OLD.contact_id);
+        END;
+    """),
+    # Claiming the oldest due events walked every due row and sorted them inside the write
+    # transaction: with a backlog of 80,000 events that held the write lock for hundreds of
+    # milliseconds, and the receiver's inserts waited behind it. This index yields them in
+    # claim order, so a claim reads about as many rows as it takes.
+    ("0015_inbox_due", """
+        CREATE INDEX IF NOT EXISTS inbox_due ON inbox(occurred_at, id)
+        WHERE status IN ('pending', 'failed');
+    """),
     # Several models (scoring/models.py): a score per (contact, model). `model` is the config's
     # name for the model ([[models]] name; "default" without [[models]]), so the rows scored
     # before stay the default model's. History rows say which model moved. The table is
     # rebuilt without renaming one: the views above name `scores`, and SQLite refuses a
-    # rename while a view names a table that is gone.
-    ("0014_scores_per_model", """
+    # rename while a view names a table that is gone. Dropping the table dropped the push_dirty
+    # triggers on it (0014): they are created again (and a removed score marks its contact).
+    ("0016_scores_per_model", """
         CREATE TABLE scores_before_models AS SELECT * FROM scores;
         DROP TABLE scores;
         CREATE TABLE scores (
@@ -417,5 +482,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         FROM scores_before_models;
         DROP TABLE scores_before_models;
         ALTER TABLE score_history ADD COLUMN model TEXT NOT NULL DEFAULT 'default';
+        CREATE TRIGGER IF NOT EXISTS push_dirty_score_added AFTER INSERT ON scores
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_score_changed AFTER UPDATE ON scores
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER IF NOT EXISTS push_dirty_score_removed AFTER DELETE ON scores
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = OLD.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (OLD.contact_id);
+        END;
     """),
 ]

@@ -23,12 +23,15 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
+from cache import push_dirty
 from cache.catalog import require_setup
 from cache.database import Cache, utcnow
-from cache.write_plan import Backlog, Targets, build_plan, plan_push
+from cache.write_plan import (Backlog, Targets, absorb, build_plan, plan_names, plan_parts,
+                              read_backlog)
 from connector.client import BATCH_LIMIT, BatchResult, HubSpot
+from connector.rejections import named_inputs
 from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
                                ValidationFailed)
 from mappings.writeback import ContactChange, LifecyclePolicy, Plan
@@ -48,24 +51,28 @@ class PushSummary:
     plan: Plan
     backlog: Backlog = field(default_factory=Backlog)
     dry_run: bool = False
+    full_check: bool = False  # every scored contact planned, not only those marked
     write_calls: int = 0
     written: int = 0        # outbox rows HubSpot confirmed
     contacts_written: int = 0
     failed: list[dict] = field(default_factory=list)
     skipped: int = 0        # contacts archived or merged before their row went out
     unaccounted: int = 0    # inputs HubSpot's answer named neither as result nor as error
-    splits: int = 0         # whole-batch 400s split in halves
+    rejected_named: int = 0  # whole-batch 400s whose answer named the bad inputs
+    splits: int = 0         # whole-batch 400s that named none: split in halves
     api_calls: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self, sample: int | None = None) -> dict:
-        return {"dry_run": self.dry_run, "plan": self.plan.as_dict(sample), "notes": self.notes,
+        return {"dry_run": self.dry_run, "full_check": self.full_check,
+                "plan": self.plan.as_dict(sample), "notes": self.notes,
                 "resent": len(self.backlog.resend), "held_by_failures": len(self.backlog.held),
                 "in_flight_elsewhere": len(self.backlog.in_flight),
                 "write_calls": self.write_calls, "written": self.written,
                 "contacts_written": self.contacts_written, "failed": self.failed,
-                "skipped": self.skipped, "unaccounted": self.unaccounted, "splits": self.splits,
+                "skipped": self.skipped, "unaccounted": self.unaccounted,
+                "rejected_named": self.rejected_named, "splits": self.splits,
                 "api_calls": self.api_calls, "seconds": round(self.seconds, 2)}
 
     def render(self, sample: int = 10) -> str:
@@ -83,6 +90,9 @@ class PushSummary:
                      f"({self.api_calls:,} API calls, {self.seconds:.1f} s)")
         if self.skipped:
             lines.append(f"{self.skipped:,} contacts skipped: archived or merged before the write")
+        if self.rejected_named:
+            lines.append(f"{self.rejected_named:,} batches rejected whole named their bad records: "
+                         f"those failed, the rest were resent in one call each")
         if self.splits:
             lines.append(f"{self.splits:,} batches rejected whole were split to isolate bad records")
         if self.unaccounted:
@@ -103,23 +113,46 @@ def push(cache: Cache, client: HubSpot, write_back: Targets, policy: LifecyclePo
          *, max_changes: int | None = None, retry_failed: bool = False,
          contact_ids: Iterable[str] | None = None, concurrency: int = 8,
          run_id: int | None = None, after_send: AfterSend | None = None,
+         full_check: bool = False,
          progress: Callable[[int, int | None], None] | None = None) -> PushSummary:
     """Send what changed. Raises NotSetUp before setup, TooManyChanges over the guardrail
     (nothing is enqueued or sent then). Several models (`write_back` a sequence): one write
-    per contact carries all their properties. `after_send(batch_id, contact_ids)` runs after each
-    batch's HTTP call and before its answer is recorded (a seam for crash tests);
-    `progress(rows settled, rows planned)` after each answer is recorded."""
+    per contact carries all their properties. Plans the contacts marked since their last push
+    (cache/push_dirty.py); `full_check` marks and plans every scored contact.
+    `after_send(batch_id, contact_ids)` runs after each batch's HTTP call and before its
+    answer is recorded (a seam for crash tests); `progress(rows settled, rows planned so far)`
+    after each answer is recorded.
+
+    When the guardrail cannot trip (fewer contacts marked than `max_changes`), the first
+    batches go out while the rest is still being planned; otherwise all is planned first."""
     started, calls = time.monotonic(), client.counters.calls
     require_setup(cache.conn, write_back)
+    names = write_back
+    key = push_dirty.plan_key(plan_names(write_back), policy)
+    if full_check or push_dirty.stored_plan_key(cache.conn) != key:
+        push_dirty.mark_all(cache, key)
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
-    plan, backlog = plan_push(cache, write_back, policy, retry_failed=retry_failed, contact_ids=ids)
-    summary = PushSummary(plan, backlog)
-    moving = len(backlog.contacts | {c.contact_id for c in plan.changes})
-    if max_changes is not None and moving > max_changes:
-        raise TooManyChanges(
-            f"push would update {moving:,} contacts, more than --max-changes {max_changes:,}; "
-            f"nothing was sent. Check `leadsync push --dry-run`, then rerun with "
-            f"--max-changes {moving}")
+    backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
+    plan = Plan()
+    if backlog.held:
+        plan.skipped["failed earlier"] += len(backlog.held)
+    if backlog.in_flight:
+        plan.skipped["in flight elsewhere"] += len(backlog.in_flight)
+    parts = plan_parts(cache.conn, names, policy, contact_ids=ids, dirty_only=ids is None,
+                       exclude=backlog.contacts | backlog.held | backlog.in_flight)
+    most = len(ids) if ids is not None else push_dirty.marked(cache.conn)
+    if max_changes is not None and len(backlog.contacts) + most > max_changes:
+        for part in parts:  # the guardrail needs the whole plan before anything goes out
+            absorb(plan, part)
+        parts = iter(())
+        moving = len(backlog.contacts | {c.contact_id for c in plan.changes})
+        if moving > max_changes:
+            raise TooManyChanges(
+                f"push would update {moving:,} contacts, more than --max-changes "
+                f"{max_changes:,}; nothing was sent. Check `leadsync push --dry-run`, then "
+                f"rerun with --max-changes {moving}")
+        _clear_settled(cache, plan)
+    summary = PushSummary(plan, backlog, full_check=full_check)
     sender = Sender(cache, client, summary, run_id=run_id, concurrency=concurrency,
                     after_send=after_send)
     if progress is not None:
@@ -130,14 +163,29 @@ def push(cache: Cache, client: HubSpot, write_back: Targets, policy: LifecyclePo
         sender.claim_backlog(backlog.resend)
         sender.drain()
         settled = sorted(backlog.contacts - sender.unfinished_contacts())
-        again = build_plan(cache.conn, write_back, policy, contact_ids=settled)
-        plan.changes += again.changes
-        plan.history_upto.update(again.history_upto)
-    sender.send_plan(plan)
+        again = build_plan(cache.conn, names, policy, contact_ids=settled)
+        _clear_settled(cache, again)
+        absorb(plan, again)
+        sender.planned_more(again)
+    sender.send_plan(plan, parts)
     sender.finish()
     summary.api_calls = client.counters.calls - calls
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _clear_settled(cache: Cache, plan: Plan) -> None:
+    """Drop the marks of planned contacts with nothing to write (changed contacts keep theirs
+    until their outbox rows are written: cache/push_dirty.py)."""
+    changed = {c.contact_id for c in plan.changes}
+    settled = [(c, mark) for c, mark in plan.dirty.items() if c not in changed]
+    if settled:
+        with cache.transaction() as conn:
+            push_dirty.clear(conn, settled)
+
+
+def _marks(changes: Iterable[ContactChange], dirty: Mapping[str, int]) -> list[tuple[str, int]]:
+    return [(c.contact_id, dirty[c.contact_id]) for c in changes if c.contact_id in dirty]
 
 
 @dataclass(frozen=True)
@@ -164,6 +212,12 @@ class Sender:
         self.planned: int | None = None
         self.settled = 0  # rows done or failed for good
 
+    def planned_more(self, part: Plan) -> None:
+        """The progress total grows as the plan streams in."""
+        if self.progress is not None:
+            with self._lock:
+                self.planned = (self.planned or 0) + sum(len(c.writes) for c in part.changes)
+
     def _count(self, **deltas: int) -> None:
         with self._lock:
             for name, delta in deltas.items():
@@ -184,22 +238,40 @@ class Sender:
         with self.cache.transaction() as conn:
             for change in plan.changes:
                 self._insert(conn, change, plan.history_upto.get(change.contact_id), utcnow())
+            push_dirty.clear(conn, _marks(plan.changes, plan.dirty))
 
-    def send_plan(self, plan: Plan) -> None:
-        """Send the plan in batches of 100 contacts, each enqueued (as `sent`) by the thread
+    def send_plan(self, plan: Plan, parts: Iterable[Plan] = ()) -> None:
+        """Send the plan's changes, then those of `parts` as they are planned (each part is
+        added to `plan`), in batches of 100 contacts, each enqueued (as `sent`) by the thread
         that posts it; then rounds for retries and second writes (demotions).
 
-        Contacts whose batch was not enqueued yet when a push dies have no outbox rows: the
-        next push plans them again, which is the same as resending them."""
+        Contacts whose batch was not enqueued yet when a push dies have no outbox rows and
+        keep their dirty marks: the next push plans them again, which is the same as
+        resending them."""
+        waiting = list(plan.changes)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
-            futures = [pool.submit(self._enqueue_and_send, plan.changes[start:start + BATCH_LIMIT],
-                                   plan.history_upto)
-                       for start in range(0, len(plan.changes), BATCH_LIMIT)]
+            futures = []
+
+            def submit(changes: list[ContactChange]) -> None:
+                futures.append(pool.submit(self._enqueue_and_send, changes, plan.history_upto,
+                                           plan.dirty))
+
+            for part in parts:
+                _clear_settled(self.cache, part)
+                absorb(plan, part)
+                self.planned_more(part)
+                waiting += part.changes
+                while len(waiting) >= BATCH_LIMIT:
+                    submit(waiting[:BATCH_LIMIT])
+                    waiting = waiting[BATCH_LIMIT:]
+            for start in range(0, len(waiting), BATCH_LIMIT):
+                submit(waiting[start:start + BATCH_LIMIT])
             for future in futures:
                 future.result()
         self.drain()
 
-    def _enqueue_and_send(self, changes: list[ContactChange], history_upto: dict) -> None:
+    def _enqueue_and_send(self, changes: list[ContactChange], history_upto: dict,
+                          dirty: dict) -> None:
         batch, now, rows = self._next_batch(), utcnow(), []
         with self.cache.transaction() as conn:
             for change in changes:
@@ -207,6 +279,8 @@ class Sender:
                 first = self._insert(conn, change, upto, now, batch)
                 rows.append(_Row(first, change.contact_id, change.writes[0],
                                  upto if len(change.writes) == 1 else None))
+            # the outbox rows carry the plan now: its marks go in the same transaction
+            push_dirty.clear(conn, _marks(changes, dirty))
         self._post(rows, batch)
 
     def _insert(self, conn: sqlite3.Connection, change: ContactChange, history_upto: int | None,
@@ -299,13 +373,7 @@ class Sender:
         try:
             result = self.client.batch_update("contacts", inputs)
         except ValidationFailed as exc:
-            if len(rows) == 1:
-                self._settle(rows, set(), {rows[0].contact_id: (str(exc), False)})
-                return
-            self._count(splits=1)
-            middle = len(rows) // 2
-            self._send(rows[:middle])
-            self._send(rows[middle:])
+            self._rejected(rows, inputs, exc)
             return
         except HubSpotError as exc:
             fatal = isinstance(exc, (AuthError, MissingScopes)) or exc.status == 429
@@ -317,6 +385,25 @@ class Sender:
         if self.after_send is not None:
             self.after_send(batch, [r.contact_id for r in rows])
         self._record(rows, result)
+
+    def _rejected(self, rows: list[_Row], inputs: list[dict], exc: ValidationFailed) -> None:
+        """A batch rejected whole (400): fail the inputs HubSpot's answer names, with its
+        reason, and resend the rest in one call; split in halves only when it names none."""
+        named = named_inputs(exc.body, inputs)
+        if named:
+            self._count(rejected_named=1)
+            self._settle(rows, set(), {c: (reason, False) for c, reason in named.items()})
+            rest = [r for r in rows if r.contact_id not in named]
+            if rest:
+                self._send(rest)
+            return
+        if len(rows) == 1:
+            self._settle(rows, set(), {rows[0].contact_id: (str(exc), False)})
+            return
+        self._count(splits=1)
+        middle = len(rows) // 2
+        self._send(rows[:middle])
+        self._send(rows[middle:])
 
     def _record(self, rows: list[_Row], result: BatchResult) -> None:
         """Match HubSpot's answer back per contact: results, per-input errors, the rest."""

@@ -9,12 +9,13 @@ from typing import Callable
 from analysis.rescore import RescoreSummary, load_models, rescore
 from cache.catalog import require_setup, write_policy
 from cache.database import Cache, open_cache
+from cache.write_plan import plan_push
 from cache.lock import run_lock
 from connector.client import HubSpot
 from connector.offline import load_export
 from connector.owners import refresh_owners
 from connector.pull import PullSummary, pull
-from connector.push import PushSummary, plan_push, push
+from connector.push import PushSummary, push
 from connector.setup import SetupReport, setup
 from flows.progress import StreamProgress
 from foundation.errors import NotSetUp
@@ -115,10 +116,10 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
-             wait: float = 0.0, quiet: bool = True) -> PushSummary:
+             wait: float = 0.0, quiet: bool = True, full_check: bool = False) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
     if dry_run:
-        return dry_run_push(db_path, settings, retry_failed=retry_failed)
+        return dry_run_push(db_path, settings, retry_failed=retry_failed, full_check=full_check)
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
         try:
@@ -134,7 +135,8 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                     summary = push(cache, client, targets, policy,
                                    max_changes=settings.max_changes if max_changes is None else max_changes,
                                    retry_failed=retry_failed, concurrency=settings.concurrency,
-                                   run_id=run.id, progress=progress and progress.step("push"))
+                                   run_id=run.id, full_check=full_check,
+                                   progress=progress and progress.step("push"))
                 finally:
                     if progress:
                         progress.close()
@@ -146,7 +148,8 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
     return summary
 
 
-def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False) -> PushSummary:
+def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False,
+                 full_check: bool = False) -> PushSummary:
     """`leadsync push --dry-run`: the plan, read from one consistent snapshot of the cache.
 
     It writes nothing, so it takes no run lock: it works while a sync or the webhook worker
@@ -157,8 +160,9 @@ def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False
             models = load_models(settings, cache)
             targets = write_targets(settings, models)
             policy = stage_policy(cache, settings, models)
-            plan, backlog = plan_push(cache, targets, policy, retry_failed=retry_failed)
-            summary = PushSummary(plan, backlog, dry_run=True)
+            plan, backlog = plan_push(cache, targets, policy, retry_failed=retry_failed,
+                                      full_check=full_check)
+            summary = PushSummary(plan, backlog, dry_run=True, full_check=full_check)
             try:
                 require_setup(cache.conn, targets)
             except NotSetUp as exc:

@@ -72,7 +72,7 @@ def update_object(b: Backend, req: Request, type: str, id: str) -> Response:
         try:
             b.portal.update(type, record.id, properties, source=API_SOURCE, trusted=False)
         except PropertyValueError as exc:
-            raise _property_error([(0, str(record.id), exc)]) from None
+            raise _property_error([(0, str(record.id), exc)], b.portal.portal_id) from None
         return json_response(200, record_json(record, list(properties)))
 
 
@@ -154,7 +154,7 @@ def batch_update(b: Backend, req: Request, type: str) -> Response:
             except PropertyValueError as exc:
                 problems.append((index, ids[index], exc))
         if problems:
-            raise _property_error(problems)
+            raise _property_error(problems, b.portal.portal_id)
         results = []
         for index, (item, record) in enumerate(zip(inputs, targets)):
             if record is None:
@@ -208,7 +208,7 @@ def batch_upsert(b: Backend, req: Request, type: str) -> Response:
             except PropertyValueError as exc:
                 problems.append((index, key, exc))
         if problems:
-            raise _property_error(problems)
+            raise _property_error(problems, b.portal.portal_id)
         for index, key, record, properties in plans:
             is_new = record is None
             if is_new:
@@ -229,7 +229,7 @@ def batch_create(b: Backend, req: Request, type: str) -> Response:
             except PropertyValueError as exc:
                 problems.append((index, "", exc))
         if problems:
-            raise _property_error(problems)
+            raise _property_error(problems, b.portal.portal_id)
         results = [record_json(_create(b, type, item, i), list(_properties_of(item, i)))
                    for i, item in enumerate(inputs)]
     return batch_response(201, results, [])
@@ -282,7 +282,7 @@ def _create(b: Backend, type: str, body: dict[str, Any], index: int) -> Record:
         return b.portal.create(type, _properties_of(body, index), source=API_SOURCE,
                                trusted=False, associations=links)
     except PropertyValueError as exc:
-        raise _property_error([(index, "", exc)]) from None
+        raise _property_error([(index, "", exc)], b.portal.portal_id) from None
 
 
 def _target_type(from_type: str, type_ids: set[Any]) -> str | None:
@@ -317,21 +317,29 @@ def _reject_duplicates(ids: list[str]) -> None:
             dupes.append(key)
         seen.add(key)
     if dupes:
-        raise invalid(f"Duplicate IDs found in batch input: {sorted(set(dupes))}. IDs must "
-                      "be unique")
+        # HubSpot's wording and shape: the ids in brackets, and again in `context.ids`.
+        named = sorted(set(dupes), key=lambda key: (len(key), key))
+        raise invalid(f"Duplicate IDs found in batch input: [{', '.join(named)}]. IDs must "
+                      "be unique", context={"ids": named})
 
 
-def _property_error(problems: list[tuple[int, str, PropertyValueError]]) -> ApiError:
-    """Whole-batch 400 naming each bad property and the input it came from."""
+def _property_error(problems: list[tuple[int, str, PropertyValueError]],
+                    portal_id: int) -> ApiError:
+    """Whole-batch 400 in HubSpot's shape: the property validation results as JSON inside
+    `message`, and one `errors[]` entry per problem with `context.propertyName`.
+
+    Like HubSpot it names the property and (in the message text) the rejected value, never
+    the input's index or record id: a caller must match them back to its inputs itself.
+    """
     details = [{"isValid": False, "message": exc.message, "error": exc.code,
-                "name": exc.property_name, "input": index, "id": key}
-               for index, key, exc in problems]
+                "name": exc.property_name, "localizedErrorMessage": exc.message,
+                "portalId": portal_id}
+               for _, _, exc in problems]
     return invalid(
         "Property values were not valid: " + json.dumps(details, separators=(",", ":")),
         errors=[{"message": exc.message, "code": exc.code,
-                 "context": {"propertyName": [exc.property_name], "id": [key],
-                             "input": [str(index)]}}
-                for index, key, exc in problems])
+                 "context": {"propertyName": [exc.property_name]}}
+                for _, _, exc in problems])
 
 
 def _cursor(after: str | None) -> int:

@@ -1,4 +1,8 @@
-"""Property values on the way in: HubSpot stores strings, so every write is normalised here."""
+"""Property values on the way in: HubSpot stores strings, so every write is normalised here.
+
+Rejections use HubSpot's wording, which puts the rejected value first ("C9 was not one of
+the allowed options: [...]", "abc was not a valid number."): the only place a 400 names it.
+"""
 from __future__ import annotations
 
 import math
@@ -48,7 +52,7 @@ def _number(prop: Property, text: str) -> str:
         number = math.nan
     if math.isnan(number) or math.isinf(number):
         raise PropertyValueError("INVALID_DECIMAL", prop.name,
-                                 f'"{text}" is not a valid number for property "{prop.name}"')
+                                 f"{text} was not a valid number.")
     return text
 
 
@@ -56,8 +60,8 @@ def _datetime(prop: Property, text: str) -> str:
     ms = parse_ms(text)
     if ms is None:
         raise PropertyValueError("INVALID_DATE", prop.name,
-                                 f'"{text}" is not a valid datetime for property "{prop.name}"'
-                                 " (use ISO-8601 or epoch milliseconds)")
+                                 f"{text} was not a valid datetime (use ISO-8601 or epoch "
+                                 "milliseconds).")
     return iso_ms(ms)
 
 
@@ -65,8 +69,8 @@ def _date(prop: Property, text: str) -> str:
     ms = parse_ms(text)
     if ms is None or (text.isdigit() and ms % 86_400_000):
         raise PropertyValueError("INVALID_DATE", prop.name,
-                                 f'"{text}" is not a valid date for property "{prop.name}"'
-                                 " (use YYYY-MM-DD or epoch milliseconds at midnight UTC)")
+                                 f"{text} was not a valid date (use YYYY-MM-DD or epoch "
+                                 "milliseconds at midnight UTC).")
     return iso_date(ms)
 
 
@@ -74,7 +78,7 @@ def _bool(prop: Property, text: str) -> str:
     lowered = text.lower()
     if lowered not in ("true", "false"):
         raise PropertyValueError("INVALID_BOOLEAN", prop.name,
-                                 f'"{text}" is not a valid boolean for property "{prop.name}"')
+                                 f"{text} was not a valid boolean.")
     return lowered
 
 
@@ -87,8 +91,7 @@ def _enumeration(prop: Property, text: str) -> str:
             allowed = ", ".join(o.value for o in prop.options)
             raise PropertyValueError(
                 "INVALID_OPTION", prop.name,
-                f'"{value}" was not one of the allowed options for property "{prop.name}":'
-                f" [{allowed}]")
+                f"{value} was not one of the allowed options: [{allowed}]")
     return text
 
 

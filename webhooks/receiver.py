@@ -2,6 +2,7 @@
 
     POST /webhooks/hubspot   verify the v3 signature, append the events to the inbox, 204
     GET  /healthz            inbox depth, oldest unprocessed age, processed/failed/parked
+    GET  /metrics            Prometheus text format (webhooks/metrics.py)
 
 It never calls HubSpot: the 204 means "committed to the inbox", and the worker does the rest.
 Checks run cheapest-first and nothing is parsed before the signature holds. Every refusal
@@ -16,6 +17,7 @@ import socket
 import sqlite3
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
@@ -29,10 +31,13 @@ from cache import inbox
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
 from foundation.shutdown import interrupted_by_signals
+from webhooks.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from webhooks.metrics import ServeMetrics
 from webhooks.signature import Check, verify_v3
 
 WEBHOOK_PATH = "/webhooks/hubspot"
 HEALTH_PATH = "/healthz"
+METRICS_PATH = "/metrics"
 MAX_BODY_BYTES = 1024 * 1024
 BUSY_TIMEOUT_MS = 3000  # well inside HubSpot's 5 s: past it a 503 (HubSpot retries) beats a hang
 
@@ -56,12 +61,20 @@ class ReceiverConfig:
 
 
 class Refused(Exception):
-    """A request the receiver answers with an error status (message: the one-line reason)."""
+    """A request the receiver answers with an error status (message: the one-line reason;
+    `code`: the reason's label in /metrics)."""
 
-    def __init__(self, status: str, reason: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, status: str, reason: str, headers: tuple[tuple[str, str], ...] = (),
+                 *, code: str) -> None:
         super().__init__(reason)
         self.status = status
         self.headers = headers
+        self.code = code
+
+
+_SIGNATURE_CODES = {Check.MISSING: "signature_missing", Check.BAD_TIMESTAMP: "timestamp_invalid",
+                    Check.STALE: "timestamp_stale", Check.FUTURE: "timestamp_future",
+                    Check.MISMATCH: "signature_mismatch"}
 
 
 class Receiver:
@@ -75,6 +88,7 @@ class Receiver:
         self._opened: list[Cache] = []
         self._lock = threading.Lock()
         self._checkpointer: Checkpointer | None = None
+        self.metrics = ServeMetrics(self._cache, clock)
 
     def __repr__(self) -> str:
         return f"Receiver(db_path={self.db_path!r}, config={self.config!r})"
@@ -88,8 +102,15 @@ class Receiver:
             if path == HEALTH_PATH:
                 _allow(method, "GET", "HEAD")
                 return self._health(start_response)
-            raise Refused("404 Not Found", "no such endpoint")
+            if path == METRICS_PATH:
+                _allow(method, "GET")
+                body = self.metrics.render()
+                start_response("200 OK", [("Content-Type", METRICS_CONTENT_TYPE),
+                                          ("Content-Length", str(len(body)))])
+                return [body]
+            raise Refused("404 Not Found", "no such endpoint", code="not_found")
         except Refused as exc:
+            self.metrics.refuse(exc.code)
             # Scanners' 404/405s are noise; failed signatures and bad bodies are worth a look.
             level = logging.INFO if exc.status[:3] in ("404", "405") else logging.WARNING
             log.log(level, "refused %s %s from %s: %s", method, _printable(path),
@@ -122,17 +143,34 @@ class Receiver:
             method=environ["REQUEST_METHOD"], uri=signed_uri(environ, self.config), body=body,
             timestamp=environ.get("HTTP_X_HUBSPOT_REQUEST_TIMESTAMP"), now=self.clock())
         if check is not Check.VALID:
-            raise Refused("401 Unauthorized", check.value)
+            raise Refused("401 Unauthorized", check.value, code=_SIGNATURE_CODES[check])
         events = _events(body)
         try:
-            added = inbox.append(self._cache(), events, self.clock())
+            added = self._append(events)
         except sqlite3.Error as exc:
             # Nothing committed; HubSpot retries a 5xx, so the events come back.
             log.error("inbox write failed (%s): answering 503 so HubSpot retries", exc)
-            raise Refused("503 Service Unavailable", "inbox is busy or unavailable") from None
+            raise Refused("503 Service Unavailable", "inbox is busy or unavailable",
+                          code="inbox_unavailable") from None
+        self.metrics.accept(len(events), added)
         log.debug("accepted %d events (%d new)", len(events), added)
         start_response("204 No Content", [])
         return []
+
+    def _append(self, events: list[inbox.WebhookEvent]) -> int:
+        """File the events, waiting for the write lock in steps of 0.5-5 ms up to
+        BUSY_TIMEOUT_MS. SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms, so a
+        writer that holds the lock for 9 ms (the worker's transactions) cost an ack 18 ms."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.0005
+        while True:
+            try:
+                return inbox.append(self._cache(), events, self.clock())
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.005)
 
     def _health(self, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -150,8 +188,9 @@ class Receiver:
         if cache is None:
             # Not open_cache: its migrations take the write lock, and a request must never wait
             # on that longer than BUSY_TIMEOUT_MS. The caller prepared the cache (`prepare`).
-            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
+            # timeout=0: a busy write lock raises at once and `_append` polls finely.
+            conn = sqlite3.connect(self.db_path, timeout=0, isolation_level=None,
+                                   check_same_thread=False)
             # FULL: the 204 promises the events survive a power cut, not only a crash.
             conn.execute("PRAGMA synchronous=FULL")
             if self._checkpointer is not None:
@@ -194,6 +233,11 @@ class Checkpointer:
             conn.close()
 
 
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 def signed_uri(environ: dict[str, Any], config: ReceiverConfig) -> str:
     """The URL HubSpot called, as it signed it: scheme, host, raw path and query.
 
@@ -224,15 +268,18 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes:
     length = environ.get("CONTENT_LENGTH") or ""
     if length:
         if not (length.isascii() and length.isdigit()):
-            raise Refused("400 Bad Request", "Content-Length is not a number")
+            raise Refused("400 Bad Request", "Content-Length is not a number",
+                          code="bad_content_length")
         if int(length) > limit:
             # Refused on the header alone: the body is never read.
-            raise Refused("413 Content Too Large", f"body is larger than {limit} bytes")
+            raise Refused("413 Content Too Large", f"body is larger than {limit} bytes",
+                          code="too_large")
         return _read(environ["wsgi.input"], int(length))
     # Chunked (no length): read one byte past the limit to tell "at" from "over".
     body = _read(environ["wsgi.input"], limit + 1)
     if len(body) > limit:
-        raise Refused("413 Content Too Large", f"body is larger than {limit} bytes")
+        raise Refused("413 Content Too Large", f"body is larger than {limit} bytes",
+                      code="too_large")
     return body
 
 
@@ -251,15 +298,15 @@ def _events(body: bytes) -> list[inbox.WebhookEvent]:
     try:
         payload = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        raise Refused("400 Bad Request", "body is not UTF-8 JSON") from None
+        raise Refused("400 Bad Request", "body is not UTF-8 JSON", code="not_json") from None
     if not isinstance(payload, list):
-        raise Refused("400 Bad Request", "body is not a JSON array of events")
+        raise Refused("400 Bad Request", "body is not a JSON array of events", code="not_array")
     events = []
     for index, item in enumerate(payload):
         try:
             events.append(inbox.event_from_json(item))
         except ValueError as exc:
-            raise Refused("400 Bad Request", f"event {index} {exc}") from None
+            raise Refused("400 Bad Request", f"event {index} {exc}", code="bad_event") from None
     if len(events) > 100:
         # HubSpot documents at most 100; the batch is signed, so keep it rather than refuse
         # (a refusal only makes HubSpot resend the same batch, then drop it). Size is capped.
@@ -270,7 +317,7 @@ def _events(body: bytes) -> list[inbox.WebhookEvent]:
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
         raise Refused("405 Method Not Allowed", f"use {' or '.join(allowed)}",
-                      (("Allow", ", ".join(allowed)),))
+                      (("Allow", ", ".join(allowed)),), code="method_not_allowed")
 
 
 def _nearest(header: str | None) -> str | None:

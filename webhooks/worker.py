@@ -46,6 +46,7 @@ from foundation.shutdown import interrupted_by_signals
 from mappings.records import merged_ids
 from mappings.streams import ENGAGEMENT_TYPES, Stream, select
 from mappings.writeback import names_of
+from webhooks.metrics import WorkerMetrics
 from webhooks.triage import EchoFilter, Triage, triage
 
 log = logging.getLogger("leadsync.worker")
@@ -92,6 +93,8 @@ class BatchReport:
     scored: int = 0
     changed: int = 0
     written: int = 0
+    write_calls: int = 0
+    write_failures: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -119,8 +122,12 @@ class Worker:
     """Processes inbox events for one cache. Use `open_worker`; `close()` when done."""
 
     def __init__(self, cache: Cache, client: HubSpot, settings: Settings, *,
-                 config: WorkerConfig | None = None, clock: Clock = utc_now) -> None:
+                 config: WorkerConfig | None = None, clock: Clock = utc_now,
+                 metrics: WorkerMetrics | None = None) -> None:
         self.cache, self.client, self.settings = cache, client, settings
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.budget = client.budget
         self.config = config or WorkerConfig.from_settings(settings)
         self.clock = clock
         self.models = load_models(settings, cache)
@@ -253,6 +260,14 @@ class Worker:
         report.api_calls = self.client.counters.calls - calls
         report.seconds = round(time.monotonic() - started, 3)
         log.info("webhook batch: %s", report.render())
+        if self.metrics is not None:
+            finished = self.clock()
+            self.metrics.batch(
+                ok=report.error is None, done=report.done, dropped=report.dropped,
+                failed=report.failed, write_calls=report.write_calls,
+                write_failures=report.write_failures, api_calls=report.api_calls,
+                lags=[(finished - datetime.fromisoformat(e.received_at)).total_seconds()
+                      for e in entries])
         return report
 
     def _settle(self, work: Triage, outcome: _Outcome, now: datetime, report: BatchReport) -> None:
@@ -289,6 +304,7 @@ class Worker:
         pushed = push(self.cache, self.client, self.targets, self.policy,
                       contact_ids=live, concurrency=self.settings.concurrency, run_id=run_id)
         report.written = pushed.contacts_written
+        report.write_calls, report.write_failures = pushed.write_calls, len(pushed.failed)
         marks = ",".join("?" * len(live))
         outcome.failed = {row[0]: f"write-back failed: {row[1]}" for row in self.cache.conn.execute(
             f"SELECT contact_id, error FROM outbox WHERE status = 'failed' "
@@ -404,13 +420,15 @@ def _one_line(exc: BaseException) -> str:
 # ---- entry points for the commands ----------------------------------------------------------
 
 def open_worker(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
-                config: WorkerConfig | None = None, clock: Clock = utc_now) -> Worker:
+                config: WorkerConfig | None = None, clock: Clock = utc_now,
+                metrics: WorkerMetrics | None = None) -> Worker:
     """A worker for the cache at `db_path`, the cache's only one. ConfigError if `leadsync
     setup` has not run or the token is missing; CacheBusy if another worker runs."""
     cache = open_cache(db_path)
     try:
         require_setup(cache.conn, write_targets(settings, load_models(settings, cache)))
-        worker = Worker(cache, client_factory(), settings, config=config, clock=clock)
+        worker = Worker(cache, client_factory(), settings, config=config, clock=clock,
+                        metrics=metrics)
     except BaseException:
         cache.close()
         raise
@@ -425,11 +443,13 @@ def open_worker(db_path: str, settings: Settings, client_factory: Callable[[], H
 
 
 def start_in_background(db_path: str, settings: Settings,
-                        client_factory: Callable[[], HubSpot]) -> Worker | None:
+                        client_factory: Callable[[], HubSpot],
+                        metrics: WorkerMetrics | None = None) -> Worker | None:
     """`leadsync serve`'s worker thread, or None (logged) when it cannot run: the receiver
-    keeps filing events, which wait in the inbox for `leadsync worker`."""
+    keeps filing events, which wait in the inbox for `leadsync worker`. Its batches count
+    in `metrics` (the receiver's /metrics)."""
     try:
-        worker = open_worker(db_path, settings, client_factory)
+        worker = open_worker(db_path, settings, client_factory, metrics=metrics)
     except LeadsyncError as exc:
         log.error("webhook worker not started: %s. Events are kept in the inbox until a "
                   "worker runs (`leadsync worker`).", exc)

@@ -90,6 +90,9 @@ def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
     # Later migrations add columns after these twelve (0012: followup, NULL here).
     assert [row[:12] for row in conn.execute("SELECT * FROM scores ORDER BY contact_id")] == \
         sorted(rows)
+    # 0014_push_dirty marks every contact scored before it: the next push plans them all
+    assert {r[0] for r in conn.execute("SELECT contact_id FROM push_dirty")} == {
+        row[0] for row in rows}
     with pytest.raises(sqlite3.OperationalError, match="no such column: rowid"):
         conn.execute("SELECT rowid FROM scores")
     assert migrate(conn) == []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from writeback_world import World, make_client
 
+from cache import push_dirty
 from cache.database import open_cache
 from sandbox import Sandbox
 
@@ -60,6 +61,8 @@ def test_killed_between_send_and_record_the_next_push_completes(tmp_path):
             # … but its answer was never recorded; later batches were not enqueued yet
             assert [row[2] for row in world.outbox()] == ["sent"] * 100
             assert cache.conn.execute("SELECT COUNT(*) FROM pushed").fetchone() == (0,)
+            # the sent batch's dirty marks went with its outbox rows; the rest are still marked
+            assert push_dirty.marked(cache.conn) == changed - 100
 
             sb.reset_stats()
             summary = world.push()
@@ -69,6 +72,7 @@ def test_killed_between_send_and_record_the_next_push_completes(tmp_path):
             assert world.write_calls() == -(-changed // 100)
             assert {row[2] for row in world.outbox()} == {"done"}
             world.assert_hubspot_has_desired_values()
+            assert push_dirty.marked(cache.conn) == 0
             sb.reset_stats()
             assert world.push().write_calls == 0
         finally:

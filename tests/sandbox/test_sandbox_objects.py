@@ -164,12 +164,17 @@ def test_batch_update_writes_and_reports_unknown_ids_per_input(sb):
     assert sb.portal.get("contacts", target).properties["jobtitle"] == "CTO"
 
 
-@pytest.mark.parametrize("properties, code", [
-    ({"no_such_property": "x"}, "PROPERTY_DOESNT_EXIST"),
-    ({"createdate": "2020-01-01T00:00:00Z"}, "READ_ONLY_VALUE"),
-    ({"hs_lead_status": "MAYBE"}, "INVALID_OPTION"),
+@pytest.mark.parametrize("properties, code, text", [
+    ({"no_such_property": "x"}, "PROPERTY_DOESNT_EXIST", 'Property "no_such_property" does not exist'),
+    ({"createdate": "2020-01-01T00:00:00Z"}, "READ_ONLY_VALUE",
+     'Property "createdate" is read-only; its value cannot be set'),
+    ({"hs_lead_status": "MAYBE"}, "INVALID_OPTION",
+     "MAYBE was not one of the allowed options: [NEW, OPEN, IN_PROGRESS, OPEN_DEAL, UNQUALIFIED, "
+     "ATTEMPTED_TO_CONTACT, CONNECTED, BAD_TIMING]"),
+    ({"associatedcompanyid": "lots"}, "INVALID_DECIMAL", "lots was not a valid number."),
 ])
-def test_one_bad_property_fails_the_whole_batch_naming_property_and_input(sb, properties, code):
+def test_one_bad_property_fails_the_whole_batch_in_hubspots_shape(sb, properties, code, text):
+    """HubSpot's body names the property and (in the text) the value, never input or id."""
     ids = [r["id"] for r in live_contacts(sb)[:2]]
     before = sb.portal.get("contacts", ids[0]).properties["jobtitle"]
     with pytest.raises(ApiException) as err:
@@ -177,19 +182,27 @@ def test_one_bad_property_fails_the_whole_batch_naming_property_and_input(sb, pr
                     SimplePublicObjectBatchInput(id=ids[1], properties=properties)])
     body = json.loads(err.value.body)
     name = next(iter(properties))
-    assert err.value.status == 400 and body["category"] == "VALIDATION_ERROR"
-    assert f'"name":"{name}"' in body["message"] and f'"id":"{ids[1]}"' in body["message"]
-    assert '"input":1' in body["message"]
-    assert body["errors"][0]["code"] == code
+    assert err.value.status == 400
+    assert set(body) == {"status", "message", "correlationId", "category", "errors"}
+    assert (body["status"], body["category"]) == ("error", "VALIDATION_ERROR")
+    prefix = "Property values were not valid: "
+    assert body["message"].startswith(prefix)
+    assert json.loads(body["message"][len(prefix):]) == [
+        {"isValid": False, "message": text, "error": code, "name": name,
+         "localizedErrorMessage": text, "portalId": sb.portal.portal_id}]
+    assert body["errors"] == [{"message": text, "code": code, "context": {"propertyName": [name]}}]
     assert sb.portal.get("contacts", ids[0]).properties["jobtitle"] == before
 
 
-def test_batch_update_rejects_duplicate_ids(sb):
+def test_batch_update_rejects_duplicate_ids_naming_them(sb):
     target = live_contacts(sb)[0]["id"]
     with pytest.raises(ApiException) as err:
         update(sb, [SimplePublicObjectBatchInput(id=target, properties={"jobtitle": "A"}),
                     SimplePublicObjectBatchInput(id=target, properties={"jobtitle": "B"})])
+    body = json.loads(err.value.body)
     assert err.value.status == 400
+    assert body["message"] == f"Duplicate IDs found in batch input: [{target}]. IDs must be unique"
+    assert body["context"] == {"ids": [target]} and body["category"] == "VALIDATION_ERROR"
 
 
 def test_write_failure_knob_fails_those_ids_until_cleared(sb):

@@ -52,7 +52,8 @@ def test_serve_receives_signed_events_and_stops_on_ctrl_c(tmp_path):
     try:
         banner = process.stdout.readline()
         assert banner.startswith("Listening on http://127.0.0.1:")
-        assert banner.endswith(" (POST /webhooks/hubspot, GET /healthz); Ctrl-C stops\n")
+        assert banner.endswith(" (POST /webhooks/hubspot, GET /healthz, GET /metrics); "
+                               "Ctrl-C stops\n")
         url = banner.split()[2]
         body = json.dumps([{"eventId": 1, "subscriptionType": "contact.creation", "objectId": 5,
                             "occurredAt": 1_793_525_000_000, "portalId": 1}]).encode()
