@@ -47,6 +47,20 @@ class SyncState:
     cursor: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SweepState:
+    """Where a stream's rolling archived sweep stands (`archive_sweep`): the listing cursor
+    and when its cycle began (None, None: between cycles; None, a time: the listing is done
+    and the tombstones it did not list are still to be read back)."""
+
+    stream: str
+    after: str | None = None
+    cycle_started: str | None = None
+    pages: int = 0
+    last_pages: int | None = None  # pages of the last complete cycle
+    last_completed: str | None = None
+
+
 def table_of(stream: Stream) -> str:
     return "engagements" if stream.is_engagement else stream.name
 
@@ -110,6 +124,11 @@ def mark_archived(conn: sqlite3.Connection, stream: Stream, records: Sequence[Ma
     fresh = [r for r in records if before.get(str(r["id"]), (None, 0))[1] != 1]
     tally.archived += len(fresh)
     save_records(conn, stream, [{**r, "archived": True} for r in fresh], pulled_at, Tally())
+    # Known tombstones are stamped as listed: a sweep reads back the ones it did not list.
+    known = [str(r["id"]) for r in records if before.get(str(r["id"]), (None, 0))[1] == 1]
+    extra = " AND type = ?" if table == "engagements" else ""
+    conn.executemany(f"UPDATE {table} SET pulled_at = ? WHERE id = ?{extra}",
+                     [(pulled_at, i, stream.name) if extra else (pulled_at, i) for i in known])
 
 
 def tombstone_unseen(conn: sqlite3.Connection, stream: Stream, since: str) -> int:
@@ -127,6 +146,14 @@ def queue_associations(conn: sqlite3.Connection, object_type: str, ids: Iterable
     """Remember that these records' associations must be (re)read."""
     conn.executemany("INSERT OR IGNORE INTO association_queue (object_type, id) VALUES (?, ?)",
                      [(object_type, i) for i in ids])
+
+
+def requeue_verified(conn: sqlite3.Connection, since: str, until: str) -> int:
+    """Queue again the live contacts whose links were verified in [since, until)."""
+    return conn.execute(
+        "INSERT OR IGNORE INTO association_queue (object_type, id) SELECT 'contacts', id "
+        "FROM contacts WHERE archived = 0 AND merged_into IS NULL "
+        "AND links_verified_at >= ? AND links_verified_at < ?", (since, until)).rowcount
 
 
 def save_associations(conn: sqlite3.Connection, from_type: str, to_type: str,
@@ -165,6 +192,23 @@ def write_state(conn: sqlite3.Connection, state: SyncState, now: str) -> None:
         "cursor = excluded.cursor, updated_at = excluded.updated_at",
         (state.stream, state.watermark, state.phase,
          json.dumps(state.cursor, sort_keys=True) if state.cursor else None, now))
+
+
+def read_sweep(conn: sqlite3.Connection, stream: str) -> SweepState:
+    row = conn.execute("SELECT after, cycle_started, pages, last_pages, last_completed "
+                       "FROM archive_sweep WHERE stream = ?", (stream,)).fetchone()
+    return SweepState(stream, *row) if row else SweepState(stream)
+
+
+def write_sweep(conn: sqlite3.Connection, state: SweepState, now: str) -> None:
+    conn.execute(
+        "INSERT INTO archive_sweep (stream, after, cycle_started, pages, last_pages, "
+        "last_completed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(stream) DO UPDATE "
+        "SET after = excluded.after, cycle_started = excluded.cycle_started, "
+        "pages = excluded.pages, last_pages = excluded.last_pages, "
+        "last_completed = excluded.last_completed, updated_at = excluded.updated_at",
+        (state.stream, state.after, state.cycle_started, state.pages, state.last_pages,
+         state.last_completed, now))
 
 
 def _existing(conn: sqlite3.Connection, table: str, stream: str, ids: list[str]) -> dict[str, tuple]:

@@ -312,4 +312,25 @@ MIGRATIONS: list[tuple[str, str]] = [
             FROM json_each(score_history.reasons) r)
         WHERE reasons LIKE '[{%' AND json_valid(reasons);
     """),
+    # The rolling association audit (connector/associations.py): when each contact's links to
+    # every pulled type were last read, so each incremental pull re-reads the oldest first.
+    # NULL (never read, or cached before this step) sorts first.
+    ("0012_association_audit", """
+        ALTER TABLE contacts ADD COLUMN links_verified_at TEXT;
+        CREATE INDEX IF NOT EXISTS contacts_links_verified ON contacts(links_verified_at, id)
+            WHERE archived = 0 AND merged_into IS NULL;
+    """),
+    # The rolling archived sweep (connector/pull.py): where each stream's `archived=true`
+    # listing stands, so incremental pulls read a few pages each instead of all of them.
+    ("0013_archive_sweep", """
+        CREATE TABLE IF NOT EXISTS archive_sweep (
+            stream TEXT PRIMARY KEY,
+            after TEXT,
+            cycle_started TEXT,
+            pages INTEGER NOT NULL DEFAULT 0,
+            last_pages INTEGER,
+            last_completed TEXT,
+            updated_at TEXT
+        );
+    """),
 ]
