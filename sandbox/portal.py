@@ -312,6 +312,20 @@ class Portal:
                                    source)
             return True
 
+    def move(self, from_type: str, from_id: int | str, to_type: str, to_id: int | str, *,
+             primary: bool = True, source: str = "CRM") -> list[int]:
+        """Link a record to `to_id` instead of whatever `to_type` records it is linked to now
+        (a contact moving to another company). Like every link change, it leaves both sides'
+        modified dates alone. Returns the ids unlinked."""
+        with self.lock:
+            left = self._require_live(from_type, from_id)
+            right = self._require_live(to_type, to_id)
+            old = [i for i in self.links.targets(from_type, left.id, to_type) if i != right.id]
+            for target in old:
+                self.disassociate(from_type, left.id, to_type, target, source=source)
+            self.associate(from_type, left.id, to_type, right.id, primary=primary, source=source)
+            return old
+
     def _emit_association(self, from_type: str, from_id: int, to_type: str, to_id: int,
                           primary: bool, removed: bool, source: str) -> None:
         now = self.clock()
