@@ -10,7 +10,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from mappings.records import CONTACT_TO, association_rows, merged_ids, record_row
+from mappings.records import (CONTACT_TO, association_rows, merged_ids, primary_company,
+                              record_row)
 from mappings.streams import Stream
 
 _COLUMNS = {
@@ -169,12 +170,27 @@ def save_associations(conn: sqlite3.Connection, from_type: str, to_type: str,
                          "AND to_type = ?", (from_id, to_type))
             conn.executemany("INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)",
                              association_rows("contacts", from_id, to_type, targets))
+            if to_type == "companies":
+                _follow_primary_company(conn, from_id, primary_company(targets))
         else:
             conn.execute("DELETE FROM associations WHERE from_type = 'contacts' AND to_type = ? "
                          "AND to_id = ?", (from_type, from_id))
             rows = [("contacts", str(t["toObjectId"]), from_type, from_id, CONTACT_TO[from_type])
                     for t in targets]
             conn.executemany("INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _follow_primary_company(conn: sqlite3.Connection, contact_id: str, company: str | None) -> None:
+    """`associatedcompanyid` is the primary company link as a property. HubSpot moves neither
+    when the primary company changes, so the links just read are the fresher source."""
+    if company is None:
+        conn.execute("UPDATE contacts SET properties = json_remove(properties, '$.associatedcompanyid') "
+                     "WHERE id = ? AND json_type(properties, '$.associatedcompanyid') IS NOT NULL",
+                     (contact_id,))
+    else:
+        conn.execute("UPDATE contacts SET properties = json_set(properties, '$.associatedcompanyid', ?) "
+                     "WHERE id = ? AND json_extract(properties, '$.associatedcompanyid') IS NOT ?",
+                     (company, contact_id, company))
 
 
 def read_state(conn: sqlite3.Connection, stream: str) -> SyncState:
