@@ -279,6 +279,9 @@ class Portal:
                     object_type, new_id, to_type) is None
                 if to_id not in self.links.targets(object_type, new_id, to_type):
                     self.links.add(object_type, new_id, to_type, to_id, primary=keep_primary)
+                    if keep_primary and (object_type, to_type) == ("contacts", "companies"):
+                        # the property is the primary link: it moves with it
+                        self.records[object_type][new_id].properties["associatedcompanyid"] = str(to_id)
 
     def associate(self, from_type: str, from_id: int | str, to_type: str, to_id: int | str,
                   *, primary: bool = False, source: str = "CRM") -> bool:

@@ -86,7 +86,7 @@ def test_scores_move_to_a_clustered_table_with_every_row(tmp_path):
             ("10", "starter", "1", "2026-11-22T00:00:00.000Z", -5.0, 0.0, 0.0, None, None, 1,
              "[]", "2026-11-22T01:00:00.000Z")]
     conn.executemany(f"INSERT INTO scores VALUES ({','.join('?' * 12)})", rows)
-    assert migrate(conn) == ["0010_scores_clustered", "0011_compact_reasons"]
+    assert migrate(conn)[:2] == ["0010_scores_clustered", "0011_compact_reasons"]
     assert conn.execute("SELECT * FROM scores ORDER BY contact_id").fetchall() == sorted(rows)
     with pytest.raises(sqlite3.OperationalError, match="no such column: rowid"):
         conn.execute("SELECT rowid FROM scores")
@@ -105,8 +105,22 @@ def test_reasons_written_as_objects_become_arrays_in_scores_and_history(tmp_path
     conn.executemany("INSERT INTO score_history (contact_id, changed_at, as_of, model_name, "
                      "model_version, trigger, reasons) VALUES (?, 't', 't', 'm', '1', 'score', ?)",
                      [("7", old), ("7", new), ("8", "[]"), ("8", '[{"rule": broken')])
-    assert migrate(conn) == ["0011_compact_reasons"]
+    assert migrate(conn)[:1] == ["0011_compact_reasons"]
     assert conn.execute("SELECT reasons FROM scores ORDER BY contact_id").fetchall() == [
         (new,), ("[]",)]
     assert conn.execute("SELECT reasons FROM score_history ORDER BY id").fetchall() == [
         (new,), (new,), ("[]",), ('[{"rule": broken',)]
+
+
+def test_contacts_cached_before_the_audit_have_never_been_verified(tmp_path):
+    from cache.database import migrate
+    conn = cache_before(tmp_path / "old.db", "0012_association_audit")
+    conn.executemany("INSERT INTO contacts (id, archived) VALUES (?, ?)", [("1", 0), ("2", 1)])
+    assert migrate(conn)[:2] == ["0012_association_audit", "0013_archive_sweep"]
+    assert conn.execute("SELECT id, links_verified_at FROM contacts ORDER BY id").fetchall() == [
+        ("1", None), ("2", None)]
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE archived = 0 AND merged_into IS NULL "
+        "ORDER BY links_verified_at, id LIMIT 10"))
+    assert "USING INDEX contacts_links_verified" in plan and "TEMP B-TREE" not in plan
+    assert conn.execute("SELECT count(*) FROM archive_sweep").fetchone() == (0,)
