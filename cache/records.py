@@ -166,11 +166,12 @@ def save_associations(conn: sqlite3.Connection, from_type: str, to_type: str,
     """
     for from_id, targets in results.items():
         if from_type == "contacts":
+            follow = to_type == "companies" and _tracks_primary_company(conn, from_id)
             conn.execute("DELETE FROM associations WHERE from_type = 'contacts' AND from_id = ? "
                          "AND to_type = ?", (from_id, to_type))
             conn.executemany("INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)",
                              association_rows("contacts", from_id, to_type, targets))
-            if to_type == "companies":
+            if follow:
                 _follow_primary_company(conn, from_id, primary_company(targets))
         else:
             conn.execute("DELETE FROM associations WHERE from_type = 'contacts' AND to_type = ? "
@@ -180,9 +181,21 @@ def save_associations(conn: sqlite3.Connection, from_type: str, to_type: str,
             conn.executemany("INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)", rows)
 
 
+def _tracks_primary_company(conn: sqlite3.Connection, contact_id: str) -> bool:
+    """Whether the cached contact's `associatedcompanyid` should follow its links: it has the
+    property, or its links were read before. (A record saved without it and read for the
+    first time, such as an export's, keeps the properties it came with.)"""
+    return bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = ?1 AND (links_verified_at IS NOT NULL "
+        "               OR json_type(properties, '$.associatedcompanyid') IS NOT NULL)) "
+        "    OR EXISTS (SELECT 1 FROM associations WHERE from_type = 'contacts' AND from_id = ?1 "
+        "               AND to_type = 'companies')", (contact_id,)).fetchone()[0])
+
+
 def _follow_primary_company(conn: sqlite3.Connection, contact_id: str, company: str | None) -> None:
-    """`associatedcompanyid` is the primary company link as a property. HubSpot moves neither
-    when the primary company changes, so the links just read are the fresher source."""
+    """`associatedcompanyid` is the primary company link as a property. HubSpot moves no
+    modified date when the primary company changes, so the links just read (after the record)
+    are the fresher source."""
     if company is None:
         conn.execute("UPDATE contacts SET properties = json_remove(properties, '$.associatedcompanyid') "
                      "WHERE id = ? AND json_type(properties, '$.associatedcompanyid') IS NOT NULL",
