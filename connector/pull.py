@@ -62,7 +62,7 @@ class PullSummary:
                      f"{self.rate_limited:,} rate-limited, {self.retries:,} retried, "
                      f"{self.seconds:.1f} s")
         if self.audit.queued:
-            since = (f"verified since {self.audit.oldest}" if self.audit.oldest
+            since = (f"the oldest last verified {self.audit.oldest}" if self.audit.oldest
                      else "some never verified")
             lines.append(f"association audit: links of {self.audit.queued:,} contacts re-read "
                          f"({since})")

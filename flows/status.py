@@ -79,6 +79,10 @@ def _sweep(conn, counts: dict, settings: Settings) -> dict:
     return report
 
 
+def _runs(count: int) -> str:
+    return f"{count:,} incremental pull{'' if count == 1 else 's'}"
+
+
 def _live_archived(conn, sql: str) -> dict[str, int]:
     entry = {"live": 0, "archived": 0, "merged": 0}
     for archived, merged, count in conn.execute(sql):
@@ -124,7 +128,7 @@ def render(report: dict) -> str:
         oldest = (f"oldest verified {audit['oldest_verified_at']}" if audit["oldest_verified_at"]
                   else f"{audit['never_verified']:,} never verified")
         bound = (f"; {audit['contacts_per_run']:,} a pull, all within "
-                 f"{audit['runs_to_verify_all']:,} incremental pulls" if audit["contacts_per_run"]
+                 f"{_runs(audit['runs_to_verify_all'])}" if audit["contacts_per_run"]
                  else "; the audit is off (pull.association_audit_share = 0)")
         lines.append(f"Association audit: {recent:,} of {audit['contacts']:,} contacts' links "
                      f"verified in the last {RECENT_DAYS} days "
@@ -134,7 +138,7 @@ def render(report: dict) -> str:
     if sweeps:
         lines.append("Archived sweep (deletions are seen within one cycle):")
         for name, s in sweeps:
-            runs = (f"a cycle takes {s['runs_per_cycle']:,} incremental pulls"
+            runs = (f"a cycle takes {_runs(s['runs_per_cycle'])}"
                     if s["runs_per_cycle"] else "off (pull.archive_sweep_pages = 0)")
             lines.append(f"  {name:<10} last complete {s['last_completed'] or 'never'}, "
                          f"{s['pages_this_cycle']:,} pages into this cycle; {runs}")
