@@ -215,7 +215,7 @@ def status(g: Globals, as_json: bool) -> None:
     """Show watermarks, record counts, queues, the daily API budget and the last runs."""
     from flows import status as status_mod
 
-    report = status_mod.status(g.cache())
+    report = status_mod.status(g.cache(), settings=g.settings())
     emit(report, as_json, status_mod.render(report))
 
 

@@ -450,4 +450,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS inbox_due ON inbox(occurred_at, id)
         WHERE status IN ('pending', 'failed');
     """),
+    # The rolling association audit (connector/associations.py): when each contact's links to
+    # every pulled type were last read, so each incremental pull re-reads the oldest first.
+    # NULL (never read, or cached before this step) sorts first.
+    ("0016_association_audit", """
+        ALTER TABLE contacts ADD COLUMN links_verified_at TEXT;
+        CREATE INDEX IF NOT EXISTS contacts_links_verified ON contacts(links_verified_at, id)
+            WHERE archived = 0 AND merged_into IS NULL;
+    """),
+    # The rolling archived sweep (connector/pull.py): where each stream's `archived=true`
+    # listing stands, so incremental pulls read a few pages each instead of all of them.
+    ("0017_archive_sweep", """
+        CREATE TABLE IF NOT EXISTS archive_sweep (
+            stream TEXT PRIMARY KEY,
+            after TEXT,
+            cycle_started TEXT,
+            pages INTEGER NOT NULL DEFAULT 0,
+            last_pages INTEGER,
+            last_completed TEXT,
+            updated_at TEXT
+        );
+    """),
 ]
