@@ -379,17 +379,20 @@ def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int
 @click.option("--as-of", default=None, metavar="DATE",
               help="Score as of this past date, UTC [default: midnight, --horizon days ago].")
 @click.option("--horizon", default=90, show_default=True, type=click.IntRange(1), metavar="DAYS",
-              help="Count conversions (opportunity or customer) this many days after --as-of.")
+              help="Count conversions this many days after --as-of ([conversion] in the config; default: entering opportunity or customer).")
 @click.option("--capacity", default=None, type=click.IntRange(1), metavar="N",
               help="Leads sales can work per month: suggests the score threshold for that load.")
 @click.option("--mql-score", default=None, type=float, metavar="SCORE",
               help="Count MQL as score >= SCORE [default: the model's MQL stage condition].")
 @click.option("--random-baseline", is_flag=True, help="Add a random model for reference (AUC ~0.5).")
+@click.option("--export", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write each contact's scores and outcome to FILE (.csv or .json).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def backtest_command(g: Globals, model_path: str | None, compare_path: str | None,
                      as_of: str | None, horizon: int, capacity: int | None,
-                     mql_score: float | None, random_baseline: bool, as_json: bool) -> None:
+                     mql_score: float | None, random_baseline: bool, export: str | None,
+                     as_json: bool) -> None:
     """Score contacts as of a past date with only what was known then, and measure how well
     the scores ranked those who became opportunities or customers afterwards."""
     from analysis.backtests import run_backtest
@@ -399,7 +402,7 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
     moment = parse_moment(as_of) if as_of else default_as_of(parse_moment(None), horizon)
     result = run_backtest(g.db, g.settings(), model_path=model_path, compare_path=compare_path,
                           as_of=moment, horizon_days=horizon, capacity=capacity,
-                          mql_score=mql_score, random_baseline=random_baseline)
+                          mql_score=mql_score, random_baseline=random_baseline, export=export)
     emit(result.as_dict(), as_json, render(result))
 
 
