@@ -115,6 +115,7 @@ class Learned:
     thresholds: Mapping[str, Any]
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    points: Mapping[str, int] = field(default_factory=dict)  # per feature (rule or row), 0s out
     text: str = field(default="", repr=False)
 
     def as_dict(self) -> dict:
@@ -180,6 +181,8 @@ class _Rows:
     labels: list[bool] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     current: list[float] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    dates: list[float] = field(default_factory=list)
 
     def matrix(self) -> Any:
         from scipy.sparse import csr_matrix
@@ -310,6 +313,8 @@ def prepare(cache: Cache, model: Model, conversion: Outcome, options: Options) -
         target.labels += [b[2] for b in batch]
         target.weights += [1.0 if b[2] else 1.0 / rate for b in batch]
         target.current += list(scorers[at][1].score(chunk).total)
+        target.ids += [b[0] for b in batch]
+        target.dates += [at] * len(batch)
         if target is valid and len(check) < CHECK_ROWS:
             check.extend((b[1], at) for b in batch[:CHECK_ROWS - len(check)])
 
@@ -434,7 +439,8 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
                     "engagement": {"1": thresholds.engagement_one,
                                    "2": thresholds.engagement_two},
                     "mql": thresholds.mql, "mql_basis": thresholds.mql_basis},
-        warnings=tuple(warnings), notes=tuple(notes), text=text)
+        warnings=tuple(warnings), notes=tuple(notes),
+        points={k: v for k, v in points.items() if v}, text=text)
 
 
 def _weight(rule: Candidate, points: Mapping[str, int]) -> str:
