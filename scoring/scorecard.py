@@ -202,15 +202,18 @@ def suggest(fit: Sequence[float], engagement: Sequence[float], totals: Sequence[
             wanted: int | None) -> Thresholds:
     """A: the top 20% of fit, B: the next 30%; 1 and 2 the same on engagement; MQL: the score
     of the `wanted`-th best contact (None: the top tenth)."""
-    def at(values: Sequence[float], share: float) -> int:
+    def best(values: Sequence[float], rank: int) -> int:
+        """The rank-th best value (1 = the highest)."""
         ordered = sorted(values, reverse=True)
-        return int(ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]) \
-            if ordered else 0
+        return int(ordered[min(len(ordered), max(1, rank)) - 1]) if ordered else 0
+
+    def at(values: Sequence[float], share: float) -> int:
+        return best(values, round(share * len(values) + 0.4999))  # ceil, without float noise
 
     fit_a, fit_b = at(fit, 0.2), at(fit, 0.5)
     one, two = at(engagement, 0.2), at(engagement, 0.5)
     if wanted:
-        mql = at(totals, min(1.0, wanted / max(1, len(totals))))
+        mql = best(totals, wanted)
         basis = f"the score of the {wanted:,}th best validation contact"
     else:
         mql = at(totals, 0.1)
