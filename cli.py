@@ -437,7 +437,8 @@ def learn_command(g: Globals, model_path: str | None, out: str, force: bool, as_
                   as_json: bool) -> None:
     """Fit the points of a rule model to who converted in the cache's history, and write it
     as a commented model file to review (simulate, backtest --compare). Never calls HubSpot."""
-    from analysis.learn import Options, render, run_learn
+    from analysis.learn import Options, run_learn
+    from analysis.learn_report import render
     from foundation.moments import parse_moment
     from scoring.backtest import default_as_of
 

@@ -17,16 +17,19 @@ file; never calls HubSpot, never writes to the cache.
 4. Fit: L2-regularised logistic regression (scikit-learn), the regularisation chosen by the
    validation AUC. Points: scoring/scorecard.py. The written file is scored again on
    validation rows and must give exactly the fitted totals.
+
+Over the usual module size on purpose: it is one pipeline (dates → rows → features → fit →
+file) whose steps share the rows; the pure parts live in scoring/ (features, scorecard,
+calibration) and the printed text in analysis/learn_report.py.
 """
 from __future__ import annotations
 
 import math
-import os
 import zlib
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -41,7 +44,7 @@ from scoring.backtest import known_at, merged_time_properties, stage_at
 from scoring.batch import batch_scorer, chunk_of
 from scoring.engine import epoch
 from scoring.features import Candidate, Choice, candidates, profile
-from scoring.metrics import auc
+from scoring.calibration import Fitted, evaluate, fast_auc, offset
 from scoring.outcomes import Outcome
 from scoring.properties import ENGAGEMENT_KINDS
 from scoring.scorecard import (Scale, feature_model_text, learned_model_text, points_from,
@@ -53,7 +56,6 @@ CHECK_ROWS = 2_000
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 MIN_VALIDATION = 100  # conversions for a validation AUC worth reading
 PER_RULE = 10         # training conversions per kept rule (the usual events-per-variable rule)
-BANDS = 10
 
 
 @dataclass(frozen=True)
@@ -69,26 +71,6 @@ class Options:
     allow_current_counters: bool = False
     max_rows: int = 100_000  # non-converters kept per date, at most (about)
     name: str = "learned"
-
-
-@dataclass(frozen=True)
-class Band:
-    """One score band of the validation rows: who is in it, predicted and observed rates."""
-
-    band: int
-    contacts: float
-    predicted: float | None
-    observed: float | None
-
-
-@dataclass(frozen=True)
-class Fitted:
-    """One model's figures on the validation rows."""
-
-    model: str
-    auc: float | None
-    top_decile_lift: float | None
-    calibration: tuple[Band, ...]
 
 
 @dataclass(frozen=True)
@@ -201,7 +183,8 @@ def dates_for(options: Options, static: bool) -> tuple[list[float], float]:
     return sorted(first - k * options.every_days * 86400.0 for k in range(options.dates)), valid
 
 
-def _kept(contact_id: str, at: float, rate: float) -> bool:
+def sampled_in(contact_id: str, at: float, rate: float) -> bool:
+    """Whether a non-converter is kept at `rate` (a hash of id and date: stable across runs)."""
     if rate >= 1.0:
         return True
     return zlib.crc32(f"{contact_id}@{int(at)}".encode()) / 2 ** 32 < rate
@@ -324,7 +307,7 @@ def prepare(cache: Cache, model: Model, conversion: Outcome, options: Options) -
                                            order):
                 counts[at]["contacts"] += 1
                 counts[at]["converted"] += converted
-                if not (converted or _kept(contact_id, at, rate)):
+                if not (converted or sampled_in(contact_id, at, rate)):
                     continue
                 counts[at]["rows"] += 1
                 snap = known_at(contact, events, company, at, times, order)
@@ -356,7 +339,7 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
     for c in C_GRID:
         fit = linear_model.LogisticRegression(C=c, max_iter=2000, tol=1e-6)
         fit.fit(x_train, y_train)
-        value = _fast_auc(x_valid @ fit.coef_[0], y_valid)
+        value = fast_auc(x_valid @ fit.coef_[0], y_valid)
         if best is None or value > best[0] + 1e-9:
             best = (value, c, fit)
     _, chosen, fit = best
@@ -378,8 +361,8 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
     # Probabilities, for calibration: each model's own score through a logistic curve fitted
     # on the training rows (the points model's slope is the stated scale).
     regression = x_valid @ fit.coef_[0] + fit.intercept_[0] + log_rate
-    offset = _offset(totals_train / scale.factor, y_train) + log_rate
-    points_logit = totals / scale.factor + offset
+    intercept = offset(totals_train / scale.factor, y_train) + log_rate
+    points_logit = totals / scale.factor + intercept
     platt = linear_model.LogisticRegression(C=1e6, max_iter=1000)
     current_train = np.array(train.current).reshape(-1, 1)
     platt.fit(current_train, y_train)
@@ -389,9 +372,9 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
     weights = np.array(valid.weights)
     label = f"{options.name} (points)"
     evaluations = (
-        _evaluate(label, totals, points_logit, y_valid, weights),
-        _evaluate("regression (unrounded)", regression, regression, y_valid, weights),
-        _evaluate(f"current: {model.label}", current, current_logit, y_valid, weights))
+        evaluate(label, totals, points_logit, y_valid, weights),
+        evaluate("regression (unrounded)", regression, regression, y_valid, weights),
+        evaluate(f"current: {model.label}", current, current_logit, y_valid, weights))
     wanted = None
     if options.capacity:
         # Over the horizon, like backtest --capacity; sampled rows stand for 1/rate each.
@@ -400,7 +383,7 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
     rules_kept = [r for r in proposed.rules if any(points.get(k, 0) for k in r.keys())]
     valid_iso, train_iso = _iso(valid_date), [_iso(d) for d in dates if d != valid_date]
     rows = sum(counts[d]["contacts"] for d in dates)
-    fifty = None if vector.size == 0 else round(-offset * scale.factor, 1)
+    fifty = None if vector.size == 0 else round(-intercept * scale.factor, 1)
     header = _header(model, conversion, options, valid_iso, train_iso, evaluations, scale,
                      fifty, chosen, rate, len(proposed.rules), len(rules_kept))
     stages_raw = head.get("stages") or {}
@@ -453,51 +436,6 @@ def _weight(rule: Candidate, points: Mapping[str, int]) -> str:
 def _loss(evaluations: Sequence[Fitted]) -> float | None:
     points, regression = evaluations[0].auc, evaluations[1].auc
     return None if points is None or regression is None else round(regression - points, 4)
-
-
-def _offset(x: np.ndarray, y: np.ndarray) -> float:
-    """b with mean(sigmoid(x + b)) = mean(y): the intercept of a fixed-slope logistic fit."""
-    b = math.log(max(y.mean(), 1e-9) / max(1 - y.mean(), 1e-9)) - float(np.mean(x))
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-(x + b)))
-        step = (p.sum() - y.sum()) / max((p * (1 - p)).sum(), 1e-12)
-        b -= step
-        if abs(step) < 1e-12:
-            break
-    return b
-
-
-def _fast_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Mann-Whitney AUC with average ranks (for choosing the regularisation)."""
-    from scipy.stats import rankdata
-    ranks = rankdata(scores)
-    positives = labels.sum()
-    negatives = len(labels) - positives
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2)
-                 / (positives * negatives))
-
-
-def _evaluate(name: str, scores: np.ndarray, logits: np.ndarray, labels: np.ndarray,
-              weights: np.ndarray) -> Fitted:
-    """AUC (unweighted: sampling non-converters does not bias it), and lift and calibration
-    per tenth of the (weighted) contacts, highest scores first."""
-    value = auc(list(map(float, scores)), list(map(bool, labels)))
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    w, y = weights[order], labels[order]
-    p = 1 / (1 + np.exp(-logits[order]))
-    cumulative = np.cumsum(w)
-    total, positives = cumulative[-1], float((w * y).sum())
-    band = np.minimum(BANDS - 1, (BANDS * (cumulative - w / 2) / total).astype(int))
-    bands = []
-    for b in range(BANDS):
-        m = band == b
-        size = float(w[m].sum())
-        bands.append(Band(b + 1, round(size, 1),
-                          round(float((w[m] * p[m]).sum() / size), 4) if size else None,
-                          round(float((w[m] * y[m]).sum() / size), 4) if size else None))
-    rate = positives / total
-    lift = None if not rate or bands[0].observed is None else round(bands[0].observed / rate, 2)
-    return Fitted(name, None if value is None else round(value, 4), lift, tuple(bands))
 
 
 def _check_exact(learned: Model, check: Sequence[tuple], features: Model, keys: list[str],
@@ -622,51 +560,3 @@ def _moment(seconds: float) -> datetime:
 
 def _iso(seconds: float) -> str:
     return _moment(seconds).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-# ---- text -----------------------------------------------------------------------------------
-
-def render(result: Learned) -> str:
-    """What `leadsync learn` prints."""
-    lines = [f"Wrote {result.path}: model {result.model}, {result.rules} rules "
-             f"(of {result.candidates} candidates), {result.double_every:g} points double "
-             f"the odds" + (f"; even odds at {result.fifty_fifty:g}"
-                            if result.fifty_fifty is not None else ""),
-             f"Conversion: {result.conversion}"
-             + (f" within {result.horizon_days} days" if result.horizon_days else ""),
-             f"Training dates: {', '.join(t[:10] for t in result.training) or '-'}; "
-             f"validation: {result.validation[:10]}"]
-    for at, count in result.rows.items():
-        lines.append(f"  {at[:10]}: {count['contacts']:,} contacts, {count['converted']:,} "
-                     f"converted, {count['rows']:,} rows used")
-    width = max(len(e.model) for e in result.evaluations) + 2
-    lines.append(f"{'Validation':<{width}} {'ROC AUC':>8} {'top-10% lift':>13}")
-    for e in result.evaluations:
-        auc_text = "-" if e.auc is None else f"{e.auc:.3f}"
-        lift = "-" if e.top_decile_lift is None else f"{e.top_decile_lift:.2f}x"
-        lines.append(f"{e.model:<{width}} {auc_text:>8} {lift:>13}")
-    if result.rounding_loss is not None:
-        lines.append(f"Rounding to whole points costs {result.rounding_loss:+.4f} AUC")
-    lines.append("Calibration by score tenth (1 = highest): predicted / observed conversion")
-    lines.append("  tenth " + "".join(f"{e.model[:22]:>24}" for e in result.evaluations))
-    for i in range(BANDS):
-        cells = []
-        for e in result.evaluations:
-            b = e.calibration[i]
-            cells.append("-" if b.predicted is None else
-                         f"{b.predicted:.1%} / {b.observed:.1%}")
-        lines.append(f"  {i + 1:>5} " + "".join(f"{c:>24}" for c in cells))
-    lines.append("Rules that weigh most:")
-    lines += [f"  {points:>12}  {rule}" for rule, points in result.top_rules]
-    t = result.thresholds
-    lines.append(f"Grades: fit A >= {t['fit']['A']}, B >= {t['fit']['B']}; engagement "
-                 f"1 >= {t['engagement']['1']}, 2 >= {t['engagement']['2']}. MQL at "
-                 f"score >= {t['mql']} ({t['mql_basis']})")
-    if result.left_out:
-        lines.append("Current rules left out:")
-        lines += [f"  {rule}: {why}" for rule, why in result.left_out]
-    lines += [f"Note: {n}" for n in result.notes]
-    lines += [f"Warning: {w}" for w in result.warnings]
-    lines.append(f"Review it: leadsync simulate --model {result.path}; "
-                 f"leadsync backtest --compare {result.path}")
-    return "\n".join(lines)

@@ -26,7 +26,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
-from analysis.learn import Options, fit, prepare, sklearn  # noqa: E402
+from analysis.learn import Options, fit, prepare, sampled_in, sklearn  # noqa: E402
 from cache.database import open_cache  # noqa: E402
 from scoring import load  # noqa: E402
 from scoring.outcomes import DEFAULT  # noqa: E402
@@ -114,12 +113,10 @@ def _refit(prepared, learned):
 
 
 def _sampled(prepared) -> np.ndarray:
-    """Training rows kept when non-converters are sampled at SAMPLE (row order hash: learn's
-    own hash needs the contact id and date, which the rows no longer carry)."""
-    labels = np.array(prepared.train.labels)
-    keep = np.array([zlib.crc32(f"row:{i}".encode()) / 2 ** 32 < SAMPLE
-                     for i in range(len(labels))])
-    return labels | keep
+    """Training rows kept when non-converters are sampled at SAMPLE, as learn picks them."""
+    train = prepared.train
+    keep = np.array([sampled_in(i, at, SAMPLE) for i, at in zip(train.ids, train.dates)])
+    return np.array(train.labels) | keep
 
 
 def _verdict(ok: bool) -> str:

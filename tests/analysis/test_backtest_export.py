@@ -49,7 +49,8 @@ def test_export_writes_every_evaluated_contact_with_its_scores_and_outcome(db: s
 def test_export_to_an_unknown_format_fails_before_any_work(db: str, tmp_path: Path) -> None:
     result = run(db, "backtest", "--export", str(tmp_path / "scores.xlsx"))
     assert result.exit_code == 2
-    assert result.output == f"Error: --export {tmp_path / 'scores.xlsx'}: name a .csv or .json file\n"
+    wrong = tmp_path / "scores.xlsx"
+    assert result.output == f"Error: --export {wrong}: name a .csv or .json file\n"
 
 
 def test_backtest_counts_the_conversion_the_config_defines(db: str, tmp_path: Path) -> None:

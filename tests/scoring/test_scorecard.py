@@ -93,5 +93,6 @@ def test_candidates_helpers() -> None:
     values = Counter({"Germany": 30, "germany": 25, "France": 21, "Spain": 3})
     assert frequent_values(values, rows=100) == ("Germany", "France")
     assert current_only("hs_email_click") and current_only("recent_conversion_date")
-    assert current_only("company.num_associated_contacts") and current_only("hs_email_last_open_date")
+    assert current_only("company.num_associated_contacts")
+    assert current_only("hs_email_last_open_date")
     assert not current_only("jobtitle") and not current_only("first_conversion_date")
