@@ -40,13 +40,14 @@ from cache.model_inputs import reader_for
 from foundation.errors import ConfigError, LeadsyncError
 from foundation.settings import Settings
 from scoring import Model, loads
-from scoring.backtest import known_at, merged_time_properties, stage_at
+from scoring.backtest import (ENTERED, known_at, merged_time_properties, stage_at,
+                              stage_entries)
 from scoring.batch import batch_scorer, chunk_of
 from scoring.engine import epoch
 from scoring.features import Candidate, Choice, candidates, profile
 from scoring.calibration import Fitted, evaluate, fast_auc, offset
 from scoring.outcomes import Outcome
-from scoring.properties import ENGAGEMENT_KINDS
+from scoring.properties import ENGAGEMENT_KINDS, to_epoch
 from scoring.scorecard import (Scale, feature_model_text, learned_model_text, points_from,
                                suggest, with_declared)
 
@@ -194,20 +195,24 @@ def _held_out(contact_id: str) -> bool:
     return zlib.crc32(f"held-out:{contact_id}".encode()) % 5 == 0
 
 
-def _rows_for(contact_id: str, contact: Mapping, dates: Sequence[float], horizon: float,
-              conversion: Outcome, order: Sequence[str]) -> Iterable[tuple[float, bool]]:
-    """(date, converted) for each date at which the contact is evaluated."""
-    from scoring.properties import to_epoch
+def _evaluated(contact: Mapping, dates: Sequence[float], horizon: float,
+               conversion: Outcome, order: Sequence[str]) -> Iterable[tuple[float, bool]]:
+    """(date, converted within the horizon) for each date at which the contact is evaluated:
+    it existed, and had not converted yet (a static label: every date, today's label)."""
     created = to_epoch(contact.get("createdate"))
+    if conversion.static:
+        label = conversion.converted(contact)
+        yield from ((at, label) for at in dates if created is None or created <= at)
+        return
+    converted = conversion.converted_at(contact)
+    entries = stage_entries(contact, order) if conversion.stages else None
     for at in dates:
         if created is not None and created > at:
             continue
-        if conversion.static:
-            yield at, conversion.converted(contact)
+        stage = stage_at(contact, at, order, entries) if conversion.stages else None
+        if conversion.already_at(converted, at, stage, order):
             continue
-        if conversion.already(contact, at, stage_at(contact, at, order), order):
-            continue
-        yield at, conversion.within(contact, at, at + horizon)
+        yield at, converted is not None and at < converted <= at + horizon
 
 
 # ---- learning -----------------------------------------------------------------------------
@@ -301,15 +306,26 @@ def prepare(cache: Cache, model: Model, conversion: Outcome, options: Options) -
         if target is valid and len(check) < CHECK_ROWS:
             check.extend((b[1], at) for b in batch[:CHECK_ROWS - len(check)])
 
-    for chunk_rows in reader.chunks(None, CHUNK):
+    # A light pass over every contact decides the rows (and counts them); only the contacts
+    # kept at some date are then read whole, with their engagements.
+    light = ("createdate", "lifecyclestage", *(ENTERED + s for s in order),
+             *conversion.properties)
+    wanted = []
+    for contact_id, contact in _light_contacts(cache, light):
+        keep = False
+        for at, converted in _evaluated(contact, dates, horizon, conversion, order):
+            counts[at]["contacts"] += 1
+            counts[at]["converted"] += converted
+            if converted or sampled_in(contact_id, at, rate):
+                counts[at]["rows"] += 1
+                keep = True
+        if keep:
+            wanted.append(contact_id)
+    for chunk_rows in reader.chunks(wanted, CHUNK):
         for contact_id, contact, events, company, _ in chunk_rows:
-            for at, converted in _rows_for(contact_id, contact, dates, horizon, conversion,
-                                           order):
-                counts[at]["contacts"] += 1
-                counts[at]["converted"] += converted
+            for at, converted in _evaluated(contact, dates, horizon, conversion, order):
                 if not (converted or sampled_in(contact_id, at, rate)):
                     continue
-                counts[at]["rows"] += 1
                 snap = known_at(contact, events, company, at, times, order)
                 key = (at, _held_out(contact_id) if static else False)
                 buffers.setdefault(key, []).append((contact_id, snap, converted))
@@ -336,15 +352,19 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
             f"history, or choose an earlier --as-of")
     x_train, x_valid = train.matrix(), valid.matrix()
     best = None
+    # Warm-started along the grid: each fit starts from the previous one's coefficients.
+    regression_fit = linear_model.LogisticRegression(C=C_GRID[0], max_iter=1000,
+                                                     warm_start=True)
     for c in C_GRID:
-        fit = linear_model.LogisticRegression(C=c, max_iter=2000, tol=1e-6)
-        fit.fit(x_train, y_train)
-        value = fast_auc(x_valid @ fit.coef_[0], y_valid)
+        regression_fit.set_params(C=c)
+        regression_fit.fit(x_train, y_train)
+        value = fast_auc(x_valid @ regression_fit.coef_[0], y_valid)
         if best is None or value > best[0] + 1e-9:
-            best = (value, c, fit)
-    _, chosen, fit = best
+            best = (value, c, regression_fit.coef_[0].copy(),
+                    float(regression_fit.intercept_[0]))
+    _, chosen, coef, intercept_ = best
     keys = list(train.index)
-    coefficients = dict(zip(keys, fit.coef_[0]))
+    coefficients = dict(zip(keys, coef))
     scale = Scale(options.double_every)
     in_training = (x_train != 0).sum(axis=0).A1
     touched = dict(zip(keys, (int(v) for v in in_training + (x_valid != 0).sum(axis=0).A1)))
@@ -360,7 +380,7 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
 
     # Probabilities, for calibration: each model's own score through a logistic curve fitted
     # on the training rows (the points model's slope is the stated scale).
-    regression = x_valid @ fit.coef_[0] + fit.intercept_[0] + log_rate
+    regression = x_valid @ coef + intercept_ + log_rate
     intercept = offset(totals_train / scale.factor, y_train) + log_rate
     points_logit = totals / scale.factor + intercept
     platt = linear_model.LogisticRegression(C=1e6, max_iter=1000)
@@ -547,11 +567,22 @@ def _profile_rows(cache: Cache, model: Model, conversion: Outcome, dates: Sequen
     found = []
     for chunk in reader.chunks(ids, CHUNK):
         for contact_id, contact, events, company, _ in chunk:
-            for at, _converted in _rows_for(contact_id, contact, dates, horizon, conversion,
-                                            order):
+            for at, _converted in _evaluated(contact, dates, horizon, conversion, order):
                 snap = known_at(contact, events, company, at, times, order)
                 found.append((snap.contact, snap.events, snap.company, at))
     return found[:PROFILE_ROWS * 2]
+
+
+def _light_contacts(cache: Cache, names: Sequence[str]) -> Iterable[tuple[str, dict]]:
+    """Every live contact in id order with only the named properties (the dates that decide
+    whether and how it is evaluated)."""
+    import json
+    paths = [f'$."{n}"' for n in names]
+    rows = cache.conn.execute(
+        f"SELECT id, json_extract(properties, {', '.join('?' * len(paths))}) FROM contacts "
+        f"WHERE archived = 0 AND merged_into IS NULL ORDER BY id", paths)
+    for contact_id, values in rows:
+        yield contact_id, dict(zip(names, json.loads(values)))
 
 
 def _moment(seconds: float) -> datetime:

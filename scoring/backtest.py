@@ -111,11 +111,12 @@ def _before(record: Mapping[str, Any], as_of: float, times: frozenset[str]) -> d
 
 
 def stage_at(contact: Mapping[str, Any], as_of: float,
-             order: Sequence[str] = STAGE_ORDER) -> str | None:
-    """The lifecycle stage at `as_of`, from the date-entered properties."""
+             order: Sequence[str] = STAGE_ORDER,
+             entered: Sequence[float | None] | None = None) -> str | None:
+    """The lifecycle stage at `as_of`, from the date-entered properties (`entered`: their
+    instants in `order`, from `stage_entries`, when the caller asks for several dates)."""
     reached = None
-    for rank, stage in enumerate(order):
-        at = to_epoch(contact.get(ENTERED + stage))
+    for rank, at in enumerate(entered if entered is not None else stage_entries(contact, order)):
         if at is not None and at <= as_of:
             reached = rank
     current = contact.get("lifecyclestage") or None
@@ -126,6 +127,12 @@ def stage_at(contact: Mapping[str, Any], as_of: float,
             return current if reached is None else order[reached]
         reached = max(reached if reached is not None else -1, order.index(current))
     return None if reached is None else order[reached]
+
+
+def stage_entries(contact: Mapping[str, Any], order: Sequence[str] = STAGE_ORDER
+                  ) -> list[float | None]:
+    """When the contact entered each stage of `order` (None: never, or undated)."""
+    return [to_epoch(contact.get(ENTERED + stage)) for stage in order]
 
 
 def converted_at(contact: Mapping[str, Any]) -> float | None:

@@ -65,10 +65,14 @@ class Outcome:
     def already(self, contact: Mapping[str, Any], as_of: float, stage: str | None,
                 order: Sequence[str] = STAGE_ORDER) -> bool:
         """Converted on or before `as_of` (`stage`: the stage at as_of): nothing to predict."""
+        return self.already_at(self.converted_at(contact), as_of, stage, order)
+
+    def already_at(self, converted: float | None, as_of: float, stage: str | None,
+                   order: Sequence[str] = STAGE_ORDER) -> bool:
+        """`already`, given the contact's `converted_at` (for callers asking at many dates)."""
         if self.static:
             return False
-        at = self.converted_at(contact)
-        if at is not None and at <= as_of:
+        if converted is not None and converted <= as_of:
             return True
         if not self.stages or stage not in order:
             return False
