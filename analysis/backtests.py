@@ -1,8 +1,9 @@
 """`leadsync backtest`: read the cache, run the pure backtest, keep the result for the report.
 
 Each run appends its result (JSON, without per-contact scores) to the `backtests` table; the
-report draws its lift chart from the newest one. `export_scores` writes the per-contact scores
-and outcomes (CSV or JSON) so the figures can be checked in another tool.
+report draws its lift chart from the newest non-empty one of the scored model (or the one
+`report --backtest ID` names). `export_scores` writes the per-contact scores and outcomes
+(CSV or JSON) so the figures can be checked in another tool.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import csv
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from analysis.rescore import load_model
 from cache.database import Cache, open_cache, utcnow
@@ -31,7 +32,8 @@ COMPANY_EXTRA = ("createdate",)
 def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
                  compare_path: str | None, as_of: datetime, horizon_days: int,
                  capacity: int | None = None, mql_score: float | None = None,
-                 random_baseline: bool = False, export: str | None = None) -> Backtest:
+                 random_baseline: bool = False, export: str | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> Backtest:
     """`leadsync backtest`: one recorded run whose result is saved in `backtests`
     (`export`: also write per-contact scores and outcomes to that .csv or .json file)."""
     if export is not None:
@@ -47,7 +49,7 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
         with cache.run("backtest") as run:
             result = backtest_cache(cache, models, as_of, horizon_days, capacity=capacity,
                                     mql_score=mql_score, random_baseline=random_baseline,
-                                    conversion=conversion)
+                                    conversion=conversion, progress=progress)
             save_backtest(cache, result, run_id=run.id)
             run.records = result.population["evaluated"]
             run.details = {"as_of": result.as_of, "horizon_days": horizon_days,
@@ -60,14 +62,21 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
 
 
 def backtest_cache(cache: Cache, models: Sequence[Model], as_of: datetime, horizon_days: int,
+                   *, progress: Callable[[int, int | None], None] | None = None,
                    **options: Any) -> Backtest:
-    """The pure backtest over every live cached contact."""
+    """The pure backtest over every live cached contact; `progress(read, of)` as it goes."""
     if horizon_days < 1:
         raise ConfigError("--horizon must be at least 1 day")
     conversion = options.get("conversion")
     extra = CONTACT_EXTRA + (conversion.properties if conversion is not None else ())
     rows = read_contacts(cache, models, contacts=extra, companies=COMPANY_EXTRA)
-    return backtest(rows, models, as_of, horizon_days, **options)
+    read: Callable[[int], None] | None = None
+    if progress is not None:
+        total = cache.conn.execute("SELECT COUNT(*) FROM contacts WHERE archived = 0 "
+                                   "AND merged_into IS NULL").fetchone()[0]
+        progress(0, total)
+        read = lambda done: progress(done, total)  # noqa: E731
+    return backtest(rows, models, as_of, horizon_days, progress=read, **options)
 
 
 def conversion_of(settings: Settings, model: Model) -> Outcome:
@@ -129,3 +138,28 @@ def last_backtest(cache: Cache) -> dict | None:
     """The newest saved backtest result (as saved: Backtest.as_dict()), or None."""
     row = cache.conn.execute("SELECT result FROM backtests ORDER BY id DESC LIMIT 1").fetchone()
     return None if row is None else json.loads(row[0])
+
+
+def pick_backtest(cache: Cache, backtest_id: int | None = None, *,
+                  model: str | None = None) -> tuple[int, dict] | None:
+    """(id, saved result) of backtest `backtest_id`, or by default the newest one that
+    evaluated someone and tested `model` (a label, "starter 2026-11-22") first: a candidate's
+    or an empty backtest is never shown as the current model's by accident."""
+    if backtest_id is not None:
+        row = cache.conn.execute("SELECT id, result FROM backtests WHERE id = ?",
+                                 (backtest_id,)).fetchone()
+        if row is None:
+            known = [str(r[0]) for r in cache.conn.execute(
+                "SELECT id FROM backtests ORDER BY id DESC LIMIT 10")]
+            raise ConfigError(f"no backtest #{backtest_id} in the cache; "
+                              + (f"the latest are #{', #'.join(known)}" if known
+                                 else "run `leadsync backtest` first"))
+        return row[0], json.loads(row[1])
+    for backtest_id, models, result in cache.conn.execute(
+            "SELECT id, models, result FROM backtests ORDER BY id DESC"):
+        if model is not None and (json.loads(models) or [None])[0] != model:
+            continue
+        saved = json.loads(result)
+        if saved["population"]["evaluated"]:
+            return backtest_id, saved
+    return None

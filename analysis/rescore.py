@@ -8,11 +8,12 @@ as-of: nothing is written.
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 
 import scoring
@@ -25,19 +26,21 @@ from foundation.moments import iso
 from scoring import Model, Score, ScoringError, scorer
 from scoring.batch import Scores, batch_scorer
 from scoring.reasons import fragment as reason_fragment
+from scoring.sla import FollowUp, iso_state
 
 _MEMO_LIMIT = 100_000
 _CHECKPOINT_PAGES = 16_384  # 64 MB of WAL between checkpoints (4 KB pages)
 
 _UPSERT = """
     INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, engagement, total,
-                        grade, stage, inactive, reasons, scored_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        grade, stage, inactive, reasons, followup, scored_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (contact_id) DO UPDATE SET
         model_name = excluded.model_name, model_version = excluded.model_version,
         as_of = excluded.as_of, fit = excluded.fit, engagement = excluded.engagement,
         total = excluded.total, grade = excluded.grade, stage = excluded.stage,
-        inactive = excluded.inactive, reasons = excluded.reasons, scored_at = excluded.scored_at"""
+        inactive = excluded.inactive, reasons = excluded.reasons, followup = excluded.followup,
+        scored_at = excluded.scored_at"""
 _HISTORY = """
     INSERT INTO score_history (contact_id, changed_at, as_of, model_name, model_version, trigger,
                                old_total, new_total, old_grade, new_grade, old_stage, new_stage,
@@ -47,7 +50,9 @@ _HISTORY = """
 
 @dataclass(frozen=True)
 class RescoreSummary:
-    """What one rescore did. `changed` counts history rows (total, grade or stage moved)."""
+    """What one rescore did. `changed` counts history rows (total, grade or stage moved);
+    `promoted`/`demoted` count contacts whose stored stage this run moved forward/backward of
+    HubSpot's (what the next push will write), not stages already decided before."""
 
     model: str
     as_of: str
@@ -80,15 +85,19 @@ class RescoreSummary:
         return "\n".join(lines)
 
 
+Progress = Callable[[int, "int | None"], None]  # (contacts scored so far, of how many)
+
+
 def run_score(db_path: str, model_path: str | None, as_of: datetime, *,
-              contacts: Sequence[str] = (), wait: float = 0.0) -> RescoreSummary:
+              contacts: Sequence[str] = (), wait: float = 0.0,
+              progress: Progress | None = None) -> RescoreSummary:
     """`leadsync score`: one locked, recorded rescore of all (or the named) contacts."""
     with run_lock(db_path, "score", wait=wait):
         cache = open_cache(db_path)
         try:
             model = load_model(model_path, cache)
             ids = [find_contact(cache, reference) for reference in contacts] or None
-            return rescore(cache, model, as_of, contact_ids=ids)
+            return rescore(cache, model, as_of, contact_ids=ids, progress=progress)
         finally:
             cache.close()
 
@@ -103,16 +112,18 @@ def load_model(path: str | None, cache: Cache | None = None) -> Model:
 
 def rescore(cache: Cache, model: Model, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
-            run_id: int | None = None, chunk_size: int = CHUNK) -> RescoreSummary:
+            run_id: int | None = None, chunk_size: int = CHUNK,
+            progress: Progress | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) and store what changed.
 
     Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
     their own (sync, the webhook worker) pass theirs.
     """
     if run_id is not None:
-        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress)
     with cache.run("score") as run:
-        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size)
+        summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
+                           progress)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -146,14 +157,22 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
 
 
 def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
-             trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+             trigger: str, run_id: int, chunk_size: int,
+             progress: Progress | None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
-        return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size)
+        return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
+                            progress)
 
 
 def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
-                 trigger: str, run_id: int, chunk_size: int) -> RescoreSummary:
+                 trigger: str, run_id: int, chunk_size: int,
+                 progress: Progress | None) -> RescoreSummary:
     started = time.perf_counter()
+    total = None
+    if progress is not None:
+        total = len(set(contact_ids)) if contact_ids is not None else cache.conn.execute(
+            "SELECT COUNT(*) FROM contacts WHERE archived = 0 AND merged_into IS NULL").fetchone()[0]
+        progress(0, total)
     batch = batch_scorer(model, as_of)
     reader = ContactReader(cache, model, batch.now)
     store = _Store(model, iso(as_of), trigger, run_id)
@@ -164,6 +183,8 @@ def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Seque
             seen.update(ids)
         store.add(ids, score_chunk(chunk), stored)
         store.flush(cache)
+        if progress is not None:
+            progress(store.scored, total)
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
     return store.summary(missing, time.perf_counter() - started)
 
@@ -185,16 +206,22 @@ class _Store:
         """A chunk's scores: count them, and keep the rows that changed for `flush`."""
         self.scored += len(ids)
         self.grades.update(grade or "none" for grade in result.grade)
-        self.promoted += result.stage_change.count("promote")
-        self.demoted += result.stage_change.count("demote")
         name, version, as_of = self.name, self.version, self.as_of
-        for contact_id, fit, engagement, total, grade, stage, inactive, parts, old in zip(
-                ids, result.fit, result.engagement, result.total, result.grade, result.stage,
-                result.inactive, result.reason_lists(self.fragment), stored):
+        followups = (map(followup_text, result.followup) if result.followup is not None
+                     else [None] * len(ids))
+        for (contact_id, fit, engagement, total, grade, stage, move, inactive, parts, followup,
+             old) in zip(ids, result.fit, result.engagement, result.total, result.grade,
+                         result.stage, result.stage_change, result.inactive,
+                         result.reason_lists(self.fragment), followups, stored):
             new = (name, version, fit, engagement, total, grade, stage, 1 if inactive else 0,
-                   "[" + ",".join(parts) + "]")
+                   "[" + ",".join(parts) + "]", followup)
             if old == new:
                 continue
+            # A promotion (or demotion) is counted by the run that decides it: the one whose
+            # stored stage changes. A rerun stores the same stage and promotes no one again.
+            if old is None or old[6] != stage:
+                self.promoted += move == "promote"
+                self.demoted += move == "demote"
             self.scores.append((contact_id, name, version, as_of, *new[2:], None))
             old_total, old_grade, old_stage = old[4:7] if old is not None else (None, None, None)
             if old is None or (old_total, old_grade, old_stage) != new[4:7]:
@@ -233,6 +260,17 @@ class _Store:
                               updated=self.updated, promoted=self.promoted, demoted=self.demoted,
                               grades=dict(sorted(self.grades.items())), missing=missing,
                               seconds=round(seconds, 3))
+
+
+def followup_text(state: FollowUp | None) -> str | None:
+    """A contact's SLA state as `scores.followup` stores it (compact JSON; times as HubSpot
+    writes them), or None."""
+    data = iso_state(state, _iso_seconds)
+    return None if data is None else json.dumps(data, separators=(",", ":"))
+
+
+def _iso_seconds(seconds: float) -> str:
+    return iso(datetime.fromtimestamp(seconds, timezone.utc))
 
 
 def score_one(cache: Cache, model: Model, as_of: datetime,

@@ -74,4 +74,5 @@ def write_policy(cache: Cache, settings: Settings, model) -> LifecyclePolicy | N
         return None
     stages = model.stages
     demotable = [r.name for r in stages.rules if r.allow_demotion or stages.allow_demotion]
+    demotable += [rule.source for rule in getattr(model, "recycle", ())]  # validated demotable
     return lifecycle_policy(cache.conn, stages.managed, demotable)

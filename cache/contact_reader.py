@@ -29,6 +29,7 @@ from scoring import Model
 from scoring.batch import KIND_CODE, Chunk, Events, chunk_of
 from scoring.engine import DAY
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch
+from scoring.sla import touch_kinds
 
 CHUNK = 5_000
 ID_BATCH = 500  # ids per IN (...) list when reading chosen contacts
@@ -60,7 +61,8 @@ class ContactReader:
         self.contact_names = contact_properties(model)
         self.company_names = tuple(model.properties_used.get("companies", ()))
         kinds = {r.event for r in model.engagement.rules if r.event} | {
-            a for a in model.activity if a in ENGAGEMENT_KINDS}
+            a for a in model.activity if a in ENGAGEMENT_KINDS} | touch_kinds(model.sla,
+                                                                           model.recycle)
         self.event_names = {k: tuple(model.properties_used.get(k, ())) for k in sorted(kinds)}
         self.memo: dict[str, dict[str, Mapping[str, Any]]] = {k: {} for k in self.event_names}
         # contact_events holds every property but the OMITTED ones; a model testing one of
@@ -182,7 +184,7 @@ class ContactReader:
         return f"""
             SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
                    {latest}, s.model_name, s.model_version, s.fit, s.engagement, s.total, s.grade,
-                   s.stage, s.inactive, s.reasons
+                   s.stage, s.inactive, s.reasons, s.followup
             FROM contacts c
             LEFT JOIN scores s ON s.contact_id = c.id
             WHERE c.archived = 0 AND c.merged_into IS NULL AND {where}
@@ -353,6 +355,10 @@ def _horizons(model: Model, now: float) -> dict[str, float]:
         if rule.event is not None:
             since = now - (rule.window_days + 1) * DAY if rule.window_days else -math.inf
             horizons[rule.event] = min(horizons.get(rule.event, math.inf), since)
+    # An SLA or recycle rule looks for the owner's first touch since a stage was entered,
+    # however long ago: every event of those kinds.
+    for kind in touch_kinds(model.sla, model.recycle):
+        horizons[kind] = -math.inf
     return dict(sorted(horizons.items()))
 
 

@@ -56,6 +56,9 @@ def default_retrying(attempts: int = 8) -> Retrying:
                     stop=stop_after_attempt(attempts), reraise=True)
 
 
+OWNERS_LIMIT = 500  # HubSpot's largest owners page
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of records and the cursor to the next (None on the last page)."""
@@ -108,6 +111,7 @@ class HubSpot:
         self._associations = sdk.crm.associations.v4.batch_api
         self._properties = sdk.crm.properties.core_api
         self._groups = sdk.crm.properties.groups_api
+        self._owners = sdk.crm.owners.owners_api
         self.budget = budget
         self.retrying = retrying or default_retrying()
         self.timeout = timeout
@@ -155,6 +159,13 @@ class HubSpot:
                                 lambda: self._associations.get_page(
                                     from_type, to_type, body, _preload_content=False,
                                     _request_timeout=self.timeout), lane)
+
+    def owners_page(self, *, after: str | None = None, limit: int = OWNERS_LIMIT) -> Page:
+        """One page of the portal's owners (`GET /crm/v3/owners`, active ones)."""
+        doc = self._call("list owners", TEN_SECONDLY, lambda: self._owners.get_page(
+            after=after, limit=limit, archived=False, _preload_content=False,
+            _request_timeout=self.timeout))
+        return Page(doc.get("results") or [], _next_after(doc))
 
     # -- properties ----------------------------------------------------------------------
 

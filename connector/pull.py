@@ -37,9 +37,16 @@ class PullSummary:
     association_calls: int = 0
     seconds: float = 0.0
     daily_remaining: int | None = None
+    owners: int | None = None  # owners listed, when the flow refreshed them (connector/owners.py)
+
+    @property
+    def records(self) -> int:
+        """Records new, changed or archived: what `pull`, `sync` and `status` call records."""
+        return sum(t.new + t.changed + t.archived for t in self.streams.values())
 
     def as_dict(self) -> dict:
         return {"streams": {k: {"mode": self.modes.get(k), **v.as_dict()} for k, v in self.streams.items()},
+                "owners": self.owners,
                 "api_calls": self.api_calls, "rate_limited": self.rate_limited,
                 "retries": self.retries, "association_calls": self.association_calls,
                 "seconds": round(self.seconds, 2), "daily_remaining": self.daily_remaining}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -12,6 +12,7 @@ from cache.database import open_cache
 from cache.lock import run_lock
 from connector.client import HubSpot
 from connector.offline import load_export
+from connector.owners import refresh_owners
 from connector.pull import PullSummary, pull
 from connector.push import PushSummary, plan_push, push
 from connector.setup import SetupReport, setup
@@ -20,14 +21,21 @@ from foundation.errors import NotSetUp
 from foundation.settings import Settings
 from mappings.streams import select
 from mappings.writeback import names_of
+from scoring import Model
 
 
 def write_back_extra(settings: Settings) -> dict[str, tuple[str, ...]]:
-    """Extra pull properties plus the write-back ones, so push diffs against HubSpot's values."""
+    """Extra pull properties plus the write-back ones (the SLA ones too, whatever the model:
+    HubSpot answers nothing for a property it lacks), so push diffs against HubSpot's values."""
     extra = dict(settings.extra_properties)
     extra["contacts"] = tuple(extra.get("contacts", ())) + tuple(
-        names_of(settings.write_back).values()) + ("lifecyclestage",)
+        names_of(replace(settings.write_back, followup=True)).values()) + ("lifecyclestage",)
     return extra
+
+
+def for_model(settings: Settings, model: Model) -> Settings:
+    """`settings` whose write-back includes the SLA properties when the model has an [sla]."""
+    return replace(settings, write_back=replace(settings.write_back, followup=bool(model.sla)))
 
 
 def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
@@ -44,6 +52,8 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             else:
                 client = client_factory()
                 progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
                 try:
                     summary = pull(cache, client, chosen, full=full,
                                    overlap=timedelta(minutes=settings.overlap_minutes),
@@ -51,8 +61,11 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 finally:
                     if progress:
                         progress.close()
+                if "contacts" in chosen:
+                    summary.owners = refresh_owners(cache, client)
+                    summary.api_calls = client.counters.calls
             run.api_calls = summary.api_calls
-            run.records = sum(t.new + t.changed + t.archived for t in summary.streams.values())
+            run.records = summary.records
             run.details = summary.as_dict()
         cache.close()
     return summary
@@ -62,6 +75,7 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
               wait: float = 0.0) -> SetupReport:
     """`leadsync setup`: create the write-back properties, store the property catalog."""
     model = load_model(settings.model_path)
+    settings = for_model(settings, model)
     stages = tuple(model.stages.managed) + tuple(r.name for r in model.stages.rules)
     with run_lock(db_path, "setup", wait=wait):
         cache = open_cache(db_path)
@@ -78,32 +92,56 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
-             wait: float = 0.0) -> PushSummary:
+             wait: float = 0.0, quiet: bool = True) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
+    if dry_run:
+        return dry_run_push(db_path, settings, retry_failed=retry_failed)
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
         try:
             model = load_model(settings.model_path, cache)
+            settings = for_model(settings, model)
             policy = write_policy(cache, settings, model)
-            if dry_run:
-                plan, backlog = plan_push(cache, settings.write_back, policy,
-                                          retry_failed=retry_failed)
-                summary = PushSummary(plan, backlog, dry_run=True)
-                try:
-                    require_setup(cache.conn, settings.write_back)
-                except NotSetUp as exc:
-                    summary.notes.append(str(exc))
-                return summary
             with cache.run("push") as run:
-                summary = push(cache, client_factory(), settings.write_back, policy,
-                               max_changes=settings.max_changes if max_changes is None else max_changes,
-                               retry_failed=retry_failed, concurrency=settings.concurrency,
-                               run_id=run.id)
+                client = client_factory()
+                progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
+                try:
+                    summary = push(cache, client, settings.write_back, policy,
+                                   max_changes=settings.max_changes if max_changes is None else max_changes,
+                                   retry_failed=retry_failed, concurrency=settings.concurrency,
+                                   run_id=run.id, progress=progress and progress.step("push"))
+                finally:
+                    if progress:
+                        progress.close()
                 run.api_calls = summary.api_calls
                 run.records = summary.contacts_written
                 run.details = summary.as_dict(sample=20)
         finally:
             cache.close()
+    return summary
+
+
+def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False) -> PushSummary:
+    """`leadsync push --dry-run`: the plan, read from one consistent snapshot of the cache.
+
+    It writes nothing, so it takes no run lock: it works while a sync or the webhook worker
+    is writing, and shows the cache as of one instant of theirs."""
+    cache = open_cache(db_path)
+    try:
+        with cache.snapshot():
+            model = load_model(settings.model_path, cache)
+            settings = for_model(settings, model)
+            policy = write_policy(cache, settings, model)
+            plan, backlog = plan_push(cache, settings.write_back, policy, retry_failed=retry_failed)
+            summary = PushSummary(plan, backlog, dry_run=True)
+            try:
+                require_setup(cache.conn, settings.write_back)
+            except NotSetUp as exc:
+                summary.notes.append(str(exc))
+    finally:
+        cache.close()
     return summary
 
 
@@ -121,9 +159,8 @@ class SyncSummary:
                 "push": self.push.as_dict(sample=20), "seconds": round(self.seconds, 2)}
 
     def render(self) -> str:
-        pulled = sum(t.new + t.changed + t.archived for t in self.pull.streams.values())
         push = self.push
-        lines = [f"pull:  {pulled:,} records new/changed/archived ({self.pull.api_calls:,} API calls)",
+        lines = [f"pull:  {self.pull.records:,} records new/changed/archived ({self.pull.api_calls:,} API calls)",
                  f"score: {self.score.scored:,} contacts scored, {self.score.changed:,} changed "
                  f"({self.score.promoted:,} promoted, {self.score.demoted:,} demoted)",
                  f"push:  {push.contacts_written:,} contacts written in {push.write_calls:,} batch "
@@ -144,26 +181,34 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
         cache = open_cache(db_path)
         try:
             model = load_model(settings.model_path, cache)
+            settings = for_model(settings, model)
             with cache.run("sync") as run:
                 client = client_factory()
                 require_setup(cache.conn, settings.write_back)
                 progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
                 try:
                     pulled = pull(cache, client, chosen,
                                   overlap=timedelta(minutes=settings.overlap_minutes),
                                   concurrency=settings.concurrency, progress=progress)
+                    if "contacts" in chosen:
+                        pulled.owners = refresh_owners(cache, client)
+                        pulled.api_calls = client.counters.calls
+                    as_of = now() if now else datetime.now(timezone.utc)
+                    scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id,
+                                     progress=progress and progress.step("score"))
+                    pushed = push(cache, client, settings.write_back,
+                                  write_policy(cache, settings, model),
+                                  max_changes=settings.max_changes if max_changes is None else max_changes,
+                                  concurrency=settings.concurrency, run_id=run.id,
+                                  progress=progress and progress.step("push"))
                 finally:
                     if progress:
                         progress.close()
-                as_of = now() if now else datetime.now(timezone.utc)
-                scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id)
-                pushed = push(cache, client, settings.write_back,
-                              write_policy(cache, settings, model),
-                              max_changes=settings.max_changes if max_changes is None else max_changes,
-                              concurrency=settings.concurrency, run_id=run.id)
                 summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started)
                 run.api_calls = client.counters.calls
-                run.records = pushed.contacts_written
+                run.records = pulled.records  # as `pull` counts them; status adds the writes
                 run.details = summary.as_dict()
         finally:
             cache.close()

@@ -27,7 +27,13 @@ class WriteBack:
     reasons: str = "leadsync_reasons"
     scored_at: str = "leadsync_scored_at"
     inactive: str = "leadsync_inactive"
+    # handoff SLA properties, written only when the model has an [sla] (docs/model.md)
+    sla_status: str = "leadsync_sla_status"
+    followup_due_at: str = "leadsync_followup_due_at"
+    sla_met_at: str = "leadsync_sla_met_at"
+    sla_breached: str = "leadsync_sla_breached"
     lifecycle_stage: bool = True
+    followup: bool = False  # set from the model (flows): whether the SLA properties are written
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,11 @@ grade = "leadsync_grade"
 reasons = "leadsync_reasons"
 scored_at = "leadsync_scored_at"
 inactive = "leadsync_inactive"
+# written only when the model has handoff SLAs ([sla] in the model file):
+sla_status = "leadsync_sla_status"
+followup_due_at = "leadsync_followup_due_at"
+sla_met_at = "leadsync_sla_met_at"
+sla_breached = "leadsync_sla_breached"
 
 [webhooks]
 # public_url = "https://leadsync.example.com/webhooks/hubspot"  # the URL HubSpot calls, if behind a proxy
@@ -178,7 +189,7 @@ def _write_back(push: dict, source: str) -> WriteBack:
     defaults = WriteBack()
     fields = {}
     for key, value in names.items():
-        if key not in defaults.__dataclass_fields__ or key == "lifecycle_stage":
+        if key not in defaults.__dataclass_fields__ or key in ("lifecycle_stage", "followup"):
             raise ConfigError(f"{source}: unknown key push.properties.{key}")
         if not isinstance(value, str) or not value.replace("_", "").isalnum() or value != value.lower():
             raise ConfigError(f"{source}: push.properties.{key} must be a lowercase HubSpot property "

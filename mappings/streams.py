@@ -24,7 +24,8 @@ class Stream:
         return self.name in ENGAGEMENT_TYPES
 
 
-_ENGAGEMENT_COMMON = ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate", "hs_object_id")
+_ENGAGEMENT_COMMON = ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate", "hs_object_id",
+                      "hubspot_owner_id")
 
 CONTACT_PROPERTIES = (
     "email", "firstname", "lastname", "jobtitle", "hs_seniority", "hs_role", "hs_buying_role",
@@ -37,7 +38,7 @@ CONTACT_PROPERTIES = (
     "hs_object_id", "hs_merged_object_ids", "associatedcompanyid",
     "hs_v2_date_entered_lead", "hs_v2_date_entered_marketingqualifiedlead",
     "hs_v2_date_entered_salesqualifiedlead", "hs_v2_date_entered_opportunity",
-    "hs_v2_date_entered_customer",
+    "hs_v2_date_entered_customer", "hubspot_owner_id", "hubspot_owner_assigneddate",
 )
 
 COMPANY_PROPERTIES = (

@@ -8,6 +8,7 @@ manages (customers) are never touched.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 from scoring.reasons import as_dicts as reason_dicts
+from scoring.reasons import is_bound
 
 LIFECYCLE = "lifecyclestage"
 # HubSpot's default order; "other" sits outside the forward-only ladder (hubspot-api.md §3).
@@ -28,8 +30,13 @@ REASONS_SHOWN = 3
 REASONS_MAX_CHARS = 250
 # Keys of the write-back names (Settings.write_back) that are contact properties.
 VALUE_KEYS = ("score", "fit", "engagement", "grade", "reasons", "scored_at", "inactive")
+# Keys of the handoff-SLA properties, written when the model has an [sla] (scoring/sla.py).
+SLA_KEYS = ("sla_status", "followup_due_at", "sla_met_at", "sla_breached")
+SLA_STATUSES = ("pending", "met", "met_late", "breached")
 KINDS = {"score": "number", "fit": "number", "engagement": "number", "grade": "enumeration",
-         "reasons": "string", "scored_at": "datetime", "inactive": "bool"}
+         "reasons": "string", "scored_at": "datetime", "inactive": "bool",
+         "sla_status": "status", "followup_due_at": "datetime", "sla_met_at": "datetime",
+         "sla_breached": "bool"}
 
 # Why a contact's stage was left alone (plan summary keys).
 HELD_BACKWARD = "backward"          # the model's stage is earlier and it allows no demotion
@@ -41,15 +48,21 @@ HELD_UNMANAGED = "unmanaged-stage"  # the model's stage is not one leadsync may 
 # ---- definitions of the properties `leadsync setup` creates --------------------------------
 
 def names_of(write_back: object) -> dict[str, str]:
-    """Write-back key → HubSpot property name (score, fit, … inactive), from the settings."""
-    return {key: getattr(write_back, key) for key in VALUE_KEYS}
+    """Write-back key → HubSpot property name (score, fit, … inactive, and the SLA ones when
+    `write_back.followup`), from the settings."""
+    keys = VALUE_KEYS + (SLA_KEYS if getattr(write_back, "followup", False) else ())
+    return {key: getattr(write_back, key) for key in keys}
 
 
 def property_definitions(names: Mapping[str, str], group: str) -> list[dict]:
     """HubSpot property definitions for the write-back properties (POST /properties body)."""
     labels = {"score": "leadsync score", "fit": "leadsync fit", "engagement": "leadsync engagement",
               "grade": "leadsync grade", "reasons": "leadsync top reasons",
-              "scored_at": "leadsync score changed at", "inactive": "leadsync inactive"}
+              "scored_at": "leadsync score changed at", "inactive": "leadsync inactive",
+              "sla_status": "leadsync follow-up SLA status",
+              "followup_due_at": "leadsync follow-up due at",
+              "sla_met_at": "leadsync follow-up SLA met at",
+              "sla_breached": "leadsync follow-up SLA breached"}
     shapes = {
         "number": {"type": "number", "fieldType": "number"},
         "string": {"type": "string", "fieldType": "text"},
@@ -58,10 +71,13 @@ def property_definitions(names: Mapping[str, str], group: str) -> list[dict]:
                         "options": [_option(g, i) for i, g in enumerate(GRADES)]},
         "bool": {"type": "enumeration", "fieldType": "booleancheckbox",
                  "options": [_option("true", 0, "Yes"), _option("false", 1, "No")]},
+        "status": {"type": "enumeration", "fieldType": "select",
+                   "options": [_option(s, i, s.replace("_", " ").capitalize())
+                               for i, s in enumerate(SLA_STATUSES)]},
     }
     return [{"name": names[key], "label": labels[key], "groupName": group,
              "description": f"Written by leadsync ({key}).", **shapes[KINDS[key]]}
-            for key in VALUE_KEYS]
+            for key in VALUE_KEYS + SLA_KEYS if key in names]
 
 
 def _option(value: str, order: int, label: str | None = None) -> dict:
@@ -121,11 +137,16 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def format_reasons(reasons: Iterable, shown: int = REASONS_SHOWN,
-                   max_chars: int = REASONS_MAX_CHARS) -> str:
-    """The top reasons by weight: `Meeting booked +25; Senior decision maker +20`."""
+                   max_chars: int | None = REASONS_MAX_CHARS, *, more: bool = False) -> str:
+    """The top rules by weight: `Meeting booked +25; Senior decision maker +20`.
+
+    Bounds ("total floored at 0") are not rules and are left out. `more` adds how many
+    rules are not shown (`; +4 more`)."""
     items = []
     for reason in reasons or ():
         if isinstance(reason, Mapping):
+            if is_bound(reason):
+                continue
             name = reason.get("rule") or reason.get("name") or reason.get("reason") or ""
             points = reason.get("points")
         else:
@@ -134,8 +155,10 @@ def format_reasons(reasons: Iterable, shown: int = REASONS_SHOWN,
             items.append((str(name), points))
     items.sort(key=lambda item: -abs(_float(item[1])))
     parts = [name if points is None else f"{name} {_signed(points)}" for name, points in items[:shown]]
+    if more and len(items) > shown:
+        parts.append(f"+{len(items) - shown} more")
     text = "; ".join(parts)
-    return text if len(text) <= max_chars else text[:max_chars - 1].rstrip() + "…"
+    return text if max_chars is None or len(text) <= max_chars else text[:max_chars - 1].rstrip() + "…"
 
 
 @lru_cache(maxsize=1 << 14)
@@ -191,6 +214,7 @@ class DesiredScore:
     inactive: bool
     reasons: tuple | str = ()      # reasons, or their JSON text as `scores.reasons` holds them
     changed_at: str | None = None  # when the score last changed: written as scored_at
+    followup: str | None = None    # the SLA state as `scores.followup` holds it (JSON), or None
 
 
 @dataclass(frozen=True)
@@ -227,7 +251,18 @@ def desired_values(score: DesiredScore, names: Mapping[str, str]) -> dict[str, s
                            else format_reasons(score.reasons)),
         names["scored_at"]: format_datetime(score.changed_at),
         names["inactive"]: "true" if score.inactive else "false",
-    }
+    } | (followup_values(score.followup, names) if "sla_status" in names else {})
+
+
+def followup_values(followup: str | None, names: Mapping[str, str]) -> dict[str, str]:
+    """The SLA properties of one contact: all empty when no SLA applies to its stage."""
+    state = json.loads(followup) if followup else None
+    if not state:
+        return {names[key]: "" for key in SLA_KEYS}
+    return {names["sla_status"]: state["status"],
+            names["followup_due_at"]: format_datetime(state.get("due_at")),
+            names["sla_met_at"]: format_datetime(state.get("met_at")),
+            names["sla_breached"]: "true" if state["status"] == "breached" else "false"}
 
 
 def current_values(pulled: Mapping[str, str], pulled_at: str | None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
+from .owners import ROSTER
+
 OBJECT_TYPES = ("contacts", "companies", "calls", "emails", "meetings", "notes", "tasks")
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
 
@@ -181,6 +183,12 @@ def _bool(name: str, label: str, group: str, **kw: Any) -> Property:
                     options=options([("true", "Yes"), ("false", "No")]), **kw)
 
 
+def _owner(group: str, label: str) -> Property:
+    """hubspot_owner_id: its options are the portal's owners, as in HubSpot."""
+    return _select("hubspot_owner_id", label, group,
+                   options((o.id, f"{o.first} {o.last}") for o in ROSTER))
+
+
 def _record_basics(object_type: str, group: str) -> list[Property]:
     created, modified = CREATED_DATE[object_type], MODIFIED_DATE[object_type]
     return [
@@ -226,6 +234,8 @@ def contact_properties() -> list[Property]:
         *_lifecycle(info),
         _select("hs_lead_status", "Lead Status", sales, options(LEAD_STATUSES),
                 field_type="radio"),
+        _owner(sales, "Contact owner"),
+        _datetime("hubspot_owner_assigneddate", "Owner assigned date", sales, read_only=True),
         _number("hs_email_open", "Marketing emails opened", email, read_only=True),
         _number("hs_email_click", "Marketing emails clicked", email, read_only=True),
         _number("hs_email_delivered", "Marketing emails delivered", email, read_only=True),
@@ -272,7 +282,8 @@ def engagement_properties(object_type: str) -> list[Property]:
     group = {"calls": "call", "emails": "email", "meetings": "meeting",
              "notes": "note", "tasks": "task"}[object_type]
     common = [*_record_basics(object_type, group),
-              _datetime("hs_timestamp", "Activity date", group)]
+              _datetime("hs_timestamp", "Activity date", group),
+              _owner(group, "Activity assigned to")]
     specific = {
         "calls": [
             _select("hs_call_direction", "Call direction", group,

@@ -200,6 +200,8 @@ class Portal:
         if "email" in changed and changed["email"]:
             self._emails[changed["email"].lower()] = record.id
         self._enter_stage(record, changed.get("lifecyclestage"), now)
+        if changed.get("hubspot_owner_id") and record.object_type == "contacts":
+            record.properties["hubspot_owner_assigneddate"] = iso_ms(now)  # as HubSpot does
         self._touch(record, now)
         self._emit([ChangeEvent("propertyChange", record.object_type, record.id, now, source,
                                 name, value) for name, value in changed.items()])

@@ -6,8 +6,8 @@ meetings, inbound calls and replies, clicks, demo requests) and how far it trave
 lifecycle. Each stage after "lead" is entered shortly *after* a triggering engagement, so a
 model that reads fit and engagement beats chance clearly without being perfect.
 
-Same (contacts, seed, anchor) ⇒ the same portal, byte for byte; only `random.Random(seed)`
-and the anchor are consulted.
+Same (contacts, seed, anchor) ⇒ the same portal, byte for byte; only `random.Random(seed)`,
+the owners' `random.Random(f"owners:{seed}")` (sandbox/owners.py) and the anchor are consulted.
 
 One piece because every generator draws from the same `random.Random` in a fixed order:
 moving one into another module would not change that coupling, only hide it.
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from . import activity
+from . import activity, owners
 from . import vocabulary as words
 from .activity import Mix, Subject, between, weighted
 from .clock import DAY_MS, iso_ms
@@ -69,6 +69,8 @@ def seed_portal(portal: Portal, contacts: int, seed: int, anchor_ms: int) -> Non
     gc.disable()  # hundreds of thousands of acyclic dicts: the cycle collector only slows us
     try:
         _Seeder(portal, random.Random(seed), anchor_ms).run(contacts)
+        # Owners draw from their own generator: every value above stays what it was.
+        owners.seed_owners(portal, random.Random(f"owners:{seed}"), anchor_ms)
     finally:
         if collecting:
             gc.enable()

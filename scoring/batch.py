@@ -35,6 +35,7 @@ from scoring.engine import DAY, Event, Reason, Score, _capped, _Compiled, epoch,
 from scoring.inputs import contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch, to_number
+from scoring.sla import ENTERED, contact_properties, follow_up, touches
 from scoring.tables import compile_table
 
 KIND_CODE = {kind: code for code, kind in enumerate(ENGAGEMENT_KINDS)}
@@ -105,6 +106,7 @@ class Scores(NamedTuple):
     matched_stage: list
     days_since: np.ndarray  # unrounded, NaN: never engaged
     reasons: list  # ReasonColumns, in the order the engine lists reasons
+    followup: list | None = None  # FollowUp or None per contact (None: no SLA in the model)
 
     def score(self, i: int) -> Score:
         """Contact i's Score, as engine.score returns it."""
@@ -117,7 +119,8 @@ class Scores(NamedTuple):
         days = float(self.days_since[i])
         return Score(self.fit[i], self.engagement[i], self.total[i], self.grade[i],
                      self.stage[i], self.stage_change[i], self.inactive[i], tuple(reasons),
-                     None if days != days else round(days, 1), self.matched_stage[i])
+                     None if days != days else round(days, 1), self.matched_stage[i],
+                     None if self.followup is None else self.followup[i])
 
     def reason_lists(self, fragment: Callable[[str, str, float, int], str]) -> list[list[str]]:
         """Per contact, `fragment(rule, section, points, occurrences)` of each of its reasons."""
@@ -283,13 +286,21 @@ class BatchScorer:
         self.activity_kinds = np.array(sorted(KIND_CODE[k] for k in engine.activity_kinds), np.int8)
         self.activity_dates = engine.activity_dates
         self._stages: dict[tuple[Any, Any], tuple[Any, str]] = {}
+        self.recycle_masks = [None if rule.when is None else compile_mask(rule.when, stage_ctx,
+                                                                            "when")
+                              for rule in model.recycle]
+        self.followup_names = tuple(sorted(contact_properties(model.sla, model.recycle)))
+        self.followup_stages = frozenset(s.stage for s in model.sla) | frozenset(
+            r.source for r in model.recycle)
+        self.recycled_dates = tuple(sorted({ENTERED + r.source for r in model.recycle}))
 
     def score(self, chunk: Chunk) -> Scores:
         n, now, events = chunk.size, self.now, chunk.events
         happened = events.at <= now  # later events have not happened as of `now`
         frame_values: dict[str, Any] = {}  # filled as they become known: derived inputs read it
         frame = Frame(chunk, self._derived(chunk, frame_values))
-        days = frame_values["days"] = self._days_since(frame, happened)
+        last = self._last_activity(frame, happened)
+        days = frame_values["days"] = (self.now - last) / DAY
         reasons: list[ReasonColumn] = []
         fit = np.zeros(n)
         for mask, reason, run in self.fit_rules:
@@ -320,13 +331,52 @@ class BatchScorer:
                             inactive=inactive)
         matched = self._matched(frame, n)
         stage, change = self._stage(chunk, matched)
+        followups = None
+        if self.engine.slas or self.engine.recycles:
+            followups = self._followups(frame, stage, change, last, reasons)
         return Scores(fit.tolist(), engagement.tolist(), total.tolist(), grades, stage, change,
-                      inactive.tolist(), matched, days, reasons)
+                      inactive.tolist(), matched, days, reasons, followups)
+
+    def _followups(self, frame: Frame, stage: list, change: list, last: np.ndarray,
+                   reasons: list[ReasonColumn]) -> list:
+        """Recycling and SLA states, per contact, by the engine's own functions (`recycle`,
+        `follow_up`); only contacts at an SLA or recycle stage, or being promoted, need them."""
+        chunk, engine, now = frame.chunk, self.engine, self.now
+        current = chunk.contacts.get("lifecyclestage") or [None] * chunk.size
+        columns = {name: chunk.contacts.get(name) or [None] * chunk.size
+                   for name in self.followup_names}
+        masks = [None if mask is None else mask(frame) for mask in self.recycle_masks]
+        events = chunk.events
+        starts = np.searchsorted(events.owner, np.arange(chunk.size + 1))
+        followups: list = [None] * chunk.size
+        recycled: dict[str, list[int]] = {}
+        for i in range(chunk.size):
+            here = current[i] or None
+            if here not in self.followup_stages and change[i] != "promote" and not any(
+                    columns[name][i] for name in self.recycled_dates):
+                continue
+            contact = {name: column[i] for name, column in columns.items()}
+            lo, hi = int(starts[i]), int(starts[i + 1])
+            mine = [(ENGAGEMENT_KINDS[events.kind[j]], float(events.at[j]), events.properties[j])
+                    for j in range(lo, hi)]
+            found = touches(mine, engine.touch_kinds, now, events.parse)
+            at = float(last[i])
+            stage[i], change[i], reason = engine.recycle(
+                contact, here, stage[i], change[i], found, None if at != at else at,
+                lambda k: masks[k] is None or bool(masks[k][i]))
+            if reason is not None:
+                recycled.setdefault(reason.rule, []).append(i)
+            if stage[i] == here:
+                followups[i] = follow_up(engine.slas, here, contact, found, now)
+        for rule, who in recycled.items():
+            reasons.append(ReasonColumn(rule, "stage", np.array(who, np.intp), [0.0] * len(who),
+                                        [1] * len(who)))
+        return followups
 
     # --- derived inputs ---------------------------------------------------------------------
 
-    def _days_since(self, frame: Frame, happened: np.ndarray) -> np.ndarray:
-        """Days since each contact's last activity (NaN: never), as the engine computes them."""
+    def _last_activity(self, frame: Frame, happened: np.ndarray) -> np.ndarray:
+        """Each contact's last activity (NaN: never), as the engine finds it."""
         chunk = frame.chunk
         if chunk.latest is not None:
             last = chunk.latest.copy()
@@ -344,7 +394,7 @@ class BatchScorer:
                 continue
             later = (at <= self.now) & (np.isnan(last) | (at > last))  # NaN compares false
             last[later] = at[later]
-        return (self.now - last) / DAY
+        return last
 
     def _derived(self, chunk: Chunk, values: dict) -> dict[str, Callable[[], list]]:
         emails = chunk.contacts.get("email") or [None] * chunk.size

@@ -23,6 +23,7 @@ from scoring.errors import InputError
 from scoring.inputs import Facts, contact_field, contact_resolver, event_resolver
 from scoring.model import FREE_EMAIL, Model, Rule, event_kind
 from scoring.properties import to_epoch, to_number
+from scoring.sla import ENTERED, FollowUp, follow_up, not_accepted, touch_kinds, touches
 from scoring.tables import compile_table
 
 DAY = 86400.0
@@ -63,10 +64,12 @@ class Score(NamedTuple):
     reasons: tuple[Reason, ...]
     days_since_last_engagement: float | None = None
     matched_stage: str | None = None  # highest managed stage whose condition held
+    followup: FollowUp | None = None  # the current stage's SLA state (scoring/sla.py)
 
     def to_dict(self) -> dict[str, Any]:
         data = self._asdict()
         data["reasons"] = [r._asdict() for r in self.reasons]
+        data["followup"] = None if self.followup is None else self.followup._asdict()
         return data
 
 
@@ -148,6 +151,10 @@ class _Compiled:
         # model allows demotion, else only those whose own table says allow_demotion = true.
         self.demotable = frozenset(stages.order[:self.top + 1] if stages.allow_demotion else
                                    (s.name for s in stages.rules if s.allow_demotion))
+        self.slas = {sla.stage: sla for sla in model.sla}
+        self.recycles = [(rule, compile_condition(rule.when, stage_ctx, "when")
+                          if rule.when is not None else None) for rule in model.recycle]
+        self.touch_kinds = touch_kinds(model.sla, model.recycle)
 
     def _property_rule(self, rule: Rule, ctx: Context) -> Callable:
         """run(facts) -> (points, occurrences, reason name) | None, for a rule on the contact."""
@@ -200,6 +207,10 @@ class _Compiled:
     def score(self, contact: Mapping[str, Any], events: Iterable[Event],
               company: Mapping[str, Any] | None) -> Score:
         now, rules_by_kind, activity = self.now, self.event_rules, self.activity_kinds
+        found: list = []
+        if self.touch_kinds:
+            events = list(events)
+            found = touches(events, self.touch_kinds, now)
         buckets: dict[str, list] = {}
         last = None
         for item in events:
@@ -223,7 +234,7 @@ class _Compiled:
         reasons: list[Reason] = []
         fit = self._fit(facts, reasons)
         engagement = self._engagement(facts, buckets, reasons)
-        return self._finish(facts, fit, engagement, reasons)
+        return self._finish(facts, fit, engagement, reasons, last, found)
 
     def _fit(self, facts: Facts, reasons: list[Reason]) -> float:
         total = 0.0
@@ -257,7 +268,8 @@ class _Compiled:
         section = self.model.engagement
         return _bounded(round(total, 1), "engagement", section.min, section.max, reasons)
 
-    def _finish(self, facts: Facts, fit: float, engagement: float, reasons: list[Reason]) -> Score:
+    def _finish(self, facts: Facts, fit: float, engagement: float, reasons: list[Reason],
+                last: float | None = None, found: list | None = None) -> Score:
         model = self.model
         total = _bounded(round(fit + engagement, 1), "total", model.min, model.max, reasons)
         grades = model.grades
@@ -274,10 +286,46 @@ class _Compiled:
             if test(facts):
                 matched = name
                 break
-        stage, change = self._stage(facts.contact.get("lifecyclestage") or None, matched)
+        current = facts.contact.get("lifecyclestage") or None
+        stage, change = self._stage(current, matched)
+        followup = None
+        if self.recycles or self.slas:
+            whens = [when for _, when in self.recycles]
+            stage, change, recycled = self.recycle(
+                facts.contact, current, stage, change, found or [], last,
+                lambda k: whens[k] is None or whens[k](facts))
+            if recycled is not None:
+                reasons.append(recycled)
+            if stage == current:
+                followup = follow_up(self.slas, current, facts.contact, found or [], self.now)
         days = facts.days_since
         return Score(fit, engagement, total, grade, stage, change, inactive, tuple(reasons),
-                     None if days is None else round(days, 1), matched)
+                     None if days is None else round(days, 1), matched, followup)
+
+    def recycle(self, contact: Mapping[str, Any], current: str | None, stage: str | None,
+                change: str, found: list, last: float | None,
+                when_holds: Callable[[int], bool]) -> tuple[str | None, str, Reason | None]:
+        """Recycle rules after the stage decision: a contact at a rule's `from` stage whose
+        rule holds goes back to its `to` stage (a demotion, with a reason); one before `from`
+        is not promoted into it or beyond while the rule holds (it stays, with the reason),
+        and one that was at `from` once keeps the reason while the rule holds."""
+        rank = self.rank
+        for k, (rule, _) in enumerate(self.recycles):
+            source = rank[rule.source]
+            if current == rule.source:
+                result = (rule.target, DEMOTE)
+            elif current is None or rank.get(current, source) < source:
+                if stage is not None and rank.get(stage, -1) >= source:
+                    result = (current, NO_CHANGE)  # held back while the rule holds
+                elif contact.get(ENTERED + rule.source):
+                    result = (stage, change)  # recycled earlier: the reason stays
+                else:
+                    continue
+            else:
+                continue
+            if when_holds(k) and not_accepted(rule, contact, found, last, self.now):
+                return result[0], result[1], Reason(f"Recycled: {rule.name}", "stage", 0.0, 1)
+        return stage, change, None
 
     def _inactive(self, facts: Facts) -> bool:
         after = self.model.inactive_after_days

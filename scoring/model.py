@@ -21,6 +21,7 @@ from scoring.conditions import Context, Invalid, compile_condition
 from scoring.errors import ModelError, Problem
 from scoring.inputs import SINGULAR, PropertyTypes, contact_resolver, event_resolver
 from scoring.properties import ENGAGEMENT_KINDS, OBJECT_TYPES, TIME_TYPES, TYPES, NUMBER, Catalog
+from scoring.sla import OWNER, Recycle, Sla, contact_properties, parse_recycles, parse_slas
 from scoring.source import Locator
 from scoring.tables import TABLE_KEYS, Table, parse_table
 
@@ -40,7 +41,8 @@ FREE_EMAIL = frozenset("""
     libero.it tutanota.com fastmail.com hey.com inbox.com
 """.split())
 
-_TOP = ("model", "lists", "properties", "fit", "engagement", "grades", "stages", "inactive")
+_TOP = ("model", "lists", "properties", "fit", "engagement", "grades", "stages", "inactive",
+        "sla", "recycle")
 _SECTION_KEYS = {"fit": ("max", "min", "rules"),
                  "engagement": ("max", "min", "half_life_days", "activity", "rules")}
 _RULE_KEYS = {
@@ -142,6 +144,9 @@ class Model:
     # placeholder values that count as missing: the model's, and per object and property
     missing_values: frozenset[str] = frozenset()
     property_missing: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    # handoff SLAs by stage, and recycle rules (scoring/sla.py)
+    sla: tuple[Sla, ...] = ()
+    recycle: tuple[Recycle, ...] = ()
 
     @property
     def label(self) -> str:
@@ -211,6 +216,7 @@ class _Loader:
         stages = self._stages(types, lists, free)
         inactive = self._inactive()
         activity = self._activity(types)
+        slas, recycles = self._followup(stages, types, lists, free)
         name = self._string(head, "model", "name", required=True)
         version = head.get("version")
         if version is not None and not isinstance(version, (str, bool)):
@@ -230,7 +236,7 @@ class _Loader:
                      lists=lists, declared=declared, catalog=self.catalog,
                      properties_used={k: tuple(sorted(v)) for k, v in sorted(types.used.items())},
                      description=head.get("description"), missing_values=missing,
-                     property_missing=property_missing)
+                     property_missing=property_missing, sla=slas, recycle=recycles)
 
     # --- small readers ------------------------------------------------------------------
 
@@ -555,6 +561,34 @@ class _Loader:
             self.problem(exc.message, section="stages", field=exc.field)
             return None
         return StageRule(name, spec["when"], demote)
+
+    def _followup(self, stages: Stages, types: PropertyTypes, lists: dict,
+                  free: frozenset[str]) -> tuple[tuple[Sla, ...], tuple[Recycle, ...]]:
+        """[sla] and [[recycle]] (scoring/sla.py), and the properties they read."""
+        def complain(message: str, section: str, field: str | None) -> None:
+            self.problem(message, section=section, field=field)
+
+        allowed = frozenset(stages.order if stages.allow_demotion else
+                            (r.name for r in stages.rules if r.allow_demotion))
+        ctx = Context(contact_resolver(types, free, outcomes=True), lists, 0.0)
+
+        def check_when(spec: Any, path: str) -> str | None:
+            try:
+                compile_condition(spec, ctx, path)
+            except Invalid as exc:
+                return exc.message
+            return None
+
+        slas = parse_slas(self.raw.get("sla"), stages.order, event_kind, complain)
+        recycles = parse_recycles(self.raw.get("recycle"), stages.order, stages.managed,
+                                  allowed.__contains__, event_kind, check_when, complain)
+        types.used.setdefault("contacts", set()).update(contact_properties(slas, recycles))
+        for item in (*slas, *recycles):
+            for kind in item.touch:
+                types.used.setdefault(kind, set()).add(OWNER)
+                if kind == "emails":
+                    types.used[kind].add("hs_email_direction")
+        return slas, recycles
 
     def _inactive(self) -> float | None:
         table = self._table("inactive")

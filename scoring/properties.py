@@ -38,14 +38,15 @@ _RECORD = "hs_object_id:n createdate:dt lastmodifieddate:dt hs_merged_object_ids
 _STAGE_DATES = " ".join(f"hs_v2_date_entered_{s}:dt hs_v2_date_exited_{s}:dt" for s in (
     "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
     "customer", "evangelist", "other"))
-_ENGAGEMENT = "hs_object_id:n hs_createdate:dt hs_lastmodifieddate:dt hs_timestamp:dt"
+_ENGAGEMENT = ("hs_object_id:n hs_createdate:dt hs_lastmodifieddate:dt hs_timestamp:dt "
+               "hubspot_owner_id:e")
 
 KNOWN_PROPERTIES: dict[str, dict[str, str]] = {
     "contacts": _table(f"""{_RECORD} {_STAGE_DATES}
         email:s firstname:s lastname:s jobtitle:s seniority:s hs_seniority:e hs_role:e
         hs_buying_role:m company:s industry:s country:s city:s state:s annualrevenue:s
         numemployees:e associatedcompanyid:n lifecyclestage:e hs_lead_status:e phone:s
-        website:s hubspot_owner_id:e
+        website:s hubspot_owner_id:e hubspot_owner_assigneddate:dt
         hs_email_open:n hs_email_click:n hs_email_delivered:n hs_email_bounce:n
         hs_email_replied:n hs_email_optout:b hs_email_last_open_date:dt
         hs_email_last_click_date:dt hs_email_last_reply_date:dt

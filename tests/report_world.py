@@ -32,9 +32,10 @@ when = { score = { gte = 20 } }
 """)
 
 
-def reasons(*items: tuple[str, str, float]) -> str:
-    """Reasons as the cache stores them."""
-    return dumps(Reason(r, s, float(p), 1) for r, s, p in items)
+def reasons(*items: tuple) -> str:
+    """Reasons as the cache stores them: (rule, section, points[, occurrences]); a bound
+    ("total floored at 0") has 0 occurrences, as the engine stores it."""
+    return dumps(Reason(r, s, float(p), *(rest or (1,))) for r, s, p, *rest in items)
 
 
 def build(path: Path, *, with_backtest: bool = True) -> Cache:
@@ -63,9 +64,11 @@ def build(path: Path, *, with_backtest: bool = True) -> Cache:
                 ("2", 60, "C1", "marketingqualifiedlead", reasons(("Meetings", "engagement", 60))),
                 ("3", 20, "A3", "marketingqualifiedlead", reasons(("VP", "fit", 20))),
                 ("4", 0, "C3", "subscriber",
-                 reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5))),
+                 reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5, 0))),
                 ("5", 99, "A1", "customer", reasons(("VP", "fit", 99)))]:
-            conn.execute("INSERT INTO scores VALUES (?, 'report', '1', ?, 0, 0, ?, ?, ?, 0, ?, ?)",
+            conn.execute("INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, "
+                         "engagement, total, grade, stage, inactive, reasons, scored_at) "
+                         "VALUES (?, 'report', '1', ?, 0, 0, ?, ?, ?, 0, ?, ?)",
                          (contact_id, f"2026-11-02{D}", total, grade, stage, why, f"2026-11-02{D}"))
         for contact_id, as_of, total, stage in [("1", "2026-11-01", 40, "customer"),
                                                 ("2", "2026-11-01", 10, "lead"),

@@ -39,7 +39,7 @@ from cache.records import Tally, apply_merge, queue_associations, save_records
 from connector.associations import AssociationRefresher
 from connector.client import BATCH_LIMIT, HubSpot
 from connector.push import push
-from flows.sync import write_back_extra
+from flows.sync import for_model, write_back_extra
 from foundation.errors import CacheBusy, HubSpotError, LeadsyncError
 from foundation.settings import Settings
 from foundation.shutdown import interrupted_by_signals
@@ -124,6 +124,7 @@ class Worker:
         self.config = config or WorkerConfig.from_settings(settings)
         self.clock = clock
         self.model = load_model(settings.model_path, cache)
+        self.settings = settings = for_model(settings, self.model)
         self.policy = write_policy(cache, settings, self.model)
         self.streams = select(tuple(settings.streams), write_back_extra(settings))
         self.own = frozenset(names_of(settings.write_back).values())
