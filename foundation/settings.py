@@ -56,6 +56,9 @@ class Settings:
     webhook_batch_window_ms: int = 300
     webhook_max_attempts: int = 5
     source: str | None = None
+    # [conversion]: what counts as converting for backtest and learn, as written (scoring/
+    # outcomes.py compiles it against the model's property types); empty: the default.
+    conversion: dict = field(default_factory=dict)
 
 
 STARTER = '''\
@@ -109,6 +112,12 @@ sla_breached = "leadsync_sla_breached"
 # public_url = "https://leadsync.example.com/webhooks/hubspot"  # the URL HubSpot calls, if behind a proxy
 batch_window_ms = 300   # how long the worker collects events before rescoring a batch
 max_attempts = 5        # failed events are retried with backoff, then parked
+
+[conversion]            # what counts as converting, for `backtest` and `learn` (docs/learn.md)
+# stages = ["opportunity", "customer"] # the default: entering any of these (hs_v2_date_entered_<stage>)
+# when = { hs_lead_status = "OPEN_DEAL" }   # or: a condition on the contact...
+# dated_by = "my_deal_opened_date"         # ...with the date property that dates it
+# label = { converted = "yes" }            # or: a static yes/no label (no as-of replay)
 '''
 
 _KNOWN = {
@@ -118,6 +127,7 @@ _KNOWN = {
     "scoring": {"model"},
     "push": {"max_changes", "lifecycle_stage", "properties"},
     "webhooks": {"public_url", "batch_window_ms", "max_attempts"},
+    "conversion": {"stages", "when", "dated_by", "label"},
 }
 
 
@@ -182,6 +192,7 @@ def _parse(raw: dict, source: str) -> Settings:
         webhook_batch_window_ms=_int(hooks, "batch_window_ms", 300, source, "webhooks", low=0),
         webhook_max_attempts=_int(hooks, "max_attempts", 5, source, "webhooks"),
         source=source,
+        conversion=dict(raw.get("conversion", {})),
     )
 
 

@@ -47,7 +47,7 @@ def test_audit_share_and_sweep_pages_are_read(tmp_path):
     ("[hubspot]\ntier = 120\n", "hubspot.tier must be one of (100, 190, 250) (requests per 10 s), got 120"),
     ("[hubspot]\nconcurrency = 0\n", "hubspot.concurrency must be a whole number between 1 and 64, got 0"),
     ("[hubspot]\ntokn = 1\n", "unknown key hubspot.tokn; expected one of base_url, concurrency, daily_limit, tier"),
-    ("[hubspt]\n", "unknown section [hubspt]; expected one of hubspot, pull, push, scoring, webhooks"),
+    ("[hubspt]\n", "unknown section [hubspt]; expected one of conversion, hubspot, pull, push, scoring, webhooks"),
     ("[pull]\nstreams = ['deals']\n", "pull.streams has ['deals']; choose from contacts, companies, calls"),
     ("[push.properties]\nscore = 'My Score'\n", "push.properties.score must be a lowercase HubSpot property name"),
     ("[hubspot\n", "not valid TOML"),
