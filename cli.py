@@ -5,12 +5,16 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cache.database import Cache, open_cache
 from foundation import settings as settings_mod
 from foundation.errors import ConfigError, LeadsyncError
+
+if TYPE_CHECKING:
+    from connector.client import HubSpot
 
 
 @dataclass

@@ -402,7 +402,6 @@ def fit(prepared: Prepared, linear_model: Any, path: str) -> Learned:
     thresholds = suggest(list(fit_part), list(engagement_part), list(totals), wanted)
     rules_kept = [r for r in proposed.rules if any(points.get(k, 0) for k in r.keys())]
     valid_iso, train_iso = _iso(valid_date), [_iso(d) for d in dates if d != valid_date]
-    rows = sum(counts[d]["contacts"] for d in dates)
     fifty = None if vector.size == 0 else round(-intercept * scale.factor, 1)
     header = _header(model, conversion, options, valid_iso, train_iso, evaluations, scale,
                      fifty, chosen, rate, len(proposed.rules), len(rules_kept))
@@ -514,8 +513,8 @@ def _header(model: Model, conversion: Outcome, options: Options, valid: str,
         f"Validation ROC AUC: {figures}.",
         f"{kept} of {proposed} candidate rules kept (L2 regularisation C = {chosen:g}); "
         f"each rule says its weight and how many contacts it touches.",
-        f"Review before adopting: leadsync simulate --model <this file>; "
-        f"leadsync backtest --compare <this file>.",
+        "Review before adopting: leadsync simulate --model <this file>; "
+        "leadsync backtest --compare <this file>.",
     ]
     if rate < 1:
         lines.append(f"Non-converters were sampled at {rate:.2%} per date.")

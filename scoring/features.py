@@ -28,7 +28,7 @@ from scoring.conditions import OPERATORS, email_domain
 from scoring.inputs import COMPANY_PREFIX, PropertyTypes
 from scoring.model import FREE_EMAIL, Model
 from scoring.properties import (BOOL, DATE, DATETIME, ENGAGEMENT_KINDS, ENUMERATION,
-                                MULTISELECT, NUMBER, STRING, to_epoch, to_number)
+                                NUMBER, STRING, to_epoch, to_number)
 from scoring.tables import MISSING, OTHER_BAND, OTHER_VALUE, Band, number_text
 
 DAY = 86400.0

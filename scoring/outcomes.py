@@ -105,7 +105,7 @@ def outcome(raw: Mapping[str, Any] | None, model: Model, *, source: str = "leads
 
     for key in raw:
         if key not in KEYS:
-            bad(f"unknown key; use stages, when with dated_by, or label", key)
+            bad("unknown key; use stages, when with dated_by, or label", key)
     forms = [k for k in ("stages", "when", "label") if k in raw]
     if len(forms) != 1:
         bad("say one of: stages = [...], when = {...} with dated_by, or label = {...}",

@@ -255,8 +255,8 @@ def learned_model_text(*, name: str, version: str, description: str, header: Seq
 
 
 def _stages_text(stages: Mapping[str, Any], t: Thresholds) -> str:
-    lines = [f"# Stage conditions other than MQL are the current model's: check any that "
-             f"read score,\n# fit or engagement, which were on that model's scale.",
+    lines = ["# Stage conditions other than MQL are the current model's: check any that "
+             "read score,\n# fit or engagement, which were on that model's scale.",
              "[stages]"]
     tables = []
     for key, value in stages.items():

@@ -13,7 +13,7 @@ from learn_world import AS_OF, learn_cache
 
 pytest.importorskip("sklearn")
 
-from analysis.learn import Options, fit, prepare, sklearn  # noqa: E402
+from analysis.learn import Options, prepare  # noqa: E402
 from cache.database import open_cache  # noqa: E402
 from cache.model_inputs import read_contacts  # noqa: E402
 from cli import cli  # noqa: E402
