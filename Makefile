@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/leadsync: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,report,browse]'
+	$(BIN)/pip install --quiet -e '.[test,report,browse,learn]'
 	touch $(BIN)/leadsync
 
 install: $(BIN)/leadsync

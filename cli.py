@@ -5,12 +5,16 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cache.database import Cache, open_cache
 from foundation import settings as settings_mod
 from foundation.errors import ConfigError, LeadsyncError
+
+if TYPE_CHECKING:
+    from connector.client import HubSpot
 
 
 @dataclass
@@ -215,7 +219,7 @@ def status(g: Globals, as_json: bool) -> None:
     """Show watermarks, record counts, queues, the daily API budget and the last runs."""
     from flows import status as status_mod
 
-    report = status_mod.status(g.cache())
+    report = status_mod.status(g.cache(), settings=g.settings())
     emit(report, as_json, status_mod.render(report))
 
 
@@ -460,19 +464,21 @@ def promote_command(g: Globals, name: str, yes: bool, as_json: bool) -> None:
 @click.option("--as-of", default=None, metavar="DATE",
               help="Score as of this past date, UTC [default: midnight, --horizon days ago].")
 @click.option("--horizon", default=90, show_default=True, type=click.IntRange(1), metavar="DAYS",
-              help="Count conversions (opportunity or customer) this many days after --as-of.")
+              help="Count conversions this many days after --as-of ([conversion] in the config; default: entering opportunity or customer).")
 @click.option("--capacity", default=None, type=click.IntRange(1), metavar="N",
               help="Leads sales can work per month: suggests the score threshold for that load.")
 @click.option("--mql-score", default=None, type=float, metavar="SCORE",
               help="Count MQL as score >= SCORE [default: the model's MQL stage condition].")
 @click.option("--random-baseline", is_flag=True, help="Add a random model for reference (AUC ~0.5).")
+@click.option("--export", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write each contact's scores and outcome to FILE (.csv or .json).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def backtest_command(g: Globals, model_path: str | None, compare_path: str | None,
                      as_of: str | None, horizon: int, capacity: int | None,
-                     mql_score: float | None, random_baseline: bool, quiet: bool,
-                     as_json: bool) -> None:
+                     mql_score: float | None, random_baseline: bool, export: str | None,
+                     quiet: bool, as_json: bool) -> None:
     """Score contacts as of a past date with only what was known then, and measure how well
     the scores ranked those who became opportunities or customers afterwards."""
     from analysis.backtests import run_backtest
@@ -485,8 +491,53 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
         result = run_backtest(g.db, g.settings(), model_path=model_path,
                               compare_path=compare_path, as_of=moment, horizon_days=horizon,
                               capacity=capacity, mql_score=mql_score,
-                              random_baseline=random_baseline,
+                              random_baseline=random_baseline, export=export,
                               progress=bars and bars.step("backtest"))
+    emit(result.as_dict(), as_json, render(result))
+
+
+@cli.command("learn")
+@click.option("--model", "model_path", default=None, type=click.Path(dir_okay=False),
+              help="The current model, whose rules are candidates [default: scoring.model, else the starter].")
+@click.option("--out", default="learned_model.toml", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the learned model.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--as-of", default=None, metavar="DATE",
+              help="Validation date, UTC [default: midnight, --horizon days ago].")
+@click.option("--horizon", default=90, show_default=True, type=click.IntRange(1), metavar="DAYS",
+              help="A contact converts if it does within this many days of a date.")
+@click.option("--dates", default=3, show_default=True, type=click.IntRange(1, 24),
+              help="Training dates, the latest a whole horizon before --as-of.")
+@click.option("--every", default=30, show_default=True, type=click.IntRange(1), metavar="DAYS",
+              help="Days between training dates.")
+@click.option("--capacity", default=None, type=click.IntRange(1), metavar="N",
+              help="Leads sales can work per week: sets the suggested MQL threshold.")
+@click.option("--double-every", default=20.0, show_default=True, type=click.FloatRange(min=0.5),
+              metavar="POINTS", help="The scale: this many points double the odds of converting.")
+@click.option("--allow-current-counters", is_flag=True,
+              help="Also fit on counters and latest-event values HubSpot keeps only as today's (leaks).")
+@click.option("--max-rows", default=100_000, show_default=True, type=click.IntRange(1000),
+              help="Non-converters used per date, at most: beyond it they are sampled.")
+@click.option("--name", default="learned", show_default=True, help="The learned model's name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def learn_command(g: Globals, model_path: str | None, out: str, force: bool, as_of: str | None,
+                  horizon: int, dates: int, every: int, capacity: int | None,
+                  double_every: float, allow_current_counters: bool, max_rows: int, name: str,
+                  as_json: bool) -> None:
+    """Fit the points of a rule model to who converted in the cache's history, and write it
+    as a commented model file to review (simulate, backtest --compare). Never calls HubSpot."""
+    from analysis.learn import Options, run_learn
+    from analysis.learn_report import render
+    from foundation.moments import parse_moment
+    from scoring.backtest import default_as_of
+
+    moment = parse_moment(as_of) if as_of else default_as_of(parse_moment(None), horizon)
+    options = Options(as_of=moment, horizon_days=horizon, dates=dates, every_days=every,
+                      capacity=capacity, double_every=double_every,
+                      allow_current_counters=allow_current_counters, max_rows=max_rows, name=name)
+    result = run_learn(g.db, g.settings(), model_path=model_path, out=out, options=options,
+                       force=force)
     emit(result.as_dict(), as_json, render(result))
 
 

@@ -2,10 +2,12 @@
 
 Each run appends its result (JSON, without per-contact scores) to the `backtests` table; the
 report draws its lift chart from the newest non-empty one of the scored model (or the one
-`report --backtest ID` names).
+`report --backtest ID` names). `export_scores` writes the per-contact scores and outcomes
+(CSV or JSON) so the figures can be checked in another tool.
 """
 from __future__ import annotations
 
+import csv
 import json
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +20,9 @@ from foundation.errors import ConfigError
 from foundation.settings import Settings
 from scoring import Model
 from scoring.backtest import ENTERED, Backtest, backtest
+from scoring.errors import ModelError
 from scoring.model import STAGE_ORDER
+from scoring.outcomes import Outcome, outcome
 
 # Beyond what the models read: the stage dates (as-of stage and outcome), creation dates.
 CONTACT_EXTRA = ("createdate", "lifecyclestage", *(ENTERED + s for s in STAGE_ORDER))
@@ -28,9 +32,12 @@ COMPANY_EXTRA = ("createdate",)
 def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
                  compare_path: str | None, as_of: datetime, horizon_days: int,
                  capacity: int | None = None, mql_score: float | None = None,
-                 random_baseline: bool = False,
+                 random_baseline: bool = False, export: str | None = None,
                  progress: Callable[[int, int | None], None] | None = None) -> Backtest:
-    """`leadsync backtest`: one recorded run whose result is saved in `backtests`."""
+    """`leadsync backtest`: one recorded run whose result is saved in `backtests`
+    (`export`: also write per-contact scores and outcomes to that .csv or .json file)."""
+    if export is not None:
+        export_format(export)  # a bad name fails before any work
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
     cache = open_cache(db_path)
@@ -41,14 +48,17 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
             models = [load_model(model_path or settings.model_path, cache)]
         if compare_path:
             models.append(load_model(compare_path, cache))
+        conversion = conversion_of(settings, models[0])
         with cache.run("backtest") as run:
             result = backtest_cache(cache, models, as_of, horizon_days, capacity=capacity,
                                     mql_score=mql_score, random_baseline=random_baseline,
-                                    progress=progress)
+                                    conversion=conversion, progress=progress)
             save_backtest(cache, result, run_id=run.id)
             run.records = result.population["evaluated"]
             run.details = {"as_of": result.as_of, "horizon_days": horizon_days,
                            "auc": {e.model: e.auc for e in result.evaluations}}
+        if export is not None:
+            export_scores(result, export)
         return result
     finally:
         cache.close()
@@ -60,7 +70,9 @@ def backtest_cache(cache: Cache, models: Sequence[Model], as_of: datetime, horiz
     """The pure backtest over every live cached contact; `progress(read, of)` as it goes."""
     if horizon_days < 1:
         raise ConfigError("--horizon must be at least 1 day")
-    rows = read_contacts(cache, models, contacts=CONTACT_EXTRA, companies=COMPANY_EXTRA)
+    conversion = options.get("conversion")
+    extra = CONTACT_EXTRA + (conversion.properties if conversion is not None else ())
+    rows = read_contacts(cache, models, contacts=extra, companies=COMPANY_EXTRA)
     read: Callable[[int], None] | None = None
     if progress is not None:
         total = cache.conn.execute("SELECT COUNT(*) FROM contacts WHERE archived = 0 "
@@ -68,6 +80,49 @@ def backtest_cache(cache: Cache, models: Sequence[Model], as_of: datetime, horiz
         progress(0, total)
         read = lambda done: progress(done, total)  # noqa: E731
     return backtest(rows, models, as_of, horizon_days, progress=read, **options)
+
+
+def conversion_of(settings: Settings, model: Model) -> Outcome:
+    """The config's `[conversion]`, compiled against `model`'s property types."""
+    try:
+        return outcome(settings.conversion, model, source=settings.source or "leadsync.toml")
+    except ModelError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def export_format(path: str) -> str:
+    """"csv" or "json", from the file name; ConfigError for anything else."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise ConfigError(f"--export {path}: name a .csv or .json file")
+    return suffix[1:]
+
+
+def export_scores(result: Backtest, path: str) -> Path:
+    """Write one row per evaluated contact: id, converted (0/1), each model's score.
+
+    CSV columns: contact_id, converted, then one per model (its label); JSON: the backtest's
+    summary with `scores` (contact_ids, converted and one list per model). Written to a
+    temporary file first, so a failure never leaves half a file."""
+    target = Path(path)
+    scores = result.scores
+    models = [k for k in scores if k not in ("contact_ids", "converted")]
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with open(partial, "w", encoding="utf-8", newline="") as out:
+            if export_format(path) == "json":
+                json.dump(result.as_dict(with_scores=True), out, indent=1, sort_keys=True)
+            else:
+                writer = csv.writer(out)
+                writer.writerow(["contact_id", "converted", *models])
+                for i, contact_id in enumerate(scores["contact_ids"]):
+                    writer.writerow([contact_id, int(scores["converted"][i]),
+                                     *(f"{scores[m][i]:g}" for m in models)])
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"--export {path}: cannot write it ({exc.strerror or exc})") from None
+    return target
 
 
 def save_backtest(cache: Cache, result: Backtest, *, run_id: int | None = None) -> int:

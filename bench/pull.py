@@ -2,9 +2,12 @@
 
 Prints, in one run: API calls made vs the minimum for the data, wall time vs the time the
 rate limit alone forces and vs the least any schedule needs (rate limit and page chains
-together), and peak memory at two portal sizes (streaming keeps it flat).
+together), and peak memory at two portal sizes (streaming keeps it flat). At the larger size
+it then edits `--edits` contacts and runs an incremental pull, printing its calls by kind
+next to the calls the edits themselves need (a search per stream and the edited contacts'
+association reads; target <= 2x) and next to the figure before the rolling sweep and audit.
 
-    .venv/bin/python bench/pull.py [--contacts 10000] [--tier 100] [--latency-ms 250]
+    .venv/bin/python bench/pull.py [--contacts 10000] [--tier 100] [--latency-ms 250] [--edits 30]
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
 STREAMS = ("contacts", "companies", "calls", "emails", "meetings", "notes", "tasks")
+# Issue 16's measurement of an incremental pull at 40,000 contacts with 30 edits, before the
+# archived sweep was spread over runs: every run re-listed every archived record.
+BEFORE_CALLS, BEFORE_ARCHIVED_PAGES = 58, 46
 
 
 def child(args: argparse.Namespace) -> None:
@@ -41,20 +47,62 @@ def child(args: argparse.Namespace) -> None:
         summary = pull(cache, client, select(STREAMS), concurrency=args.concurrency)
         wall = time.monotonic() - started
         heap_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        incremental = edit_and_pull(cache, args) if args.edits else None
         cache.close()
     print(json.dumps({"calls": summary.api_calls, "association_calls": summary.association_calls,
                       "rate_limited": summary.rate_limited, "wall": wall,
                       "heap_mb": heap_peak / 2**20,
-                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "incremental": incremental}))
 
 
-def measure(contacts: int, args: argparse.Namespace) -> dict:
+def edit_and_pull(cache, args: argparse.Namespace) -> dict:
+    """Edit `args.edits` contacts as a HubSpot user would, then one incremental pull: its
+    calls by kind, from the sandbox's own request counts."""
+    import requests
+
+    from connector.client import connect
+    from connector.pull import pull
+    from mappings.streams import select
+
+    ids = [r[0] for r in cache.conn.execute(
+        "SELECT id FROM contacts WHERE archived = 0 AND merged_into IS NULL "
+        "ORDER BY CAST(id AS INTEGER) LIMIT ?", (args.edits,))]
+    for contact in ids:
+        requests.patch(f"{args.base_url}/_sandbox/objects/contacts/{contact}", timeout=30,
+                       json={"properties": {"jobtitle": f"Bench edit {contact}"}}).raise_for_status()
+    requests.post(f"{args.base_url}/_sandbox/stats/reset", timeout=30).raise_for_status()
+    client = connect(base_url=args.base_url, token="bench-token", tier=args.tier,
+                     concurrency=args.concurrency)
+    started = time.monotonic()
+    summary = pull(cache, client, select(STREAMS), concurrency=args.concurrency)
+    wall = time.monotonic() - started
+    routes = requests.get(f"{args.base_url}/_sandbox/stats", timeout=30).json()["by_route"]
+    kinds = {"search": 0, "archived pages": 0, "association reads": 0, "other": 0}
+    for route, count in routes.items():
+        method, path = route.split(" ", 1)
+        if path.endswith("/search"):
+            kinds["search"] += count
+        elif method == "GET" and path.count("/") == 4:  # GET /crm/v3/objects/{type}
+            kinds["archived pages"] += count
+        elif "/associations/" in path:
+            kinds["association reads"] += count
+        else:
+            kinds["other"] += count
+    return {"calls": summary.api_calls, "server_calls": sum(routes.values()), "kinds": kinds,
+            "edited": summary.streams["contacts"].changed, "audited": summary.audit.queued,
+            "wall": wall, "rate_limited": summary.rate_limited}
+
+
+def measure(contacts: int, args: argparse.Namespace, edits: int = 0) -> dict:
     from sandbox_process import sandbox_process, truth_counts
 
     with sandbox_process(contacts=contacts, rate_limit=args.tier, latency_ms=args.latency_ms) as url:
         counts = {s: truth_counts(url, s) for s in STREAMS}
         out = subprocess.run([sys.executable, __file__, "--child", "--base-url", url,
-                              "--tier", str(args.tier), "--concurrency", str(args.concurrency)],
+                              "--tier", str(args.tier), "--concurrency", str(args.concurrency),
+                              "--edits", str(edits)],
                              capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     pages = sum(math.ceil(live / 100) + math.ceil(archived / 100) for live, archived in counts.values())
@@ -123,6 +171,8 @@ def main() -> None:
     parser.add_argument("--tier", type=int, default=100, help="requests per 10 s (sandbox and client)")
     parser.add_argument("--latency-ms", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--edits", type=int, default=30,
+                        help="contacts edited before the incremental pull at the larger size (0: none)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -133,8 +183,10 @@ def main() -> None:
     print(f"{'contacts':>9} {'records':>8} {'calls':>6} {'minimum':>8} {'ratio':>6} "
           f"{'wall s':>7} {'bound s':>8} {'ratio':>6} {'chain s':>8} {'lower s':>8} {'ratio':>6} "
           f"{'429s':>5} {'heap MB':>8} {'RSS MB':>7}")
+    incremental = None
     for contacts in (args.contacts // 4, args.contacts):
-        r = measure(contacts, args)
+        r = measure(contacts, args, args.edits if contacts == args.contacts else 0)
+        incremental = r.get("incremental") or incremental
         print(f"{contacts:>9,} {r['records']:>8,} {r['calls']:>6} {r['minimum']:>8} "
               f"{r['calls'] / r['minimum']:>6.3f} {r['wall']:>7.1f} {r['bound']:>8.1f} "
               f"{r['wall'] / r['bound']:>6.3f} {r['chain']:>8.1f} {r['lower']:>8.1f} "
@@ -146,6 +198,30 @@ def main() -> None:
     print("lower s = rate limit and page chains together (schedule_bound): no schedule of these "
           "list pages, sweeps and association reads ends sooner")
     print("heap MB = peak Python heap during the pull (tracemalloc); RSS adds SQLite's page cache")
+    if incremental:
+        print_incremental(incremental, args)
+
+
+def print_incremental(r: dict, args: argparse.Namespace) -> None:
+    """The incremental pull after `args.edits` edits, next to what the edits need."""
+    targets = len(STREAMS) - 1
+    # Any incremental pull asks each stream what changed (one search page each, 200 results
+    # a page); the edited contacts' links are read 1,000 ids a call per target type.
+    needed = (math.ceil(args.edits / 200) + len(STREAMS) - 1
+              + math.ceil(args.edits / 1000) * targets)
+    kinds = r["kinds"]
+    print()
+    print(f"incremental pull at {args.contacts:,} contacts after {args.edits} edited contacts "
+          f"({r['edited']} seen as changed, links of {r['audited']:,} more audited):")
+    print(f"  calls {r['calls']} (server counted {r['server_calls']}): "
+          + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    print(f"  the edits need {needed} (a search per stream, "
+          f"{math.ceil(args.edits / 1000) * targets} association reads): "
+          f"ratio {r['calls'] / needed:.2f} (target <= 2.00)")
+    print(f"  before this change (issue 16, 40,000 contacts, 30 edits): {BEFORE_CALLS} calls, "
+          f"{BEFORE_ARCHIVED_PAGES} of them archived list pages; now {kinds['archived pages']} "
+          f"archived pages ({len(STREAMS)} streams x archive_sweep_pages 1)")
+    print(f"  wall {r['wall']:.1f} s, {r['rate_limited']} rate-limited")
 
 
 if __name__ == "__main__":

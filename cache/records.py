@@ -10,7 +10,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from mappings.records import CONTACT_TO, association_rows, merged_ids, record_row
+from mappings.records import (CONTACT_TO, association_rows, merged_ids, primary_company,
+                              record_row)
 from mappings.streams import Stream
 
 _COLUMNS = {
@@ -45,6 +46,20 @@ class SyncState:
     watermark: str | None = None
     phase: str | None = None  # None, "full" or "incremental"
     cursor: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """Where a stream's rolling archived sweep stands (`archive_sweep`): the listing cursor
+    and when its cycle began (None, None: between cycles; None, a time: the listing is done
+    and the tombstones it did not list are still to be read back)."""
+
+    stream: str
+    after: str | None = None
+    cycle_started: str | None = None
+    pages: int = 0
+    last_pages: int | None = None  # pages of the last complete cycle
+    last_completed: str | None = None
 
 
 def table_of(stream: Stream) -> str:
@@ -110,6 +125,11 @@ def mark_archived(conn: sqlite3.Connection, stream: Stream, records: Sequence[Ma
     fresh = [r for r in records if before.get(str(r["id"]), (None, 0))[1] != 1]
     tally.archived += len(fresh)
     save_records(conn, stream, [{**r, "archived": True} for r in fresh], pulled_at, Tally())
+    # Known tombstones are stamped as listed: a sweep reads back the ones it did not list.
+    known = [str(r["id"]) for r in records if before.get(str(r["id"]), (None, 0))[1] == 1]
+    extra = " AND type = ?" if table == "engagements" else ""
+    conn.executemany(f"UPDATE {table} SET pulled_at = ? WHERE id = ?{extra}",
+                     [(pulled_at, i, stream.name) if extra else (pulled_at, i) for i in known])
 
 
 def tombstone_unseen(conn: sqlite3.Connection, stream: Stream, since: str) -> int:
@@ -129,6 +149,14 @@ def queue_associations(conn: sqlite3.Connection, object_type: str, ids: Iterable
                      [(object_type, i) for i in ids])
 
 
+def requeue_verified(conn: sqlite3.Connection, since: str, until: str) -> int:
+    """Queue again the live contacts whose links were verified in [since, until)."""
+    return conn.execute(
+        "INSERT OR IGNORE INTO association_queue (object_type, id) SELECT 'contacts', id "
+        "FROM contacts WHERE archived = 0 AND merged_into IS NULL "
+        "AND links_verified_at >= ? AND links_verified_at < ?", (since, until)).rowcount
+
+
 def save_associations(conn: sqlite3.Connection, from_type: str, to_type: str,
                       results: Mapping[str, list[dict]]) -> None:
     """Replace the stored `from_type`→`to_type` associations of each id in `results`.
@@ -138,16 +166,44 @@ def save_associations(conn: sqlite3.Connection, from_type: str, to_type: str,
     """
     for from_id, targets in results.items():
         if from_type == "contacts":
+            follow = to_type == "companies" and _tracks_primary_company(conn, from_id)
             conn.execute("DELETE FROM associations WHERE from_type = 'contacts' AND from_id = ? "
                          "AND to_type = ?", (from_id, to_type))
             conn.executemany("INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)",
                              association_rows("contacts", from_id, to_type, targets))
+            if follow:
+                _follow_primary_company(conn, from_id, primary_company(targets))
         else:
             conn.execute("DELETE FROM associations WHERE from_type = 'contacts' AND to_type = ? "
                          "AND to_id = ?", (from_type, from_id))
             rows = [("contacts", str(t["toObjectId"]), from_type, from_id, CONTACT_TO[from_type])
                     for t in targets]
             conn.executemany("INSERT OR IGNORE INTO associations VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def _tracks_primary_company(conn: sqlite3.Connection, contact_id: str) -> bool:
+    """Whether the cached contact's `associatedcompanyid` should follow its links: it has the
+    property, or its links were read before. (A record saved without it and read for the
+    first time, such as an export's, keeps the properties it came with.)"""
+    return bool(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = ?1 AND (links_verified_at IS NOT NULL "
+        "               OR json_type(properties, '$.associatedcompanyid') IS NOT NULL)) "
+        "    OR EXISTS (SELECT 1 FROM associations WHERE from_type = 'contacts' AND from_id = ?1 "
+        "               AND to_type = 'companies')", (contact_id,)).fetchone()[0])
+
+
+def _follow_primary_company(conn: sqlite3.Connection, contact_id: str, company: str | None) -> None:
+    """`associatedcompanyid` is the primary company link as a property. HubSpot moves no
+    modified date when the primary company changes, so the links just read (after the record)
+    are the fresher source."""
+    if company is None:
+        conn.execute("UPDATE contacts SET properties = json_remove(properties, '$.associatedcompanyid') "
+                     "WHERE id = ? AND json_type(properties, '$.associatedcompanyid') IS NOT NULL",
+                     (contact_id,))
+    else:
+        conn.execute("UPDATE contacts SET properties = json_set(properties, '$.associatedcompanyid', ?) "
+                     "WHERE id = ? AND json_extract(properties, '$.associatedcompanyid') IS NOT ?",
+                     (company, contact_id, company))
 
 
 def read_state(conn: sqlite3.Connection, stream: str) -> SyncState:
@@ -165,6 +221,23 @@ def write_state(conn: sqlite3.Connection, state: SyncState, now: str) -> None:
         "cursor = excluded.cursor, updated_at = excluded.updated_at",
         (state.stream, state.watermark, state.phase,
          json.dumps(state.cursor, sort_keys=True) if state.cursor else None, now))
+
+
+def read_sweep(conn: sqlite3.Connection, stream: str) -> SweepState:
+    row = conn.execute("SELECT after, cycle_started, pages, last_pages, last_completed "
+                       "FROM archive_sweep WHERE stream = ?", (stream,)).fetchone()
+    return SweepState(stream, *row) if row else SweepState(stream)
+
+
+def write_sweep(conn: sqlite3.Connection, state: SweepState, now: str) -> None:
+    conn.execute(
+        "INSERT INTO archive_sweep (stream, after, cycle_started, pages, last_pages, "
+        "last_completed, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(stream) DO UPDATE "
+        "SET after = excluded.after, cycle_started = excluded.cycle_started, "
+        "pages = excluded.pages, last_pages = excluded.last_pages, "
+        "last_completed = excluded.last_completed, updated_at = excluded.updated_at",
+        (state.stream, state.after, state.cycle_started, state.pages, state.last_pages,
+         state.last_completed, now))
 
 
 def _existing(conn: sqlite3.Connection, table: str, stream: str, ids: list[str]) -> dict[str, tuple]:

@@ -450,13 +450,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX IF NOT EXISTS inbox_due ON inbox(occurred_at, id)
         WHERE status IN ('pending', 'failed');
     """),
+    # The rolling association audit (connector/associations.py): when each contact's links to
+    # every pulled type were last read, so each incremental pull re-reads the oldest first.
+    # NULL (never read, or cached before this step) sorts first.
+    ("0016_association_audit", """
+        ALTER TABLE contacts ADD COLUMN links_verified_at TEXT;
+        CREATE INDEX IF NOT EXISTS contacts_links_verified ON contacts(links_verified_at, id)
+            WHERE archived = 0 AND merged_into IS NULL;
+    """),
+    # The rolling archived sweep (connector/pull.py): where each stream's `archived=true`
+    # listing stands, so incremental pulls read a few pages each instead of all of them.
+    ("0017_archive_sweep", """
+        CREATE TABLE IF NOT EXISTS archive_sweep (
+            stream TEXT PRIMARY KEY,
+            after TEXT,
+            cycle_started TEXT,
+            pages INTEGER NOT NULL DEFAULT 0,
+            last_pages INTEGER,
+            last_completed TEXT,
+            updated_at TEXT
+        );
+    """),
     # Several models (scoring/models.py): a score per (contact, model). `model` is the config's
     # name for the model ([[models]] name; "default" without [[models]]), so the rows scored
     # before stay the default model's. History rows say which model moved. The table is
     # rebuilt without renaming one: the views above name `scores`, and SQLite refuses a
     # rename while a view names a table that is gone. Dropping the table dropped the push_dirty
     # triggers on it (0014): they are created again (and a removed score marks its contact).
-    ("0016_scores_per_model", """
+    ("0018_scores_per_model", """
         CREATE TABLE scores_before_models AS SELECT * FROM scores;
         DROP TABLE scores;
         CREATE TABLE scores (

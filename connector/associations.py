@@ -2,19 +2,56 @@
 
 Records whose associations must be read are queued (`association_queue`) in the same
 transaction as the records themselves, so a crash never loses the need to read them.
+
+HubSpot does not move a record's modified date when a link is added or removed, so an
+incremental pull also audits: it queues the contacts whose links were verified longest ago
+(`contacts.links_verified_at`), a slice per run sized by `audit_size`, and the same batch reads
+verify them (docs/pull.md, "The association audit").
 """
 from __future__ import annotations
 
 import math
 import threading
+from dataclasses import dataclass
 from concurrent.futures import Executor, Future
 from typing import Sequence
 
-from cache.database import Cache
+from cache.database import Cache, utcnow
 from cache.records import save_associations
 from connector.client import ASSOCIATION_BATCH_LIMIT, HubSpot
 
 LANE = "associations"
+
+
+def audit_size(share: float, tier: int, targets: int, batch: int = ASSOCIATION_BATCH_LIMIT) -> int:
+    """Contacts the association audit verifies per incremental pull, before filling.
+
+    The audit may spend `share` of one 10-second window of the rate budget (`tier` requests)
+    per run. Reading 1,000 contacts' links costs one call per target type, so it reads
+    ⌊share × tier / targets⌋ batches of `batch` contacts, at least one; share 0 turns it off."""
+    if share <= 0 or targets <= 0:
+        return 0
+    return batch * max(1, math.floor(share * tier / targets))
+
+
+def audit_bound(contacts: int, per_run: int, batch: int = ASSOCIATION_BATCH_LIMIT) -> int | None:
+    """Incremental pulls within which every contact's links are re-read, at worst.
+
+    Each run verifies at least `per_run - batch // 2` of the contacts verified longest ago (the
+    slice shrinks by at most half a batch to fill the changed contacts' last batch), so a
+    contact with k contacts verified before it is reached within ⌈k / that⌉ runs."""
+    if per_run <= 0:
+        return None
+    return max(1, math.ceil(contacts / (per_run - batch // 2)))
+
+
+@dataclass(frozen=True)
+class AuditSlice:
+    """What one run's audit queued: `queued` contacts, the longest-unverified of them last
+    verified at `oldest` (None: some had never been verified)."""
+
+    queued: int = 0
+    oldest: str | None = None
 
 
 class AssociationRefresher:
@@ -22,12 +59,15 @@ class AssociationRefresher:
 
     def __init__(self, cache: Cache, client: HubSpot, executor: Executor,
                  targets: dict[str, Sequence[str]], batch: int = ASSOCIATION_BATCH_LIMIT,
-                 at_once: int | None = None):
+                 at_once: int | None = None, verifies: bool = False):
         self.cache = cache
         self.client = client
         self.executor = executor
         self.targets = {k: tuple(v) for k, v in targets.items() if v}  # from type → to types
         self.batch = batch
+        # True when `targets` are every type pulled: reading a contact's links then verifies it
+        # (`links_verified_at`). The webhook worker reads some types only and passes False.
+        self.verifies = verifies
         self.batches = 0
         self.expected = 0  # batch calls this run will make, once the contact count is known
         self._in_flight: set[tuple[str, str]] = set()
@@ -61,6 +101,33 @@ class AssociationRefresher:
                 return
             self._futures.pop(0).result()
 
+    def audit(self, contacts: int) -> AuditSlice:
+        """Queue about `contacts` live contacts whose links were verified longest ago (never
+        verified first), to be read with the contacts this run queued for changes.
+
+        The slice fills the changed contacts' last, partial batch: it is `contacts` minus what
+        that batch holds when it is at most half full, else plus the room left in it. So the
+        audit costs at most `contacts / batch` batches more than the changes alone, and never
+        verifies fewer than `contacts - batch // 2` of the oldest."""
+        if contacts <= 0 or "contacts" not in self.targets:
+            return AuditSlice()
+        with self._lock, self.cache.transaction() as conn:
+            queued = conn.execute("SELECT count(*) FROM association_queue "
+                                  "WHERE object_type = 'contacts'").fetchone()[0]
+            waiting = queued - sum(1 for kind, _ in self._in_flight if kind == "contacts")
+            partial = waiting % self.batch
+            size = contacts - partial if partial <= self.batch // 2 else contacts + self.batch - partial
+            rows = conn.execute(
+                "SELECT id, links_verified_at FROM contacts "
+                "WHERE archived = 0 AND merged_into IS NULL AND NOT EXISTS ("
+                "  SELECT 1 FROM association_queue q WHERE q.object_type = 'contacts' "
+                "  AND q.id = contacts.id) "
+                "ORDER BY links_verified_at, id LIMIT ?", (size,)).fetchall()
+            conn.executemany("INSERT OR IGNORE INTO association_queue (object_type, id) "
+                             "VALUES ('contacts', ?)", [(r[0],) for r in rows])
+        never = any(r[1] is None for r in rows)
+        return AuditSlice(len(rows), None if never or not rows else min(r[1] for r in rows))
+
     def expect(self, records: int) -> None:
         """Plan the lane for `records` queued contacts' worth of batch reads."""
         with self._lock:
@@ -93,6 +160,10 @@ class AssociationRefresher:
         with self.cache.transaction() as conn:
             conn.executemany("DELETE FROM association_queue WHERE object_type = ? AND id = ?",
                              [(from_type, i) for i in ids])
+            if self.verifies and from_type == "contacts":
+                verified = utcnow()
+                conn.executemany("UPDATE contacts SET links_verified_at = ? WHERE id = ?",
+                                 [(verified, i) for i in ids])
         with self._lock:
             self._in_flight.difference_update((from_type, i) for i in ids)
 

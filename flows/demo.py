@@ -58,6 +58,7 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path
     echo(_top_leads(db))
     echo("")
     echo(_backtest(db, settings))
+    echo(_learned(db, settings, workdir / "learned_model.toml"))
     echo(_report(db, workdir / "report.html"))
     echo(f"Cache: {db}  (try: leadsync --db {db} explain <contact id>, "
          f"leadsync --db {db} history, datasette {db})")
@@ -145,6 +146,25 @@ def _backtest(db: str, settings: Settings) -> str:
     aucs = ", ".join(f"{e.model}: {e.auc:.3f}" for e in result.evaluations if e.auc is not None)
     return (f"Backtest as of {as_of:%Y-%m-%d}, 90-day horizon: ROC AUC {aucs} "
             f"(0.5 = chance; run `leadsync backtest` for the full table)")
+
+
+def _learned(db: str, settings: Settings, path: Path) -> str:
+    """Fit a points model to the same history, and set its validation AUC beside the starter's."""
+    from analysis.learn import Options, run_learn
+    from scoring.backtest import default_as_of
+
+    as_of = default_as_of(datetime.now(timezone.utc), 90)
+    try:
+        result = run_learn(db, settings, model_path=None, out=str(path), force=True,
+                           options=Options(as_of=as_of))
+    except ConfigError as exc:
+        return f"Learned model: skipped ({exc})"
+    learned, _, starter = result.evaluations
+    return (f"Learned model: {path} ({result.rules} rules, {result.double_every:g} points "
+            f"double the odds), fitted on earlier dates and validated as of {as_of:%Y-%m-%d}: "
+            f"ROC AUC {learned.auc:.3f} vs the starter's {starter.auc:.3f}\n"
+            f"  review it: leadsync --db {db} simulate --model {path}; "
+            f"leadsync --db {db} backtest --compare {path}")
 
 
 def _report(db: str, path: Path) -> str:

@@ -2,16 +2,24 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from cache import inbox as inbox_mod
 from cache.database import Cache
+from connector.associations import audit_bound, audit_size
+from foundation.settings import Settings
+
+RECENT_DAYS = 7  # "verified in the last N days" in the association audit's line
 
 
-def status(cache: Cache, now: datetime | None = None) -> dict:
-    """A JSON-ready picture of the cache: streams, counts, recent runs, budget, queues."""
+def status(cache: Cache, now: datetime | None = None, settings: Settings | None = None) -> dict:
+    """A JSON-ready picture of the cache: streams, counts, recent runs, budget, queues, and
+    how far the association audit and the archived sweep have got (bounds from `settings`)."""
     conn = cache.conn
+    now = now or datetime.now(timezone.utc)
+    settings = settings or Settings()
     streams = {row[0]: {"watermark": row[1], "resuming": row[2]}
                for row in conn.execute("SELECT stream, watermark, phase FROM sync_state ORDER BY stream")}
     counts = {}
@@ -33,7 +41,9 @@ def status(cache: Cache, now: datetime | None = None) -> dict:
         "history_rows": conn.execute("SELECT count(*) FROM score_history").fetchone()[0],
         "outbox": dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()),
         "inbox": dict(conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()),
-        "webhooks": asdict(inbox_mod.metrics(cache, now or datetime.now(timezone.utc))),
+        "webhooks": asdict(inbox_mod.metrics(cache, now)),
+        "association_audit": _audit(conn, now, settings),
+        "archive_sweep": _sweep(conn, counts, settings),
         "daily_budget": _daily_budget(conn),
         "last_runs": runs,
     }
@@ -62,6 +72,42 @@ def _details(text: str | None) -> dict:
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def _audit(conn, now: datetime, settings: Settings) -> dict:
+    """How much of the cache's contacts have had their links verified, and when."""
+    since = (now - timedelta(days=RECENT_DAYS)).isoformat(timespec="milliseconds")
+    live, verified, recent, oldest = conn.execute(
+        "SELECT count(*), count(links_verified_at), count(*) FILTER (WHERE links_verified_at >= ?), "
+        "min(links_verified_at) FROM contacts WHERE archived = 0 AND merged_into IS NULL",
+        (since.replace("+00:00", "Z"),)).fetchone()
+    targets = [s for s in settings.streams if s != "contacts"] if "contacts" in settings.streams else []
+    per_run = audit_size(settings.association_audit_share, settings.tier, len(targets))
+    return {"contacts": live, "verified": verified, "never_verified": live - verified,
+            "oldest_verified_at": oldest if verified == live else None,
+            f"verified_last_{RECENT_DAYS}_days": recent,
+            f"share_verified_last_{RECENT_DAYS}_days": round(recent / live, 4) if live else None,
+            "contacts_per_run": per_run, "runs_to_verify_all": audit_bound(live, per_run)}
+
+
+def _sweep(conn, counts: dict, settings: Settings) -> dict:
+    """Where each stream's rolling archived sweep stands, and how many runs a cycle takes."""
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT stream, after, cycle_started, pages, last_pages, last_completed FROM archive_sweep")}
+    report = {}
+    for stream in settings.streams:
+        after, started, pages, last_pages, completed = rows.get(stream, (None, None, 0, None, None))
+        archived = counts.get(stream, {}).get("archived", 0)
+        cycle = max(last_pages or 0, math.ceil(archived / 100), 1)
+        report[stream] = {"pages_this_cycle": pages if started else 0, "cycle_started": started,
+                          "last_cycle_pages": last_pages, "last_completed": completed,
+                          "runs_per_cycle": (math.ceil(cycle / settings.archive_sweep_pages)
+                                             if settings.archive_sweep_pages else None)}
+    return report
+
+
+def _runs(count: int) -> str:
+    return f"{count:,} incremental pull{'' if count == 1 else 's'}"
 
 
 def _live_archived(conn, sql: str) -> dict[str, int]:
@@ -110,6 +156,26 @@ def render(report: dict) -> str:
                      f"{hooks['parked']:,} parked, {hooks['dropped']:,} dropped")
         if hooks["parked"]:
             lines.append("  parked events need a look: SELECT * FROM inbox WHERE status = 'parked'")
+    audit = report["association_audit"]
+    if audit["contacts"]:
+        recent = audit[f"verified_last_{RECENT_DAYS}_days"]
+        oldest = (f"oldest verified {audit['oldest_verified_at']}" if audit["oldest_verified_at"]
+                  else f"{audit['never_verified']:,} never verified")
+        bound = (f"; {audit['contacts_per_run']:,} a pull, all within "
+                 f"{_runs(audit['runs_to_verify_all'])}" if audit["contacts_per_run"]
+                 else "; the audit is off (pull.association_audit_share = 0)")
+        lines.append(f"Association audit: {recent:,} of {audit['contacts']:,} contacts' links "
+                     f"verified in the last {RECENT_DAYS} days "
+                     f"({recent / audit['contacts']:.0%}), {oldest}{bound}")
+    sweeps = [(name, s) for name, s in report["archive_sweep"].items() if s["last_completed"]
+              or s["cycle_started"]]
+    if sweeps:
+        lines.append("Archived sweep (deletions are seen within one cycle):")
+        for name, s in sweeps:
+            runs = (f"a cycle takes {_runs(s['runs_per_cycle'])}"
+                    if s["runs_per_cycle"] else "off (pull.archive_sweep_pages = 0)")
+            lines.append(f"  {name:<10} last complete {s['last_completed'] or 'never'}, "
+                         f"{s['pages_this_cycle']:,} pages into this cycle; {runs}")
     budget = report["daily_budget"]
     lines.append(f"Daily API budget left: {budget['remaining']:,} (as of {budget['as_of']})" if budget
                  else "Daily API budget left: unknown until a pull talks to HubSpot")

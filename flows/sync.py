@@ -79,7 +79,9 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 try:
                     summary = pull(cache, client, chosen, full=full,
                                    overlap=timedelta(minutes=settings.overlap_minutes),
-                                   concurrency=settings.concurrency, progress=progress)
+                                   concurrency=settings.concurrency, progress=progress,
+                                   audit_share=settings.association_audit_share,
+                                   sweep_pages=settings.archive_sweep_pages)
                 finally:
                     if progress:
                         progress.close()
@@ -218,7 +220,9 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 try:
                     pulled = pull(cache, client, chosen,
                                   overlap=timedelta(minutes=settings.overlap_minutes),
-                                  concurrency=settings.concurrency, progress=progress)
+                                  concurrency=settings.concurrency, progress=progress,
+                                  audit_share=settings.association_audit_share,
+                                  sweep_pages=settings.archive_sweep_pages)
                     if "contacts" in chosen:
                         pulled.owners = refresh_owners(cache, client)
                         pulled.api_calls = client.counters.calls

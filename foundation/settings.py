@@ -73,6 +73,8 @@ class Settings:
     concurrency: int = 16
     streams: tuple[str, ...] = STREAMS
     overlap_minutes: int = 10
+    association_audit_share: float = 0.05
+    archive_sweep_pages: int = 1
     extra_properties: dict[str, tuple[str, ...]] = field(default_factory=dict)
     model_path: str | None = None
     max_changes: int = 5_000
@@ -81,6 +83,9 @@ class Settings:
     webhook_batch_window_ms: int = 300
     webhook_max_attempts: int = 5
     source: str | None = None
+    # [conversion]: what counts as converting for backtest and learn, as written (scoring/
+    # outcomes.py compiles it against the model's property types); empty: the default.
+    conversion: dict = field(default_factory=dict)
     # the contact models: [[models]] in order, else the one default model (model_path)
     models: tuple[ModelConfig, ...] = ()
     configured_models: bool = False  # whether leadsync.toml has [[models]]
@@ -113,6 +118,13 @@ concurrency = 16        # requests in flight at once (batches overlap; the rate 
 [pull]
 streams = ["contacts", "companies", "calls", "emails", "meetings", "notes", "tasks"]
 overlap_minutes = 10    # incremental pulls re-read this much before the last watermark
+# Link changes move no modified date: each incremental pull re-reads the links of the contacts
+# verified longest ago, spending this share of one 10-second window of the rate budget (at
+# least 1,000 contacts a run; 0 turns the audit off). `leadsync status` shows the bound in runs.
+association_audit_share = 0.05
+# Deletions move no modified date either: each incremental pull reads this many archived
+# pages (100 records each) per stream, resuming where the last run stopped (0: never).
+archive_sweep_pages = 1
 # Properties pulled on top of what the model and the default mapping need:
 # [pull.extra_properties]
 # contacts = ["my_custom_field"]
@@ -157,14 +169,22 @@ sla_breached = "leadsync_sla_breached"
 # public_url = "https://leadsync.example.com/webhooks/hubspot"  # the URL HubSpot calls, if behind a proxy
 batch_window_ms = 300   # how long the worker collects events before rescoring a batch
 max_attempts = 5        # failed events are retried with backoff, then parked
+
+[conversion]            # what counts as converting, for `backtest` and `learn` (docs/learn.md)
+# stages = ["opportunity", "customer"] # the default: entering any of these (hs_v2_date_entered_<stage>)
+# when = { hs_lead_status = "OPEN_DEAL" }   # or: a condition on the contact...
+# dated_by = "my_deal_opened_date"         # ...with the date property that dates it
+# label = { converted = "yes" }            # or: a static yes/no label (no as-of replay)
 '''
 
 _KNOWN = {
     "hubspot": {"base_url", "tier", "daily_limit", "concurrency"},
-    "pull": {"streams", "overlap_minutes", "extra_properties"},
+    "pull": {"streams", "overlap_minutes", "extra_properties", "association_audit_share",
+             "archive_sweep_pages"},
     "scoring": {"model"},
     "push": {"max_changes", "lifecycle_stage", "properties"},
     "webhooks": {"public_url", "batch_window_ms", "max_attempts"},
+    "conversion": {"stages", "when", "dated_by", "label"},
 }
 
 
@@ -223,6 +243,8 @@ def _parse(raw: dict, source: str) -> Settings:
         concurrency=_int(hub, "concurrency", 16, source, "hubspot", high=64),
         streams=streams,
         overlap_minutes=_int(pull, "overlap_minutes", 10, source, "pull", low=0),
+        association_audit_share=_share(pull, "association_audit_share", 0.05, source, "pull"),
+        archive_sweep_pages=_int(pull, "archive_sweep_pages", 1, source, "pull", low=0),
         extra_properties={k: tuple(v) for k, v in extra.items()},
         model_path=model,
         max_changes=_int(push, "max_changes", 5_000, source, "push", low=0),
@@ -233,6 +255,7 @@ def _parse(raw: dict, source: str) -> Settings:
         source=source,
         models=models,
         configured_models=bool(models),
+        conversion=dict(raw.get("conversion", {})),
     )
 
 
@@ -372,6 +395,14 @@ def _int(table: dict, key: str, default: int, source: str, section: str,
         bound = f"between {low} and {high}" if high else f"at least {low}"
         raise ConfigError(f"{source}: {section}.{key} must be a whole number {bound}, got {value!r}")
     return value
+
+
+def _share(table: dict, key: str, default: float, source: str, section: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{source}: {section}.{key} must be a share between 0 and 1 "
+                          f"(0.05 = 5%), got {value!r}")
+    return float(value)
 
 
 def _str(table: dict, key: str, default: str, source: str, section: str) -> str:

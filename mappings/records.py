@@ -57,5 +57,18 @@ def association_rows(from_type: str, from_id: str, to_type: str,
     return sorted(rows)
 
 
+PRIMARY_COMPANY_TYPE_ID = 1
+
+
+def primary_company(targets: Iterable[Mapping[str, Any]]) -> str | None:
+    """The contact's primary company (its `associatedcompanyid`) in a v4 contact→company
+    result's `to` list, or None."""
+    for target in targets:
+        if any(int(kind.get("typeId", 0)) == PRIMARY_COMPANY_TYPE_ID
+               for kind in target.get("associationTypes") or []):
+            return str(target["toObjectId"])
+    return None
+
+
 def _lower(value: str | None) -> str | None:
     return value.strip().lower() if isinstance(value, str) and value.strip() else None

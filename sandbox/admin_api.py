@@ -137,6 +137,14 @@ def disassociate(b: Backend, req: Request) -> Response:
     return json_response(200, {"changed": changed})
 
 
+def move(b: Backend, req: Request) -> Response:
+    body = req.json_object()
+    removed = b.portal.move(object_type(body["fromType"]), body["fromId"],
+                            object_type(body["toType"]), body["toId"],
+                            primary=bool(body.get("primary", True)), source=_source(body))
+    return json_response(200, {"removed": [str(i) for i in removed]})
+
+
 def demo_request(b: Backend, req: Request, id: str) -> Response:
     return json_response(200, _full(b.portal.demo_request(id)))
 
@@ -197,6 +205,7 @@ ROUTES = [
     _admin("PATCH", "/objects/{type}/{id}", update),
     _admin("POST", "/objects/{type}/{id}/archive", archive),
     _admin("POST", "/objects/{type}/{id}/restore", restore),
+    _admin("POST", "/associations/move", move),
     _admin("POST", "/associations", associate),
     _admin("DELETE", "/associations", disassociate),
     _admin("POST", "/contacts/{id}/demo-request", demo_request),

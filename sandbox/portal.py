@@ -281,6 +281,9 @@ class Portal:
                     object_type, new_id, to_type) is None
                 if to_id not in self.links.targets(object_type, new_id, to_type):
                     self.links.add(object_type, new_id, to_type, to_id, primary=keep_primary)
+                    if keep_primary and (object_type, to_type) == ("contacts", "companies"):
+                        # the property is the primary link: it moves with it
+                        self.records[object_type][new_id].properties["associatedcompanyid"] = str(to_id)
 
     def associate(self, from_type: str, from_id: int | str, to_type: str, to_id: int | str,
                   *, primary: bool = False, source: str = "CRM") -> bool:
@@ -313,6 +316,20 @@ class Portal:
             self._emit_association(from_type, left.id, to_type, right.id, primary, True,
                                    source)
             return True
+
+    def move(self, from_type: str, from_id: int | str, to_type: str, to_id: int | str, *,
+             primary: bool = True, source: str = "CRM") -> list[int]:
+        """Link a record to `to_id` instead of whatever `to_type` records it is linked to now
+        (a contact moving to another company). Like every link change, it leaves both sides'
+        modified dates alone. Returns the ids unlinked."""
+        with self.lock:
+            left = self._require_live(from_type, from_id)
+            right = self._require_live(to_type, to_id)
+            old = [i for i in self.links.targets(from_type, left.id, to_type) if i != right.id]
+            for target in old:
+                self.disassociate(from_type, left.id, to_type, target, source=source)
+            self.associate(from_type, left.id, to_type, right.id, primary=primary, source=source)
+            return old
 
     def _emit_association(self, from_type: str, from_id: int, to_type: str, to_id: int,
                           primary: bool, removed: bool, source: str) -> None:

@@ -13,7 +13,8 @@ What cannot be rolled back (counters such as `hs_email_click`, `num_conversion_e
 views, and every non-date property such as a job title) keeps today's value: see LIMITATIONS.
 
 A contact converts when it enters `opportunity` or `customer` in (as_of, as_of + horizon];
-contacts already at opportunity or later at `as_of` are not evaluated.
+contacts already at opportunity or later at `as_of` are not evaluated. Another definition
+(any stage, a dated condition, a static label) comes as an `Outcome` (scoring/outcomes.py).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from scoring.metrics import (Bucket, CapacityCut, Confusion, Group, auc, auc_sta
                              aucs_separated, capacity_cut, confusion, conversions_to_separate,
                              deciles, rates_by, top_decile_lift)
 from scoring.model import STAGE_ORDER, Model
+from scoring.outcomes import DEFAULT as DEFAULT_OUTCOME, Outcome
 from scoring.properties import KNOWN_PROPERTIES, TIME_TYPES, to_epoch
 
 CONVERSION_STAGES = ("opportunity", "customer")
@@ -43,6 +45,10 @@ LIMITATIONS = (
     "Archived and merged-away contacts are left out; a merge survivor carries the merged "
     "record's engagements.",
 )
+STATIC_LIMITATION = (
+    "Conversion is a static label without a date: no as-of replay is possible, so the label "
+    "is today's, whatever the horizon, and contacts that had converted by the as-of date "
+    "are not left out.")
 
 
 @dataclass(frozen=True)
@@ -106,11 +112,12 @@ def _before(record: Mapping[str, Any], as_of: float, times: frozenset[str]) -> d
 
 
 def stage_at(contact: Mapping[str, Any], as_of: float,
-             order: Sequence[str] = STAGE_ORDER) -> str | None:
-    """The lifecycle stage at `as_of`, from the date-entered properties."""
+             order: Sequence[str] = STAGE_ORDER,
+             entered: Sequence[float | None] | None = None) -> str | None:
+    """The lifecycle stage at `as_of`, from the date-entered properties (`entered`: their
+    instants in `order`, from `stage_entries`, when the caller asks for several dates)."""
     reached = None
-    for rank, stage in enumerate(order):
-        at = to_epoch(contact.get(ENTERED + stage))
+    for rank, at in enumerate(entered if entered is not None else stage_entries(contact, order)):
         if at is not None and at <= as_of:
             reached = rank
     current = contact.get("lifecyclestage") or None
@@ -121,6 +128,12 @@ def stage_at(contact: Mapping[str, Any], as_of: float,
             return current if reached is None else order[reached]
         reached = max(reached if reached is not None else -1, order.index(current))
     return None if reached is None else order[reached]
+
+
+def stage_entries(contact: Mapping[str, Any], order: Sequence[str] = STAGE_ORDER
+                  ) -> list[float | None]:
+    """When the contact entered each stage of `order` (None: never, or undated)."""
+    return [to_epoch(contact.get(ENTERED + stage)) for stage in order]
 
 
 def converted_at(contact: Mapping[str, Any]) -> float | None:
@@ -182,11 +195,12 @@ class Backtest:
     evaluations: tuple[Evaluation, ...]
     limitations: tuple[str, ...] = LIMITATIONS
     scores: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    conversion: str = DEFAULT_OUTCOME.description
 
     def as_dict(self, *, with_scores: bool = False) -> dict:
         data = {"as_of": self.as_of, "horizon_days": self.horizon_days,
                 "window_end": self.window_end, "capacity_per_month": self.capacity_per_month,
-                "population": dict(self.population),
+                "conversion": self.conversion, "population": dict(self.population),
                 "evaluations": [e.as_dict() for e in self.evaluations],
                 "warnings": separation_warnings(self.evaluations),
                 "limitations": list(self.limitations)}
@@ -200,12 +214,14 @@ class Backtest:
 def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime,
              horizon_days: int, *, capacity: int | None = None,
              mql_score: float | None = None, random_baseline: bool = False,
+             conversion: Outcome = DEFAULT_OUTCOME,
              progress: Callable[[int], None] | None = None) -> Backtest:
     """Score every contact (id, properties, events, company, …) as known at `as_of` with each
     model and evaluate against conversions in (as_of, as_of + horizon_days].
 
     `mql_score`: count "MQL" as score ≥ this, instead of the model's MQL stage condition.
     `random_baseline`: add a model scoring each contact by a hash of its id (AUC ≈ 0.5).
+    `conversion`: what counts as converting (a static label ignores the horizon).
     `progress(contacts read)`: called every 1,000 contacts and at the end.
     """
     if horizon_days < 1:
@@ -228,12 +244,11 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
         if snap is None:
             population["created_later"] += 1
             continue
-        if already_converted(contact, now):
+        if conversion.already(contact, now, snap.contact.get("lifecyclestage")):
             population["already_converted"] += 1
             continue
-        at = converted_at(contact)
         ids.append(contact_id)
-        labels.append(at is not None and now < at <= end)
+        labels.append(conversion.within(contact, now, end))
         for i, score in enumerate(scorers):
             result = score(snap.contact, snap.events, snap.company)
             # Only what the metrics read: a million full Scores with reasons would not fit.
@@ -251,10 +266,12 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
         noise = random_scores(ids)
         evaluations.append(evaluate("random baseline", noise, labels, wanted=wanted))
         scores["random baseline"] = noise
+    limits = LIMITATIONS + ((STATIC_LIMITATION,) if conversion.static else ())
     return Backtest(as_of=_iso(now), horizon_days=horizon_days, window_end=_iso(end),
                     capacity_per_month=capacity, population=population,
-                    evaluations=tuple(evaluations),
-                    scores={"contact_ids": ids, "converted": labels, **scores})
+                    evaluations=tuple(evaluations), limitations=limits,
+                    scores={"contact_ids": ids, "converted": labels, **scores},
+                    conversion=conversion.description)
 
 
 def _distinct(labels: list[str]) -> list[str]:
@@ -359,9 +376,9 @@ def render(result: Backtest) -> str:
     rate = (pop["converted"] / pop["evaluated"]) if pop["evaluated"] else 0.0
     head = [f"Backtest as of {result.as_of[:10]}, horizon {result.horizon_days} days "
             f"(conversions up to {result.window_end[:10]})",
-            f"  {pop['evaluated']:,} contacts evaluated, {pop['converted']:,} became opportunity "
-            f"or customer ({rate:.1%}); left out: {pop['created_later']:,} created later, "
-            f"{pop['already_converted']:,} already opportunity or customer"]
+            f"  {pop['evaluated']:,} contacts evaluated, {pop['converted']:,} converted "
+            f"({result.conversion}; {rate:.1%}); left out: {pop['created_later']:,} created "
+            f"later, {pop['already_converted']:,} already converted"]
     rows: list[tuple[str, list[str]] | str] = [
         ("", [e.model for e in evals]),
         ("ROC AUC", [_num(e.auc, "{:.3f}") for e in evals]),

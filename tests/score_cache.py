@@ -37,15 +37,26 @@ def add_company(cache: Cache, company_id: str, contact_id: str | None = None, ty
 ENGAGEMENT_TYPE_IDS = {"calls": 193, "emails": 197, "meetings": 199, "notes": 201, "tasks": 203}
 
 
-def cache_from_portal(cache: Cache, portal) -> None:
-    """Copy a sandbox portal's live records and associations into the cache, as a pull would."""
+def cache_from_portal(cache: Cache, portal, *, pulled_only: bool = False) -> None:
+    """Copy a sandbox portal's live records and associations into the cache, as a pull would
+    (`pulled_only`: only the properties a default pull asks for, as a real cache holds)."""
+    from mappings.streams import default_streams
+    streams = default_streams()
+
+    def kept(object_type: str, properties: dict) -> dict:
+        if not pulled_only:
+            return properties
+        wanted = streams[object_type].properties
+        return {k: v for k, v in properties.items() if k in wanted}
+
     conn = cache.conn
     conn.execute("BEGIN")
     for record in portal.live("contacts"):
         contact_id = str(record.id)
         conn.execute("INSERT INTO contacts (id, email, properties) VALUES (?, ?, ?)",
                      (contact_id, (record.properties.get("email") or "").lower(),
-                      json.dumps({k: v for k, v in record.properties.items() if v != ""})))
+                      json.dumps({k: v for k, v in kept("contacts", record.properties).items()
+                                  if v != ""})))
         for company_id, primary in portal.associated("contacts", record.id, "companies"):
             for type_id in ((279, 1) if primary else (279,)):
                 conn.execute("INSERT INTO associations VALUES ('contacts', ?, 'companies', ?, ?)",
@@ -56,10 +67,10 @@ def cache_from_portal(cache: Cache, portal) -> None:
                              (contact_id, kind, str(engagement_id), type_id))
     for record in portal.live("companies"):
         conn.execute("INSERT INTO companies (id, properties) VALUES (?, ?)",
-                     (str(record.id), json.dumps(record.properties)))
+                     (str(record.id), json.dumps(kept("companies", record.properties))))
     for kind in ENGAGEMENT_TYPE_IDS:
         for record in portal.live(kind):
             conn.execute("INSERT INTO engagements (type, id, occurred_at, properties) VALUES (?, ?, ?, ?)",
                          (kind, str(record.id), record.properties.get("hs_timestamp"),
-                          json.dumps(record.properties)))
+                          json.dumps(kept(kind, record.properties))))
     conn.execute("COMMIT")

@@ -121,3 +121,17 @@ def names_from(first: str) -> list[str]:
     """The names of the migrations from `first` on (later ones are applied with it)."""
     names = [name for name, _ in MIGRATIONS]
     return names[names.index(first):]
+
+
+def test_contacts_cached_before_the_audit_have_never_been_verified(tmp_path):
+    from cache.database import migrate
+    conn = cache_before(tmp_path / "old.db", "0016_association_audit")
+    conn.executemany("INSERT INTO contacts (id, archived) VALUES (?, ?)", [("1", 0), ("2", 1)])
+    assert migrate(conn) == names_from("0016_association_audit")
+    assert conn.execute("SELECT id, links_verified_at FROM contacts ORDER BY id").fetchall() == [
+        ("1", None), ("2", None)]
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE archived = 0 AND merged_into IS NULL "
+        "ORDER BY links_verified_at, id LIMIT 10"))
+    assert "USING INDEX contacts_links_verified" in plan and "TEMP B-TREE" not in plan
+    assert conn.execute("SELECT count(*) FROM archive_sweep").fetchone() == (0,)

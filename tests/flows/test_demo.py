@@ -20,6 +20,9 @@ def test_demo_runs_the_whole_loop_and_says_where_things_are(tmp_path):
     assert "wrote 0 contacts in 0 batch calls" in second
     assert "Funnel (live contacts)" in out and "Top leads to call (not yet opportunity or customer), and why:" in out
     assert "Backtest as of " in out and "ROC AUC starter" in out
+    learned = next(line for line in out.splitlines() if line.startswith("Learned model: "))
+    assert f"{workdir / 'learned_model.toml'} (" in learned and " vs the starter's 0." in learned
+    assert (workdir / "learned_model.toml").read_text().startswith("# Learned by `leadsync learn`")
     assert f"Report: {workdir / 'report.html'}" in out
     assert (workdir / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert f"Cache: {workdir / 'leadsync.db'}" in out

@@ -35,14 +35,27 @@ def test_values_are_read_and_model_path_is_relative_to_the_config(tmp_path):
     assert loaded.write_back.grade == "leadsync_grade"
 
 
+def test_audit_share_and_sweep_pages_are_read(tmp_path):
+    path = write(tmp_path, "[pull]\nassociation_audit_share = 0.2\narchive_sweep_pages = 3\n")
+    loaded = settings.load(path)
+    assert (loaded.association_audit_share, loaded.archive_sweep_pages) == (0.2, 3)
+    assert settings.load(write(tmp_path, "[pull]\nassociation_audit_share = 0\n")
+                         ).association_audit_share == 0.0
+
+
 @pytest.mark.parametrize("text, message", [
     ("[hubspot]\ntier = 120\n", "hubspot.tier must be one of (100, 190, 250) (requests per 10 s), got 120"),
     ("[hubspot]\nconcurrency = 0\n", "hubspot.concurrency must be a whole number between 1 and 64, got 0"),
     ("[hubspot]\ntokn = 1\n", "unknown key hubspot.tokn; expected one of base_url, concurrency, daily_limit, tier"),
-    ("[hubspt]\n", "unknown section [hubspt]; expected one of hubspot, pull, push, scoring, webhooks"),
+    ("[hubspt]\n", "unknown section [hubspt]; expected one of conversion, hubspot, pull, push, scoring, webhooks"),
     ("[pull]\nstreams = ['deals']\n", "pull.streams has ['deals']; choose from contacts, companies, calls"),
     ("[push.properties]\nscore = 'My Score'\n", "push.properties.score must be a lowercase HubSpot property name"),
     ("[hubspot\n", "not valid TOML"),
+    ("[pull]\nassociation_audit_share = 5\n",
+     "pull.association_audit_share must be a share between 0 and 1 (0.05 = 5%), got 5"),
+    ("[pull]\nassociation_audit_share = 'some'\n", "pull.association_audit_share must be a share"),
+    ("[pull]\narchive_sweep_pages = -1\n",
+     "pull.archive_sweep_pages must be a whole number at least 0, got -1"),
 ])
 def test_bad_config_names_the_file_and_key(tmp_path, text, message):
     path = write(tmp_path, text)
