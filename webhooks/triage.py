@@ -84,12 +84,14 @@ class EchoFilter:
         return None
 
 
-def triage(entries: Sequence[InboxEntry], echo: EchoFilter, streams: Iterable[str]) -> Triage:
-    """Sort `entries` (oldest first, as claimed) into the work they need."""
+def triage(entries: Sequence[InboxEntry], echo: EchoFilter, streams: Iterable[str], *,
+           companies: bool = False) -> Triage:
+    """Sort `entries` (oldest first, as claimed) into the work they need. Company events
+    are work only with a company model (`companies`); else dropped as not contact events."""
     pulled = set(streams)
     work = Triage()
     for entry in entries:
-        company = _company_event(entry)
+        company = _company_event(entry) if companies else None
         if company is not None:
             company_id, name = company
             if name is not None and name in echo.own:

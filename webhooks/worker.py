@@ -239,7 +239,7 @@ class Worker:
         started, calls = time.monotonic(), self.client.counters.calls
         report = BatchReport(events=len(entries))
         echo = EchoFilter(self.cache.conn, self.own, inbox.iso(now - self.config.echo_window))
-        work = triage(entries, echo, self.streams)
+        work = triage(entries, echo, self.streams, companies=self.company is not None)
         for reason, ids in work.dropped.items():
             report.dropped += inbox.mark_dropped(self.cache, ids, reason, now)
         if work.read or work.companies:
