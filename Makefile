@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/leadsync: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,report]'
+	$(BIN)/pip install --quiet -e '.[test,report,browse]'
 	touch $(BIN)/leadsync
 
 install: $(BIN)/leadsync

@@ -239,15 +239,17 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
               help="Also resend contacts whose earlier writes failed for a non-retriable reason.")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and summary as JSON (all changes).")
 @click.pass_obj
 def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool, wait: float,
-         as_json: bool) -> None:
+         quiet: bool, as_json: bool) -> None:
     """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
     from flows.sync import run_push
 
     summary = run_push(g.db, g.settings(), lambda: g.client(), dry_run=dry_run,
-                       max_changes=max_changes, retry_failed=retry_failed, wait=wait)
+                       max_changes=max_changes, retry_failed=retry_failed, wait=wait,
+                       quiet=quiet or as_json)
     emit(summary.as_dict(), as_json, summary.render())
 
 
@@ -288,15 +290,19 @@ def model_show(g: Globals) -> None:
 @click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait: float,
-                  as_json: bool) -> None:
+                  quiet: bool, as_json: bool) -> None:
     """Rescore cached contacts; store scores, and history rows where total, grade or stage changed."""
     from analysis.rescore import run_score
+    from flows.progress import terminal_progress
     from foundation.moments import parse_moment
 
-    summary = run_score(g.db, g.settings().model_path, parse_moment(as_of), contacts=contacts, wait=wait)
+    with terminal_progress(quiet or as_json) as bars:
+        summary = run_score(g.db, g.settings().model_path, parse_moment(as_of), contacts=contacts,
+                            wait=wait, progress=bars and bars.step("score"))
     emit(summary.as_dict(), as_json, summary.render())
 
 
@@ -319,15 +325,18 @@ def explain_command(g: Globals, contact: str, as_of: str | None, as_json: bool) 
 @click.option("--since", default=None, metavar="DATE", help="Only changes from this date or ISO time on.")
 @click.option("--model", "model_ref", default=None, metavar="VERSION",
               help="Only changes made by this model version (or name).")
+@click.option("--limit", default=None, type=click.IntRange(1), metavar="N",
+              help="Only the newest N changes (still printed oldest first) [default: all].")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def history_command(g: Globals, contact: str | None, since: str | None, model_ref: str | None,
-                    as_csv: bool, as_json: bool) -> None:
-    """Audit score changes: old -> new total, grade and stage, with model, trigger and push time."""
+                    limit: int | None, as_csv: bool, as_json: bool) -> None:
+    """Audit score changes: who (id and email), old -> new total, grade and stage, with model,
+    trigger and push time."""
     from cache.history import print_changes
 
-    print_changes(g.cache(), contact, since=since, model=model_ref,
+    print_changes(g.cache(), contact, since=since, model=model_ref, limit=limit,
                   form="csv" if as_csv else "json" if as_json else "text", echo=click.echo)
 
 
@@ -385,21 +394,27 @@ def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int
 @click.option("--mql-score", default=None, type=float, metavar="SCORE",
               help="Count MQL as score >= SCORE [default: the model's MQL stage condition].")
 @click.option("--random-baseline", is_flag=True, help="Add a random model for reference (AUC ~0.5).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def backtest_command(g: Globals, model_path: str | None, compare_path: str | None,
                      as_of: str | None, horizon: int, capacity: int | None,
-                     mql_score: float | None, random_baseline: bool, as_json: bool) -> None:
+                     mql_score: float | None, random_baseline: bool, quiet: bool,
+                     as_json: bool) -> None:
     """Score contacts as of a past date with only what was known then, and measure how well
     the scores ranked those who became opportunities or customers afterwards."""
     from analysis.backtests import run_backtest
+    from flows.progress import terminal_progress
     from foundation.moments import parse_moment
     from scoring.backtest import default_as_of, render
 
     moment = parse_moment(as_of) if as_of else default_as_of(parse_moment(None), horizon)
-    result = run_backtest(g.db, g.settings(), model_path=model_path, compare_path=compare_path,
-                          as_of=moment, horizon_days=horizon, capacity=capacity,
-                          mql_score=mql_score, random_baseline=random_baseline)
+    with terminal_progress(quiet or as_json) as bars:
+        result = run_backtest(g.db, g.settings(), model_path=model_path,
+                              compare_path=compare_path, as_of=moment, horizon_days=horizon,
+                              capacity=capacity, mql_score=mql_score,
+                              random_baseline=random_baseline,
+                              progress=bars and bars.step("backtest"))
     emit(result.as_dict(), as_json, render(result))
 
 
@@ -420,14 +435,34 @@ def leakage_command(g: Globals, csv_path: str | None, as_json: bool) -> None:
 @cli.command("report")
 @click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False),
               help="Where to write the HTML file.")
+@click.option("--backtest", "backtest_id", default=None, type=click.IntRange(1), metavar="ID",
+              help="The backtest to chart [default: the newest non-empty one of the scored model].")
 @click.pass_obj
-def report_command(g: Globals, out: str) -> None:
+def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     """Write one self-contained HTML report: funnel, score and grade distributions, lift chart
-    of the last backtest, conversion by source, score trend and top rules (needs matplotlib:
+    of a backtest, conversion by source, score trend and top rules (needs matplotlib:
     pip install 'leadsync[report]')."""
     from analysis.report import run_report
 
-    click.echo(f"Wrote {run_report(g.db, out)}")
+    click.echo(f"Wrote {run_report(g.db, out, backtest_id=backtest_id, portal=g.resolved_base_url())}")
+
+
+@cli.command("browse")
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(1, 65535),
+              help="Port on 127.0.0.1 (only this machine can connect).")
+@click.option("--open/--no-open", "open_browser", default=None,
+              help="Open a browser tab [default: when run from a terminal].")
+@click.pass_context
+def browse_command(ctx: click.Context, port: int, open_browser: bool | None) -> None:
+    """Browse the cache in Datasette: contacts with scores, score changes with reasons in words,
+    canned queries ("MQLs this week", "biggest score drops"); internal tables hidden (needs
+    Datasette: pip install 'leadsync[browse]')."""
+    from flows.browse import browse
+
+    wanted = sys.stdout.isatty() if open_browser is None else open_browser
+    code = browse(ctx.obj.db, port=port, open_browser=wanted, echo=click.echo)
+    if code:
+        ctx.exit(code)
 
 
 @cli.command()

@@ -15,11 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from analysis.backtests import last_backtest
+from analysis.backtests import pick_backtest
 from analysis.leakage import leakage
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
 from scoring.model import STAGE_ORDER
+from scoring.reasons import is_bound
 from scoring.simulate import Distribution, distribution
 
 CONVERTED_FROM = STAGE_ORDER.index("opportunity")
@@ -33,9 +34,13 @@ class ReportData:
     """Everything the report shows, read from the cache."""
 
     generated_at: str
+    portal: str | None = None  # the HubSpot portal (its id, when webhooks named it, and URL)
+    created: tuple[str, str] | None = None  # first and last contact creation date
+    scored_as_of: tuple[str, str] | None = None  # oldest and newest as-of of the stored scores
     contacts: int = 0
     funnel: list[tuple[str, int]] = field(default_factory=list)
-    sources: list[tuple[str, int, int]] = field(default_factory=list)  # name, contacts, converted
+    # name, contacts, converted, reached MQL, mean score (None: none scored), best rate first
+    sources: list[tuple[str, int, int, int, float | None]] = field(default_factory=list)
     scored: int = 0
     models: list[str] = field(default_factory=list)
     scores: Distribution | None = None
@@ -43,22 +48,25 @@ class ReportData:
     rules: list[tuple[str, float, int]] = field(default_factory=list)  # rule, points, contacts
     trend: tuple[list[str], list[float], list[int]] = ([], [], [])
     backtest: dict | None = None
+    backtest_id: int | None = None
     leakage: Any = None  # analysis.leakage.Leakage: its own section (analysis/leakage_report.py)
 
 
-def run_report(db_path: str, out: str | os.PathLike) -> Path:
+def run_report(db_path: str, out: str | os.PathLike, *, backtest_id: int | None = None,
+               portal: str | None = None) -> Path:
     """`leadsync report`: write the report of the cache at `db_path` to `out`."""
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
     cache = open_cache(db_path)
     try:
-        return write_report(cache, out)
+        return write_report(cache, out, backtest_id=backtest_id, portal=portal)
     finally:
         cache.close()
 
 
 def write_report(cache: Cache, path: str | os.PathLike, *,
-                 generated_at: datetime | None = None) -> Path:
+                 generated_at: datetime | None = None, backtest_id: int | None = None,
+                 portal: str | None = None) -> Path:
     """Write the HTML report of `cache` to `path` (replacing it); returns the absolute path."""
     try:
         import analysis.report_charts  # noqa: F401  (matplotlib is an optional extra)
@@ -66,7 +74,8 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
         if (exc.name or "").partition(".")[0] == "matplotlib":
             raise ConfigError(MISSING_EXTRA) from None
         raise
-    page = render(gather(cache, generated_at or datetime.now(timezone.utc)))
+    page = render(gather(cache, generated_at or datetime.now(timezone.utc),
+                         backtest_id=backtest_id, portal=portal))
     target = Path(path).resolve()
     if not target.parent.is_dir():
         raise ConfigError(f"{path}: directory {target.parent} does not exist")
@@ -78,15 +87,28 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
 
 # ---- reading the cache ------------------------------------------------------------------------
 
-def gather(cache: Cache, generated_at: datetime) -> ReportData:
-    """Read what the report shows (live contacts only)."""
+def gather(cache: Cache, generated_at: datetime, *, backtest_id: int | None = None,
+           portal: str | None = None) -> ReportData:
+    """Read what the report shows (live contacts only). The backtest is `backtest_id`, else
+    the newest non-empty one of the model that scored most contacts."""
     data = ReportData(generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    data.portal = _portal(cache, portal)
     _contacts(cache, data)
     _scores(cache, data)
     data.trend = _trend(cache)
-    data.backtest = last_backtest(cache)
+    picked = pick_backtest(cache, backtest_id, model=data.models[0] if data.models else None)
+    if picked is not None:
+        data.backtest_id, data.backtest = picked
     data.leakage = leakage(cache)
     return data
+
+
+def _portal(cache: Cache, base_url: str | None) -> str | None:
+    """The portal id HubSpot's webhooks named (if any were received), and the API URL."""
+    row = cache.conn.execute("SELECT json_extract(payload, '$.portalId') FROM inbox "
+                             "WHERE json_valid(payload) ORDER BY id DESC LIMIT 1").fetchone()
+    named = f"portal {row[0]}" if row and row[0] is not None else None
+    return " at ".join(p for p in (named, base_url) if p) or None
 
 
 _LIVE = "c.archived = 0 AND c.merged_into IS NULL"
@@ -96,23 +118,34 @@ def _contacts(cache: Cache, data: ReportData) -> None:
     dated = ", ".join(f"json_extract(c.properties, '$.hs_v2_date_entered_{s}')"
                       for s in STAGE_ORDER)
     reached = [0] * len(STAGE_ORDER)
-    by_source: dict[str, list[int]] = {}
+    by_source: dict[str, list] = {}  # contacts, converted, reached MQL, score sum, scored
     for row in cache.conn.execute(
             f"SELECT json_extract(c.properties, '$.lifecyclestage'), "
-            f"json_extract(c.properties, '$.hs_analytics_source'), {dated} "
-            f"FROM contacts c WHERE {_LIVE}"):
+            f"json_extract(c.properties, '$.hs_analytics_source'), s.total, {dated} "
+            f"FROM contacts c LEFT JOIN scores s ON s.contact_id = c.id WHERE {_LIVE}"):
         data.contacts += 1
         best = max([STAGE_ORDER.index(row[0]) if row[0] in STAGE_ORDER else -1] +
-                   [i for i, at in enumerate(row[2:]) if at])
+                   [i for i, at in enumerate(row[3:]) if at])
         for i in range(best + 1):
             reached[i] += 1
-        tally = by_source.setdefault(_label(row[1]) if row[1] else "(unknown)", [0, 0])
+        tally = by_source.setdefault(_label(row[1]) if row[1] else "(unknown)", [0, 0, 0, 0.0, 0])
         tally[0] += 1
         tally[1] += best >= CONVERTED_FROM
+        tally[2] += best >= QUALIFIED_FROM
+        if row[2] is not None:
+            tally[3] += row[2]
+            tally[4] += 1
     last = max((i for i, n in enumerate(reached) if n), default=-1)
     data.funnel = [(_label(s), reached[i]) for i, s in enumerate(STAGE_ORDER[:max(last + 1, 6)])]
-    data.sources = sorted(((name, n, c) for name, (n, c) in by_source.items()),
-                          key=lambda item: (-item[1], item[0]))
+    data.sources = sorted(
+        ((name, n, c, m, round(total / scored, 1) if scored else None)
+         for name, (n, c, m, total, scored) in by_source.items()),
+        key=lambda item: (-item[2] / item[1], -item[3] / item[1], -item[1], item[0]))
+    first, last_created = cache.conn.execute(
+        f"SELECT MIN(d), MAX(d) FROM (SELECT substr(COALESCE(c.created_at, "
+        f"json_extract(c.properties, '$.createdate')), 1, 10) AS d FROM contacts c "
+        f"WHERE {_LIVE}) WHERE d IS NOT NULL").fetchone()
+    data.created = (first, last_created) if first else None
 
 
 def _scores(cache: Cache, data: ReportData) -> None:
@@ -125,13 +158,18 @@ def _scores(cache: Cache, data: ReportData) -> None:
     data.scores = distribution(totals) if totals else None
     data.models = [f"{name} {version}" for name, version in cache.conn.execute(
         f"SELECT model_name, model_version FROM ({live}) GROUP BY 1, 2 ORDER BY COUNT(*) DESC")]
+    oldest, newest = cache.conn.execute(f"SELECT MIN(as_of), MAX(as_of) FROM ({live})").fetchone()
+    data.scored_as_of = (oldest[:10], newest[:10]) if oldest else None
     rows = cache.conn.execute(
         f"SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'), "
-        f"SUM(json_extract(r.value, '$[2]')), COUNT(*) "
-        f"FROM ({live}) s, json_each(s.reasons) r GROUP BY 1, 2").fetchall()
+        f"json_extract(r.value, '$[3]') = 0, SUM(json_extract(r.value, '$[2]')), COUNT(*) "
+        f"FROM ({live}) s, json_each(s.reasons) r GROUP BY 1, 2, 3").fetchall()
+    # Bounds ("total floored at 0") are not rules: `explain` shows them, the chart does not.
+    rows = [(rule, section, points, count) for rule, section, bound, points, count in rows
+            if not is_bound((rule, section, points, 0 if bound else 1))]
     rows.sort(key=lambda r: (-abs(r[2] or 0), r[0]))
-    data.rules = [(rule if section == "total" else f"{rule} ({section})", round(points or 0, 1),
-                   count) for rule, section, points, count in rows[:TOP_RULES]]
+    data.rules = [(f"{rule} ({section})", round(points or 0, 1), count)
+                  for rule, section, points, count in rows[:TOP_RULES]]
 
 
 def _trend(cache: Cache) -> tuple[list[str], list[float], list[int]]:
@@ -223,18 +261,24 @@ def render(data: ReportData) -> str:
                  (f'<div class="pair">{charts.score_histogram(data.scores.histogram)}'
                   f'{charts.grade_matrix(data.grades)}</div>') if data.scores else None,
                  "Nothing scored yet: run `leadsync score`."),
-        _section("lift", "Does the score find the buyers? (last backtest)", _backtest_why(data),
+        _section("lift", "Does the score find the buyers?"
+                 + (f" (backtest #{data.backtest_id})" if data.backtest_id else ""),
+                 _backtest_why(data),
                  charts.lift(data.backtest["evaluations"]) + _backtest_table(data.backtest)
                  if data.backtest and data.backtest["population"]["evaluated"] else None,
-                 "No backtest yet: run `leadsync backtest` to add the lift chart."),
+                 "No backtest of this model with anyone to evaluate yet: run `leadsync "
+                 "backtest` to add the lift chart (or pick one: `leadsync report --backtest ID`)."),
         _section("sources", "Conversion by source channel",
-                 "Which channels bring the leads that convert: the share of each channel's "
-                 "contacts that became an opportunity or a customer.",
+                 "Which channels bring the leads that convert, best first: the share of each "
+                 "channel's contacts that became an opportunity or a customer, the share that "
+                 "reached MQL, and their mean score now.",
                  charts.sources(data.sources) + _sources_table(data.sources)
                  if data.sources else None, "No contacts in the cache yet."),
         _section("trend", "Scores over time",
                  "From the score history: each day's mean score over every contact scored so "
-                 "far, and how many stood at MQL or a later stage.",
+                 "far, and how many stood at MQL or a later stage"
+                 + (" (one scoring day so far: each later day adds a point)."
+                    if len(data.trend[0]) == 1 else "."),
                  charts.trend(*data.trend) if data.trend[0] else None,
                  "No score history yet: run `leadsync score`."),
         _section("rules", "Rules that contribute most points",
@@ -255,13 +299,24 @@ def render(data: ReportData) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>leadsync report</title><style>{CSS}</style></head>
 <body><header><h1>leadsync lead scoring report</h1>
-<p>Generated {e(data.generated_at)} from the leadsync cache</p></header>
+<p>{e(_header_line(data))}</p></header>
 <main><div class="cards">{cards}</div>
 {''.join(sections)}{leakage_section(data.leakage)}
 <footer>Made by leadsync. Every number comes from the local cache; scores are deterministic
 (model, data, as-of date), so this report can be regenerated at any time.</footer>
 </main></body></html>
 """
+
+
+def _header_line(data: ReportData) -> str:
+    parts = [f"Portal: {data.portal}" if data.portal else "Portal: not recorded in the cache"]
+    if data.created:
+        parts.append(f"contacts created {data.created[0]} to {data.created[1]}")
+    if data.scored_as_of:
+        first, last = data.scored_as_of
+        parts.append(f"scored as of {first}" + (f" to {last}" if last != first else ""))
+    parts.append(f"generated {data.generated_at} from the leadsync cache")
+    return " · ".join(parts)
 
 
 def _section(name: str, title: str, why: str, body: str | None, empty: str) -> str:
@@ -278,8 +333,21 @@ def _backtest_why(data: ReportData) -> str:
     pop = bt["population"]
     return (f"Scored as of {bt['as_of'][:10]} with only what was known then; "
             f"{pop['converted']:,} of {pop['evaluated']:,} contacts became an opportunity or "
-            f"customer within {bt['horizon_days']} days. Bars above 1 mean a decile converts "
-            f"better than average; the dashed line is a random ranking.")
+            f"customer within {bt['horizon_days']} days. {backtest_sentence(bt)} Bars above 1 "
+            f"mean a decile converts better than average; the dotted line is a random ranking.")
+
+
+def backtest_sentence(backtest: dict) -> str:
+    """The backtest in one plain sentence: how many of the buyers the top tenth held."""
+    evaluations = backtest.get("evaluations") or []
+    if not evaluations or not evaluations[0]["deciles"]:
+        return ""
+    first = evaluations[0]
+    top = first["deciles"][0]
+    if top["captured"] is None:
+        return "Nobody converted in the window, so the ranking cannot be judged yet."
+    return (f"The top 10% of {first['model']}'s scores ({top['contacts']:,} contacts) held "
+            f"{top['captured']:.0%} of the buyers; a random ranking would hold 10%.")
 
 
 def _backtest_table(backtest: dict) -> str:
@@ -293,10 +361,12 @@ def _backtest_table(backtest: dict) -> str:
             f"<th>MQL precision</th><th>MQL recall</th></tr>{rows}</table>")
 
 
-def _sources_table(sources: list[tuple[str, int, int]]) -> str:
+def _sources_table(sources: list[tuple[str, int, int, int, float | None]]) -> str:
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{n:,}</td><td>{c:,}</td>"
-                   f"<td>{c / n:.1%}</td></tr>" for name, n, c in sources if n)
-    return ("<table><tr><th>source</th><th>contacts</th><th>converted</th><th>rate</th></tr>"
+                   f"<td>{c / n:.1%}</td><td>{m / n:.1%}</td><td>{_fmt(mean, '{:.1f}')}</td></tr>"
+                   for name, n, c, m, mean in sources if n)
+    return ("<table><tr><th>source</th><th>contacts</th><th>converted</th>"
+            "<th>conversion rate</th><th>MQL rate</th><th>mean score</th></tr>"
             f"{rows}</table>")
 
 

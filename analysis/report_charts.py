@@ -12,11 +12,17 @@ from typing import Sequence
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 BLUE, ORANGE, GREEN, RED = "#2563eb", "#f97316", "#16a34a", "#dc2626"
 GREY, INK = "#9ca3af", "#1f2937"
 SERIES = (BLUE, ORANGE, "#7c3aed", "#0d9488")
+# Lines differ in colour, dash and marker, so they stay apart in grey print and for
+# colour-blind readers.
+DASHES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D")
+LIGHT_BLUE = "#93c5fd"
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "leadsync", "font.size": 9,
           "font.family": "DejaVu Sans",  # ships with matplotlib: no font lookups, no warnings
           "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": GREY,
@@ -55,7 +61,7 @@ def funnel(stages: Sequence[tuple[str, int]]) -> str:
         ax = fig.subplots()
         names = [name for name, _ in stages][::-1]
         counts = [count for _, count in stages][::-1]
-        bars = ax.barh(names, counts, color=BLUE)
+        bars = ax.barh(names, counts, color=BLUE, label="contacts that reached the stage")
         top = max(counts, default=0) or 1
         for bar, (i, count) in zip(bars, enumerate(counts)):
             share = f"  {count:,}" + (f"  ({count / counts[i + 1]:.0%} of previous)"
@@ -64,6 +70,7 @@ def funnel(stages: Sequence[tuple[str, int]]) -> str:
         ax.set_xlim(0, top * 1.45)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("contacts that reached the stage (or a later one)")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
         return _svg(fig, "funnel")
 
 
@@ -74,8 +81,12 @@ def score_histogram(bins: Sequence[dict]) -> str:
         ax = fig.subplots()
         lefts = [b["from"] for b in bins]
         ax.bar(lefts, [b["contacts"] for b in bins], width=[b["to"] - b["from"] for b in bins],
-               align="edge", color=BLUE, edgecolor="white")
+               align="edge", color=BLUE, edgecolor="white", label="contacts per score band")
+        if bins:  # fitted to the bands that hold scores, not a fixed 0-100
+            ax.set_xlim(min(lefts), max(b["to"] for b in bins))
+        ax.set_ylim(0, max([b["contacts"] for b in bins] + [1]) * 1.15)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
         ax.set_xlabel("score")
         ax.set_ylabel("contacts")
         ax.set_title("Score distribution")
@@ -100,6 +111,8 @@ def grade_matrix(counts: dict[str, int]) -> str:
         ax.set_ylabel("fit (A = best)")
         ax.set_title("Grades")
         fig.colorbar(image, ax=ax, shrink=0.8, label="contacts")
+        ax.legend(handles=[Patch(color="#1e40af", label="darker: more contacts")],
+                  loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, frameon=False)
         return _svg(fig, "grades")
 
 
@@ -110,21 +123,30 @@ def lift(evaluations: Sequence[dict]) -> str:
         left, right = fig.subplots(1, 2)
         count = len(evaluations)
         width = 0.8 / max(count, 1)
+        highest = 1.0
         for i, evaluation in enumerate(evaluations):
             deciles = evaluation["deciles"]
             xs = [d["index"] + (i - (count - 1) / 2) * width for d in deciles]
             color = SERIES[i % len(SERIES)]
-            left.bar(xs, [d["lift"] or 0 for d in deciles], width=width, color=color,
-                     label=evaluation["model"])
+            lifts = [d["lift"] or 0 for d in deciles]
+            highest = max([highest] + lifts)
+            left.bar(xs, lifts, width=width, color=color, label=evaluation["model"],
+                     hatch=("", "//", "..", "xx")[i % 4], edgecolor="white")
             right.plot([0] + [d["index"] * 10 for d in deciles],
-                       [0] + [(d["captured"] or 0) * 100 for d in deciles], marker="o",
+                       [0] + [(d["captured"] or 0) * 100 for d in deciles],
+                       marker=MARKERS[i % len(MARKERS)], linestyle=DASHES[i % len(DASHES)],
                        color=color, label=f"{evaluation['model']} (AUC {_auc(evaluation)})")
-        left.axhline(1, color=GREY, linestyle="--", linewidth=1)
+        left.axhline(1, color=GREY, linestyle=":", linewidth=1.2, label="average (lift 1)")
         left.set_xticks(range(1, 11))
+        left.set_xlim(0.4, 10.6)
+        left.set_ylim(0, highest * 1.15)
         left.set_xlabel("score decile (1 = highest scores)")
         left.set_ylabel("lift (conversion rate / average)")
         left.set_title("Lift by decile")
-        right.plot([0, 100], [0, 100], color=GREY, linestyle="--", linewidth=1, label="random")
+        left.legend(loc="upper right", fontsize=8, frameon=False)
+        right.plot([0, 100], [0, 100], color=GREY, linestyle=":", linewidth=1.2, label="random")
+        right.set_xlim(0, 100)
+        right.set_ylim(0, 100)
         right.set_xlabel("% of contacts, best scores first")
         right.set_ylabel("% of conversions captured")
         right.set_title("Cumulative gains")
@@ -136,40 +158,63 @@ def _auc(evaluation: dict) -> str:
     return "-" if evaluation.get("auc") is None else f"{evaluation['auc']:.2f}"
 
 
-def sources(groups: Sequence[tuple[str, int, int]]) -> str:
-    """Conversion rate per source channel, with contacts per channel."""
+def sources(groups: Sequence[tuple[str, int, int, int, float | None]]) -> str:
+    """Conversion and MQL rate per source channel (best converting on top), each bar
+    labelled with its rate, counts and mean score."""
     with matplotlib.rc_context(_STYLE):
-        fig = _figure(7.5, 0.42 * len(groups) + 1.0)
+        fig = _figure(7.5, 0.62 * len(groups) + 1.2)
         ax = fig.subplots()
         ordered = list(groups)[::-1]
-        rates = [100 * converted / contacts if contacts else 0
-                 for _, contacts, converted in ordered]
-        bars = ax.barh([name for name, _, _ in ordered], rates, color=GREEN)
-        for bar, (_, contacts, converted) in zip(bars, ordered):
+        ys = list(range(len(ordered)))
+        converted = [100 * c / n if n else 0 for _, n, c, _, _ in ordered]
+        qualified = [100 * m / n if n else 0 for _, n, _, m, _ in ordered]
+        bars = ax.barh([y + 0.2 for y in ys], converted, height=0.4, color=GREEN,
+                       label="became opportunity or customer")
+        ax.barh([y - 0.2 for y in ys], qualified, height=0.4, color=LIGHT_BLUE,
+                label="reached MQL")
+        for bar, rate, (_, n, c, _, mean) in zip(bars, converted, ordered):
+            score = "" if mean is None else f", mean score {mean:g}"
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
-                    f"  {converted:,} of {contacts:,}", va="center")
-        ax.set_xlim(0, max(rates, default=0) * 1.35 or 1)
-        ax.set_xlabel("% that became opportunity or customer")
+                    f"  {rate:.1f}% ({c:,} of {n:,}{score})", va="center")
+        ax.set_yticks(ys, [name for name, *_ in ordered])
+        ax.set_ylim(-0.6, len(ordered) - 0.4)
+        ax.set_xlim(0, max(converted + qualified + [1]) * 1.6)
+        ax.set_xlabel("% of the channel's contacts")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
         return _svg(fig, "sources")
 
 
 def trend(days: Sequence[str], means: Sequence[float], qualified: Sequence[int]) -> str:
-    """Mean score of scored contacts over time, and how many were MQL or later."""
+    """Mean score of scored contacts over time, and how many were MQL or later. With a few
+    days the points carry their values, so one day of history still reads."""
     with matplotlib.rc_context(_STYLE):
         fig = _figure(8, 3.2)
         ax = fig.subplots()
         xs = range(len(days))
-        ax.plot(xs, means, color=BLUE, marker="o" if len(days) < 40 else None,
-                label="mean score")
+        few = len(days) < 40
+        ax.plot(xs, means, color=BLUE, linestyle="-", marker="o" if few else None,
+                markersize=7 if len(days) == 1 else 5, label="mean score")
         ax.set_ylabel("mean score", color=BLUE)
         other = ax.twinx()
         other.spines["right"].set_visible(True)
-        other.plot(xs, qualified, color=ORANGE, marker="s" if len(days) < 40 else None,
-                   label="MQL or later")
+        other.plot(xs, qualified, color=ORANGE, linestyle="--", marker="s" if few else None,
+                   markersize=7 if len(days) == 1 else 5, label="contacts at MQL or later")
         other.set_ylabel("contacts MQL or later", color=ORANGE)
+        if len(days) <= 3:
+            for x, mean, count in zip(xs, means, qualified):
+                ax.annotate(f"{mean:g}", (x, mean), textcoords="offset points", xytext=(0, 8),
+                            ha="center", color=BLUE)
+                other.annotate(f"{count:,}", (x, count), textcoords="offset points",
+                               xytext=(0, -14), ha="center", color=ORANGE)
+        ax.set_ylim(0, max(list(means) + [1]) * 1.25)
+        other.set_ylim(0, max(list(qualified) + [1]) * 1.25)
+        other.yaxis.set_major_locator(MaxNLocator(integer=True))
         step = max(1, len(days) // 8)
         ax.set_xticks(list(xs)[::step], list(days)[::step], rotation=30, ha="right")
-        ax.set_xlim(-0.5, len(days) - 0.5)
+        ax.set_xlim(-0.5 if len(days) > 1 else -1, len(days) - 0.5 if len(days) > 1 else 1)
+        lines = ax.get_lines() + other.get_lines()
+        ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8,
+                  frameon=False)
         ax.set_title("Scores over time (as of each scoring date)")
         return _svg(fig, "trend")
 
@@ -192,4 +237,7 @@ def rules(items: Sequence[tuple[str, float, int]]) -> str:
         ax.set_xlim(low - 0.05 * span * (low < 0), high + 0.5 * span)
         ax.axvline(0, color=GREY, linewidth=1)
         ax.set_xlabel("points contributed across all scored contacts")
+        ax.legend(handles=[Patch(color=GREEN, label="adds points"),
+                           Patch(color=RED, label="removes points")],
+                  loc="lower right", fontsize=8, frameon=False)
         return _svg(fig, "rules")

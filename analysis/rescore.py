@@ -50,7 +50,9 @@ _HISTORY = """
 
 @dataclass(frozen=True)
 class RescoreSummary:
-    """What one rescore did. `changed` counts history rows (total, grade or stage moved)."""
+    """What one rescore did. `changed` counts history rows (total, grade or stage moved);
+    `promoted`/`demoted` count contacts whose stored stage this run moved forward/backward of
+    HubSpot's (what the next push will write), not stages already decided before."""
 
     model: str
     as_of: str
@@ -83,15 +85,19 @@ class RescoreSummary:
         return "\n".join(lines)
 
 
+Progress = Callable[[int, "int | None"], None]  # (contacts scored so far, of how many)
+
+
 def run_score(db_path: str, model_path: str | None, as_of: datetime, *,
-              contacts: Sequence[str] = (), wait: float = 0.0) -> RescoreSummary:
+              contacts: Sequence[str] = (), wait: float = 0.0,
+              progress: Progress | None = None) -> RescoreSummary:
     """`leadsync score`: one locked, recorded rescore of all (or the named) contacts."""
     with run_lock(db_path, "score", wait=wait):
         cache = open_cache(db_path)
         try:
             model = load_model(model_path, cache)
             ids = [find_contact(cache, reference) for reference in contacts] or None
-            return rescore(cache, model, as_of, contact_ids=ids)
+            return rescore(cache, model, as_of, contact_ids=ids, progress=progress)
         finally:
             cache.close()
 
@@ -107,6 +113,7 @@ def load_model(path: str | None, cache: Cache | None = None) -> Model:
 def rescore(cache: Cache, model: Model, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
             run_id: int | None = None, chunk_size: int = CHUNK,
+            progress: Progress | None = None,
             company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) and store what changed.
 
@@ -116,11 +123,11 @@ def rescore(cache: Cache, model: Model, as_of: datetime, *,
     company score (analysis/company_rescore.py) instead of the pulled value.
     """
     if run_id is not None:
-        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress,
                         company_scores)
     with cache.run("score") as run:
         summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
-                           company_scores)
+                           progress, company_scores)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -155,16 +162,23 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
 
 def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
              trigger: str, run_id: int, chunk_size: int,
+             progress: Progress | None,
              company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
         return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
-                            company_scores)
+                            progress, company_scores)
 
 
 def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
                  trigger: str, run_id: int, chunk_size: int,
+                 progress: Progress | None,
                  company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     started = time.perf_counter()
+    total = None
+    if progress is not None:
+        total = len(set(contact_ids)) if contact_ids is not None else cache.conn.execute(
+            "SELECT COUNT(*) FROM contacts WHERE archived = 0 AND merged_into IS NULL").fetchone()[0]
+        progress(0, total)
     batch = batch_scorer(model, as_of)
     reader = ContactReader(cache, model, batch.now, company_scores=company_scores)
     store = _Store(model, iso(as_of), trigger, run_id)
@@ -175,6 +189,8 @@ def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Seque
             seen.update(ids)
         store.add(ids, score_chunk(chunk), stored)
         store.flush(cache)
+        if progress is not None:
+            progress(store.scored, total)
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
     return store.summary(missing, time.perf_counter() - started)
 
@@ -196,18 +212,22 @@ class _Store:
         """A chunk's scores: count them, and keep the rows that changed for `flush`."""
         self.scored += len(ids)
         self.grades.update(grade or "none" for grade in result.grade)
-        self.promoted += result.stage_change.count("promote")
-        self.demoted += result.stage_change.count("demote")
         name, version, as_of = self.name, self.version, self.as_of
         followups = (map(followup_text, result.followup) if result.followup is not None
                      else [None] * len(ids))
-        for contact_id, fit, engagement, total, grade, stage, inactive, parts, followup, old in zip(
-                ids, result.fit, result.engagement, result.total, result.grade, result.stage,
-                result.inactive, result.reason_lists(self.fragment), followups, stored):
+        for (contact_id, fit, engagement, total, grade, stage, move, inactive, parts, followup,
+             old) in zip(ids, result.fit, result.engagement, result.total, result.grade,
+                         result.stage, result.stage_change, result.inactive,
+                         result.reason_lists(self.fragment), followups, stored):
             new = (name, version, fit, engagement, total, grade, stage, 1 if inactive else 0,
                    "[" + ",".join(parts) + "]", followup)
             if old == new:
                 continue
+            # A promotion (or demotion) is counted by the run that decides it: the one whose
+            # stored stage changes. A rerun stores the same stage and promotes no one again.
+            if old is None or old[6] != stage:
+                self.promoted += move == "promote"
+                self.demoted += move == "demote"
             self.scores.append((contact_id, name, version, as_of, *new[2:], None))
             old_total, old_grade, old_stage = old[4:7] if old is not None else (None, None, None)
             if old is None or (old_total, old_grade, old_stage) != new[4:7]:

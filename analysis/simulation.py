@@ -18,12 +18,14 @@ from analysis.rescore import load_model
 from cache.catalog import write_policy
 from cache.database import Cache, open_cache
 from cache.model_inputs import read_contacts
+from cache.write_plan import plan_for
 from foundation.errors import ConfigError
 from foundation.moments import iso
 from foundation.settings import Settings
 from mappings.writeback import (DesiredScore, LifecyclePolicy, Plan, current_values, names_of,
                                 plan_contact)
-from scoring import Model, Score, scorer
+from scoring import Model, scorer
+from scoring.reasons import dumps as dumps_reasons
 from scoring.simulate import Comparison, Side, Simulation, render
 
 CHUNK = 2_000
@@ -35,7 +37,7 @@ class SimulationReport:
 
     simulation: Simulation
     plan: Plan          # after `leadsync score` with the candidate
-    plan_now: Plan      # with the scores stored now (what `push --dry-run` shows today)
+    plan_now: Plan      # with the scores stored now: `push --dry-run`'s plan, read the same way
 
     def as_dict(self, *, with_changes: bool = False) -> dict[str, Any]:
         data = self.simulation.as_dict(with_changes=with_changes)
@@ -100,7 +102,7 @@ def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
     comparison = Comparison(baseline, candidate.label, when, movers=movers)
     score_candidate = scorer(candidate, as_of)
     score_current = scorer(current, as_of) if not stored else None
-    plan, plan_now = Plan(), Plan()
+    plan = Plan()
     batch: list[tuple] = []
     for contact_id, contact, events, company, row in read_contacts(cache, [candidate, current]):
         after = score_candidate(contact, events, company)
@@ -109,12 +111,14 @@ def simulate(cache: Cache, candidate: Model, current: Model, as_of: datetime, *,
         else:
             before = Side.stored(row) if row is not None else None
         change = comparison.add(contact_id, before, Side.of(after), contact.get("email"))
-        batch.append((contact_id, after, change is not None, row if stored else None))
+        batch.append((contact_id, after, change is not None))
         if len(batch) >= CHUNK:
-            _plan_batch(cache, batch, when, names, policies, plan, plan_now)
+            _plan_batch(cache, batch, when, names, policies[0], plan)
             batch = []
     if batch:
-        _plan_batch(cache, batch, when, names, policies, plan, plan_now)
+        _plan_batch(cache, batch, when, names, policies[0], plan)
+    # What push would send today is push's own plan, not a copy of its reading.
+    plan_now = plan_for(cache, names, policies[1])[0]
     result = comparison.result()
     result.notes += _notes(cache, stored, when)
     return SimulationReport(result, plan, plan_now)
@@ -145,15 +149,14 @@ def _notes(cache: Cache, stored: list[str], when: str) -> list[str]:
         "WHERE status IN ('pending', 'sent', 'failed')").fetchone()[0]
     if pending:
         notes.append(f"{pending:,} contacts have unfinished outbox rows from an earlier push; "
-                     f"the push counts below leave them out (`leadsync push --dry-run` shows them)")
+                     f"both push plans below leave them out (`leadsync push` resends them first)")
     return notes
 
 
 def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, str],
-                policies: tuple[LifecyclePolicy | None, LifecyclePolicy | None], plan: Plan,
-                plan_now: Plan) -> None:
-    """Write-back plans for a batch, as `push` computes them: from the candidate's scores
-    (`plan`) and from the stored ones (`plan_now`)."""
+                policy: LifecyclePolicy | None, plan: Plan) -> None:
+    """Write-back plans for a batch from the candidate's scores, as `push` would compute them
+    after `leadsync score` stored those scores."""
     ids = [item[0] for item in batch]
     marks = ",".join("?" * len(ids))
     conn = cache.conn
@@ -173,23 +176,13 @@ def _plan_batch(cache: Cache, batch: list[tuple], when: str, names: dict[str, st
             f"WHERE contact_id IN ({marks})", ids):
         if name in watched:
             ledger.setdefault(contact_id, {})[name] = (value, pushed_at)
-    for contact_id, score, changes, row in batch:
+    for contact_id, score, changes in batch:
         if contact_id in busy:
             continue
         properties, pulled_at = pulled[contact_id]
         current = current_values(json.loads(properties or "{}"), pulled_at,
                                  ledger.get(contact_id, {}))
-        last = changed_at.get(contact_id, when)
         desired = DesiredScore(contact_id, score.total, score.fit, score.engagement, score.grade,
-                               score.stage, score.inactive, _reasons(score),
-                               when if changes else last)
-        plan.add(*plan_contact(desired, current, names, policies[0]))
-        if row is not None:
-            stored = DesiredScore(contact_id, row[4], row[2], row[3], row[5], row[6],
-                                  bool(row[7]), tuple(json.loads(row[8] or "[]")), last)
-            plan_now.add(*plan_contact(stored, current, names, policies[1]))
-
-
-def _reasons(score: Score) -> tuple[dict, ...]:
-    return tuple({"rule": r.rule, "section": r.section, "points": r.points,
-                  "occurrences": r.occurrences} for r in score.reasons)
+                               score.stage, score.inactive, dumps_reasons(score.reasons),
+                               when if changes else changed_at.get(contact_id, when))
+        plan.add(*plan_contact(desired, current, names, policy))

@@ -57,6 +57,18 @@ class Cache:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every read inside sees the cache as of the first one, whatever
+        other processes commit meanwhile (WAL), and takes no lock that would stop them."""
+        conn = self.conn
+        with self.lock:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -140,7 +152,10 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     contact_events.register(conn)  # the contact_events triggers call these functions
     conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     applied = []
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
     for name, sql in MIGRATIONS:
+        if name in done:  # no write lock for a cache that is up to date: readers never wait
+            continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             # Checked inside the write lock: two processes opening a new cache apply each step once.

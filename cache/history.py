@@ -19,6 +19,7 @@ class Change:
 
     id: int
     contact_id: str
+    email: str | None  # the contact's email in the cache now (None: unknown or deleted)
     changed_at: str
     as_of: str
     model_name: str
@@ -45,7 +46,8 @@ class Change:
         if self.old_stage != self.new_stage:
             moved.append(f"stage {self.old_stage or '-'} -> {self.new_stage or '-'}")
         pushed = f"pushed {self.pushed_at}" if self.pushed_at else "not pushed"
-        return (f"{self.changed_at}  contact {self.contact_id}  {', '.join(moved)}  "
+        who = f"contact {self.contact_id}" + (f" <{self.email}>" if self.email else "")
+        return (f"{self.changed_at}  {who}  {', '.join(moved)}  "
                 f"[{self.model_name} {self.model_version}, {self.trigger}, {pushed}]")
 
 
@@ -53,22 +55,30 @@ COLUMNS = tuple(f.name for f in fields(Change))
 
 
 def changes(cache: Cache, *, contact_id: str | None = None, since: str | None = None,
-            model: str | None = None) -> Iterator[Change]:
-    """History rows, oldest first; `since` is an ISO date/time, `model` a version or name."""
+            model: str | None = None, limit: int | None = None) -> Iterator[Change]:
+    """History rows, oldest first; `since` is an ISO date/time, `model` a version or name;
+    `limit`: only the newest that many (still oldest first)."""
     where, params = [], []
     if contact_id is not None:
-        where.append("contact_id = ?")
+        where.append("h.contact_id = ?")
         params.append(contact_id)
     if since is not None:
-        where.append("changed_at >= ?")
+        where.append("h.changed_at >= ?")
         params.append(since)
     if model is not None:
-        where.append("(model_version = ? OR model_name = ? OR model_name || ' ' || model_version = ?)")
+        where.append("(h.model_version = ? OR h.model_name = ? "
+                     "OR h.model_name || ' ' || h.model_version = ?)")
         params.extend([model, model, model])
-    sql = f"SELECT {', '.join(COLUMNS)} FROM score_history"
+    selected = ", ".join("c.email" if name == "email" else f"h.{name}" for name in COLUMNS)
+    sql = f"SELECT {selected} FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    for row in cache.conn.execute(sql + " ORDER BY id", params):
+    if limit is not None:
+        sql = f"SELECT * FROM ({sql} ORDER BY h.id DESC LIMIT ?) ORDER BY id"
+        params.append(limit)
+    else:
+        sql += " ORDER BY h.id"
+    for row in cache.conn.execute(sql, params):
         values = dict(zip(COLUMNS, row))
         values["reasons"] = reason_dicts(values["reasons"])
         yield Change(**values)
@@ -92,11 +102,11 @@ def _value(total: float | None) -> str:
 
 
 def print_changes(cache: Cache, reference: str | None, *, since: str | None, model: str | None,
-                  form: str, echo: Callable[..., None]) -> int:
+                  form: str, echo: Callable[..., None], limit: int | None = None) -> int:
     """`leadsync history`: print matching changes as text, CSV or a JSON array; returns count."""
     contact_id = _contact_id(cache, reference) if reference else None
     since_iso = iso(parse_moment(since, "--since")) if since is not None else None
-    rows = changes(cache, contact_id=contact_id, since=since_iso, model=model)
+    rows = changes(cache, contact_id=contact_id, since=since_iso, model=model, limit=limit)
     if form == "csv":
         return write_csv(rows, _EchoStream(echo))
     if form == "json":

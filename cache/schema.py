@@ -329,10 +329,67 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         ALTER TABLE scores ADD COLUMN followup TEXT;
     """),
+    # Views for people browsing the cache (`leadsync browse`, Datasette, a BI tool): one row
+    # per live contact with its score, and score changes with emails and reasons in words.
+    # Ids as integers so they sort 1, 2, 10; stored tables keep HubSpot's text ids.
+    ("0013_browse_views", """
+        CREATE VIEW IF NOT EXISTS contacts_view AS
+        SELECT CAST(c.id AS INTEGER) AS contact_id,
+               c.email,
+               NULLIF(TRIM(COALESCE(json_extract(c.properties, '$.firstname'), '') || ' ' ||
+                           COALESCE(json_extract(c.properties, '$.lastname'), '')), '') AS name,
+               json_extract(c.properties, '$.jobtitle') AS job_title,
+               COALESCE((SELECT json_extract(co.properties, '$.name')
+                         FROM associations a JOIN companies co ON co.id = a.to_id
+                         WHERE a.from_type = 'contacts' AND a.from_id = c.id
+                           AND a.to_type = 'companies' AND a.type_id = 1 LIMIT 1),
+                        json_extract(c.properties, '$.company')) AS company,
+               json_extract(c.properties, '$.hs_analytics_source') AS source,
+               json_extract(c.properties, '$.lifecyclestage') AS stage,
+               s.stage AS scored_stage,
+               s.total AS score,
+               s.fit,
+               s.engagement,
+               s.grade,
+               CASE s.inactive WHEN 1 THEN 'yes' WHEN 0 THEN 'no' END AS inactive,
+               s.model_name || ' ' || s.model_version AS model,
+               s.scored_at,
+               substr(COALESCE(c.created_at, json_extract(c.properties, '$.createdate')), 1, 10)
+                   AS created
+        FROM contacts c LEFT JOIN scores s ON s.contact_id = c.id
+        WHERE c.archived = 0 AND c.merged_into IS NULL;
+        CREATE VIEW IF NOT EXISTS score_changes_view AS
+        SELECT h.id AS change_id,
+               CAST(h.contact_id AS INTEGER) AS contact_id,
+               c.email,
+               h.changed_at,
+               h.as_of,
+               h.old_total,
+               h.new_total,
+               ROUND(COALESCE(h.new_total, 0) - COALESCE(h.old_total, 0), 1) AS change,
+               h.old_grade,
+               h.new_grade,
+               h.old_stage,
+               h.new_stage,
+               (SELECT group_concat(words, '; ') FROM (
+                    SELECT json_extract(r.value, '$[0]') || ' ' ||
+                           CASE WHEN json_extract(r.value, '$[2]') >= 0 THEN '+' ELSE '' END ||
+                           CASE WHEN json_extract(r.value, '$[2]')
+                                     = CAST(json_extract(r.value, '$[2]') AS INTEGER)
+                                THEN CAST(CAST(json_extract(r.value, '$[2]') AS INTEGER) AS TEXT)
+                                ELSE printf('%.1f', json_extract(r.value, '$[2]')) END AS words
+                    FROM json_each(CASE WHEN json_valid(h.reasons) THEN h.reasons ELSE '[]' END) r
+                    WHERE json_extract(r.value, '$[3]') != 0
+                    ORDER BY abs(json_extract(r.value, '$[2]')) DESC, r.key)) AS reasons,
+               h.model_name || ' ' || h.model_version AS model,
+               h.trigger,
+               h.pushed_at
+        FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id;
+    """),
     # Company scores (scoring/company.py): the current score per company, its history, and
     # the write-back to company properties: a ledger and an outbox of their own
     # (connector/company_push.py), keyed by company id, since ids repeat across object types.
-    ("0013_company_scores", """
+    ("0014_company_scores", """
         CREATE TABLE IF NOT EXISTS company_scores (
             company_id TEXT PRIMARY KEY,
             model_name TEXT NOT NULL,

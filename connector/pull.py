@@ -39,6 +39,11 @@ class PullSummary:
     daily_remaining: int | None = None
     owners: int | None = None  # owners listed, when the flow refreshed them (connector/owners.py)
 
+    @property
+    def records(self) -> int:
+        """Records new, changed or archived: what `pull`, `sync` and `status` call records."""
+        return sum(t.new + t.changed + t.archived for t in self.streams.values())
+
     def as_dict(self) -> dict:
         return {"streams": {k: {"mode": self.modes.get(k), **v.as_dict()} for k, v in self.streams.items()},
                 "owners": self.owners,

@@ -50,6 +50,7 @@ class Limiter:
     _lanes: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _solved: tuple = field(default=(None, {}), repr=False)  # (state, shares) last solved
+    _held: int = field(default=0, repr=False)  # threads sleeping on a spent window
 
     def plan(self, lane: str, left: int, step: float) -> None:
         """Declare a lane: `left` requests to go, at best one every `step` seconds."""
@@ -75,7 +76,13 @@ class Limiter:
                     if lane in self._lanes:
                         self._lanes[lane].log.append(now)
                     return
-            self.sleep(wait)
+                held = len(self._log) >= self.capacity  # not a wait for a lane's turn
+                self._held += held
+            try:
+                self.sleep(wait)
+            finally:
+                with self._lock:
+                    self._held -= held
 
     def _wait_for(self, lane: str | None, now: float) -> float | None:
         """None if a request of `lane` may start now, else how long to wait before asking again."""
@@ -148,6 +155,10 @@ class Limiter:
         """The server said this window is spent (a 429): fill the log so everyone waits."""
         self.observe(None, 0)
 
+    def holding(self) -> bool:
+        """Whether a request is waiting now because the window's budget is spent."""
+        return self._held > 0
+
     def remaining(self) -> int:
         with self._lock:
             self._expire(self.clock())
@@ -175,6 +186,10 @@ class Budget:
                  sleep: Callable[[float], None] = time.sleep) -> "Budget":
         return cls(Limiter(per_ten_seconds, 10.0, clock, sleep),
                    Limiter(search_per_second, 1.0, clock, sleep))
+
+    def waiting(self) -> bool:
+        """Whether the rate limit is holding a request back right now (for progress displays)."""
+        return self.ten_secondly.holding() or self.secondly.holding()
 
     def limiter(self, policy: str) -> Limiter:
         return self.secondly if policy == SECONDLY else self.ten_secondly

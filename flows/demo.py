@@ -8,12 +8,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from cache.database import open_cache
+from cache.database import Cache, open_cache
 from connector.client import connect
 from flows.sync import run_setup, run_sync
 from foundation.errors import ConfigError
 from foundation.settings import Settings
-from scoring.reasons import parse as parse_reasons
+from mappings.writeback import format_reasons
+from scoring.reasons import as_dicts as reason_dicts
 
 FUNNEL = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
           "customer", "evangelist", "other")
@@ -65,9 +66,8 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path
 
 def _sync_line(summary) -> str:
     doc = summary.as_dict()
-    pulled = sum(s["new"] + s["changed"] for s in doc["pull"]["streams"].values())
     push = doc["push"]
-    return (f"pulled {pulled:,} records in {doc['pull']['api_calls']:,} API calls; scored "
+    return (f"pulled {summary.pull.records:,} records in {doc['pull']['api_calls']:,} API calls; scored "
             f"{doc['score']['scored']:,} contacts ({doc['score']['changed']:,} changed); wrote "
             f"{push['written']:,} contacts in {push['write_calls']} batch calls; {doc['seconds']:.1f} s")
 
@@ -80,21 +80,57 @@ def _funnel(before: Counter, after: Counter) -> str:
     return "\n".join(lines)
 
 
+# Stages sales no longer prospects: the lead already became a deal or a customer.
+SOLD = ("opportunity", "customer", "evangelist")
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A contact sales should call next, and why."""
+
+    contact_id: str
+    email: str | None
+    total: float
+    engagement: float
+    grade: str | None
+    stage: str | None
+    last_engaged: str | None  # the latest engagement's date, if any
+    why: str                  # its rules by weight, with how many more ("+4 more")
+
+
+def top_leads(cache: Cache, count: int = 5) -> list[Lead]:
+    """The best-scored live, active contacts not yet an opportunity or customer (in HubSpot or
+    by the model); ties go to the more engaged, then the more recently engaged."""
+    sold = ",".join("?" * len(SOLD))
+    rows = cache.conn.execute(
+        f"SELECT s.contact_id, c.email, s.total, s.engagement, s.grade, s.stage, s.reasons, "
+        f"(SELECT MAX(e.occurred_at) FROM contact_events e WHERE e.contact_id = s.contact_id) "
+        f"AS last_seen FROM scores s JOIN contacts c ON c.id = s.contact_id "
+        f"WHERE c.archived = 0 AND c.merged_into IS NULL AND s.inactive = 0 "
+        f"AND COALESCE(json_extract(c.properties, '$.lifecyclestage'), '') NOT IN ({sold}) "
+        f"AND COALESCE(s.stage, '') NOT IN ({sold}) "
+        f"ORDER BY s.total DESC, s.engagement DESC, last_seen DESC NULLS LAST, "
+        f"CAST(s.contact_id AS INTEGER), s.contact_id LIMIT ?", (*SOLD, *SOLD, count)).fetchall()
+    return [Lead(contact_id, email, total, engagement, grade, stage,
+                 None if last is None else datetime.fromtimestamp(last, timezone.utc).strftime("%Y-%m-%d"),
+                 format_reasons(reason_dicts(reasons), max_chars=None, more=True))
+            for contact_id, email, total, engagement, grade, stage, reasons, last in rows]
+
+
 def _top_leads(db: str, count: int = 5) -> str:
     cache = open_cache(db)
     try:
-        rows = cache.conn.execute(
-            "SELECT s.contact_id, c.email, s.total, s.grade, s.stage, s.reasons FROM scores s "
-            "JOIN contacts c ON c.id = s.contact_id ORDER BY s.total DESC, s.contact_id LIMIT ?",
-            (count,)).fetchall()
+        leads = top_leads(cache, count)
     finally:
         cache.close()
-    lines = ["Top leads, and why:"]
-    for contact_id, email, total, grade, stage, reasons in rows:
-        fired = sorted(parse_reasons(reasons), key=lambda r: -abs(r.points))[:3]
-        why = "; ".join(f"{r.rule} {r.points:+g}" for r in fired)
-        lines.append(f"  {total:>5g} {grade or '--':<3} {stage or '':<23} {email or contact_id}")
-        lines.append(f"        {why}")
+    lines = ["Top leads to call (not yet opportunity or customer), and why:"]
+    for lead in leads:
+        seen = f"last engaged {lead.last_engaged}" if lead.last_engaged else "no engagement yet"
+        lines.append(f"  {lead.total:>5g} {lead.grade or '--':<3} {lead.stage or '':<23} "
+                     f"{lead.email or lead.contact_id}  (engagement {lead.engagement:g}, {seen})")
+        lines.append(f"        {lead.why}")
+    if not leads:
+        lines.append("  none: every scored contact is inactive, an opportunity or a customer")
     return "\n".join(lines)
 
 

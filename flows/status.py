@@ -21,9 +21,9 @@ def status(cache: Cache, now: datetime | None = None) -> dict:
     for row in conn.execute("SELECT type, archived, count(*) FROM engagements GROUP BY 1, 2"):
         entry = counts.setdefault(row[0], {"live": 0, "archived": 0, "merged": 0})
         entry["live" if row[1] == 0 else "archived"] += row[2]
-    runs = [dict(zip(("id", "command", "started_at", "ended_at", "outcome", "api_calls", "records"), r))
-            for r in conn.execute("SELECT id, command, started_at, ended_at, outcome, api_calls, "
-                                  "records FROM runs ORDER BY id DESC LIMIT 5")]
+    runs = [_run(*r) for r in conn.execute(
+        "SELECT id, command, started_at, ended_at, outcome, api_calls, records, details FROM runs "
+        "ORDER BY id DESC LIMIT 5")]
     return {
         "streams": streams,
         "counts": counts,
@@ -37,6 +37,31 @@ def status(cache: Cache, now: datetime | None = None) -> dict:
     }
 
 
+# What `runs.records` counts, per command (the command's own summary says the same).
+RECORD_UNITS = {"pull": "records pulled", "sync": "records pulled", "push": "contacts written",
+                "webhook": "contacts written", "score": "contacts scored",
+                "backtest": "contacts evaluated"}
+
+
+def _run(run_id: int, command: str, started_at: str, ended_at: str | None, outcome: str,
+         api_calls: int, records: int, details: str | None) -> dict:
+    run = {"id": run_id, "command": command, "started_at": started_at, "ended_at": ended_at,
+           "outcome": outcome, "api_calls": api_calls, "records": records,
+           "records_are": RECORD_UNITS.get(command, "records")}
+    if command == "sync":  # a sync also writes: the same count its own summary prints
+        written = ((_details(details).get("push") or {}).get("contacts_written"))
+        run["contacts_written"] = written
+    return run
+
+
+def _details(text: str | None) -> dict:
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _live_archived(conn, sql: str) -> dict[str, int]:
     entry = {"live": 0, "archived": 0, "merged": 0}
     for archived, merged, count in conn.execute(sql):
@@ -45,13 +70,16 @@ def _live_archived(conn, sql: str) -> dict[str, int]:
 
 
 def _daily_budget(conn) -> dict | None:
-    """The daily allowance HubSpot reported on the last run that called it."""
-    row = conn.execute("SELECT ended_at, details FROM runs WHERE details LIKE '%daily_remaining%' "
-                       "ORDER BY id DESC LIMIT 1").fetchone()
-    if not row:
-        return None
-    remaining = json.loads(row[1]).get("daily_remaining")
-    return None if remaining is None else {"remaining": remaining, "as_of": row[0]}
+    """The daily allowance HubSpot reported on the last run that recorded it (a pull's own
+    details, or the pull inside a sync's)."""
+    for ended_at, details in conn.execute(
+            "SELECT ended_at, details FROM runs WHERE details LIKE '%daily_remaining%' "
+            "ORDER BY id DESC"):
+        found = _details(details)
+        remaining = found.get("daily_remaining", (found.get("pull") or {}).get("daily_remaining"))
+        if remaining is not None:
+            return {"remaining": remaining, "as_of": ended_at}
+    return None
 
 
 def render(report: dict) -> str:
@@ -81,6 +109,8 @@ def render(report: dict) -> str:
                  else "Daily API budget left: unknown until a pull talks to HubSpot")
     lines.append("Last runs:")
     for run in report["last_runs"]:
+        written = run.get("contacts_written")
         lines.append(f"  #{run['id']} {run['command']:<8} {run['started_at']} {run['outcome']:<11} "
-                     f"{run['api_calls']:,} calls, {run['records']:,} records")
+                     f"{run['api_calls']:,} calls, {run['records']:,} {run['records_are']}"
+                     + (f", {written:,} contacts written" if written is not None else ""))
     return "\n".join(lines)

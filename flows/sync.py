@@ -70,6 +70,8 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             else:
                 client = client_factory()
                 progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
                 try:
                     summary = pull(cache, client, chosen, full=full,
                                    overlap=timedelta(minutes=settings.overlap_minutes),
@@ -81,7 +83,7 @@ def run_pull(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                     summary.owners = refresh_owners(cache, client)
                     summary.api_calls = client.counters.calls
             run.api_calls = summary.api_calls
-            run.records = sum(t.new + t.changed + t.archived for t in summary.streams.values())
+            run.records = summary.records
             run.details = summary.as_dict()
         cache.close()
     return summary
@@ -110,33 +112,56 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
-             wait: float = 0.0) -> PushSummary:
+             wait: float = 0.0, quiet: bool = True) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
+    if dry_run:
+        return dry_run_push(db_path, settings, retry_failed=retry_failed)
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
         try:
             model = load_model(settings.model_path, cache)
             settings = for_model(settings, model)
             policy = write_policy(cache, settings, model)
-            if dry_run:
-                plan, backlog = plan_push(cache, settings.write_back, policy,
-                                          retry_failed=retry_failed)
-                summary = PushSummary(plan, backlog, dry_run=True)
-                try:
-                    require_setup(cache.conn, settings.write_back)
-                except NotSetUp as exc:
-                    summary.notes.append(str(exc))
-                return summary
             with cache.run("push") as run:
-                summary = push(cache, client_factory(), settings.write_back, policy,
-                               max_changes=settings.max_changes if max_changes is None else max_changes,
-                               retry_failed=retry_failed, concurrency=settings.concurrency,
-                               run_id=run.id)
+                client = client_factory()
+                progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
+                try:
+                    summary = push(cache, client, settings.write_back, policy,
+                                   max_changes=settings.max_changes if max_changes is None else max_changes,
+                                   retry_failed=retry_failed, concurrency=settings.concurrency,
+                                   run_id=run.id, progress=progress and progress.step("push"))
+                finally:
+                    if progress:
+                        progress.close()
                 run.api_calls = summary.api_calls
                 run.records = summary.contacts_written
                 run.details = summary.as_dict(sample=20)
         finally:
             cache.close()
+    return summary
+
+
+def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False) -> PushSummary:
+    """`leadsync push --dry-run`: the plan, read from one consistent snapshot of the cache.
+
+    It writes nothing, so it takes no run lock: it works while a sync or the webhook worker
+    is writing, and shows the cache as of one instant of theirs."""
+    cache = open_cache(db_path)
+    try:
+        with cache.snapshot():
+            model = load_model(settings.model_path, cache)
+            settings = for_model(settings, model)
+            policy = write_policy(cache, settings, model)
+            plan, backlog = plan_push(cache, settings.write_back, policy, retry_failed=retry_failed)
+            summary = PushSummary(plan, backlog, dry_run=True)
+            try:
+                require_setup(cache.conn, settings.write_back)
+            except NotSetUp as exc:
+                summary.notes.append(str(exc))
+    finally:
+        cache.close()
     return summary
 
 
@@ -157,9 +182,8 @@ class SyncSummary:
                 "seconds": round(self.seconds, 2)}
 
     def render(self) -> str:
-        pulled = sum(t.new + t.changed + t.archived for t in self.pull.streams.values())
         push = self.push
-        lines = [f"pull:  {pulled:,} records new/changed/archived ({self.pull.api_calls:,} API calls)",
+        lines = [f"pull:  {self.pull.records:,} records new/changed/archived ({self.pull.api_calls:,} API calls)",
                  f"score: {self.score.scored:,} contacts scored, {self.score.changed:,} changed "
                  f"({self.score.promoted:,} promoted, {self.score.demoted:,} demoted)",
                  f"push:  {push.contacts_written:,} contacts written in {push.write_calls:,} batch "
@@ -190,33 +214,37 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 if company is not None:
                     company.require_setup(cache)
                 progress = StreamProgress.for_terminal(quiet)
+                if progress:
+                    progress.watch(client.budget.waiting)
                 try:
                     pulled = pull(cache, client, chosen,
                                   overlap=timedelta(minutes=settings.overlap_minutes),
                                   concurrency=settings.concurrency, progress=progress)
+                    if "contacts" in chosen:
+                        pulled.owners = refresh_owners(cache, client)
+                        pulled.api_calls = client.counters.calls
+                    as_of = now() if now else datetime.now(timezone.utc)
+                    scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id,
+                                     progress=progress and progress.step("score"),
+                                     company_scores=company.overlay if company else None)
+                    companies = None
+                    if company is not None:
+                        companies = company.rescore(cache, model, as_of, trigger="sync",
+                                                    run_id=run.id)
+                    pushed = push(cache, client, settings.write_back,
+                                  write_policy(cache, settings, model),
+                                  max_changes=settings.max_changes if max_changes is None else max_changes,
+                                  concurrency=settings.concurrency, run_id=run.id,
+                                  progress=progress and progress.step("push"))
+                    if company is not None:
+                        company.push(cache, client, companies, run_id=run.id)
                 finally:
                     if progress:
                         progress.close()
-                if "contacts" in chosen:
-                    pulled.owners = refresh_owners(cache, client)
-                    pulled.api_calls = client.counters.calls
-                as_of = now() if now else datetime.now(timezone.utc)
-                scored = rescore(cache, model, as_of, trigger="sync", run_id=run.id,
-                                 company_scores=company.overlay if company else None)
-                companies = None
-                if company is not None:
-                    companies = company.rescore(cache, model, as_of, trigger="sync",
-                                                run_id=run.id)
-                pushed = push(cache, client, settings.write_back,
-                              write_policy(cache, settings, model),
-                              max_changes=settings.max_changes if max_changes is None else max_changes,
-                              concurrency=settings.concurrency, run_id=run.id)
-                if company is not None:
-                    company.push(cache, client, companies, run_id=run.id)
                 summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started,
                                       companies)
                 run.api_calls = client.counters.calls
-                run.records = pushed.contacts_written
+                run.records = pulled.records  # as `pull` counts them; status adds the writes
                 run.details = summary.as_dict()
         finally:
             cache.close()

@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 from scoring.reasons import as_dicts as reason_dicts
+from scoring.reasons import is_bound
 
 LIFECYCLE = "lifecyclestage"
 # HubSpot's default order; "other" sits outside the forward-only ladder (hubspot-api.md §3).
@@ -136,11 +137,16 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 def format_reasons(reasons: Iterable, shown: int = REASONS_SHOWN,
-                   max_chars: int = REASONS_MAX_CHARS) -> str:
-    """The top reasons by weight: `Meeting booked +25; Senior decision maker +20`."""
+                   max_chars: int | None = REASONS_MAX_CHARS, *, more: bool = False) -> str:
+    """The top rules by weight: `Meeting booked +25; Senior decision maker +20`.
+
+    Bounds ("total floored at 0") are not rules and are left out. `more` adds how many
+    rules are not shown (`; +4 more`)."""
     items = []
     for reason in reasons or ():
         if isinstance(reason, Mapping):
+            if is_bound(reason):
+                continue
             name = reason.get("rule") or reason.get("name") or reason.get("reason") or ""
             points = reason.get("points")
         else:
@@ -149,8 +155,10 @@ def format_reasons(reasons: Iterable, shown: int = REASONS_SHOWN,
             items.append((str(name), points))
     items.sort(key=lambda item: -abs(_float(item[1])))
     parts = [name if points is None else f"{name} {_signed(points)}" for name, points in items[:shown]]
+    if more and len(items) > shown:
+        parts.append(f"+{len(items) - shown} more")
     text = "; ".join(parts)
-    return text if len(text) <= max_chars else text[:max_chars - 1].rstrip() + "…"
+    return text if max_chars is None or len(text) <= max_chars else text[:max_chars - 1].rstrip() + "…"
 
 
 @lru_cache(maxsize=1 << 14)

@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from scoring.engine import epoch, scorer
-from scoring.metrics import (Bucket, CapacityCut, Confusion, Group, auc, capacity_cut, confusion,
+from scoring.metrics import (Bucket, CapacityCut, Confusion, Group, auc, auc_standard_error,
+                             aucs_separated, capacity_cut, confusion, conversions_to_separate,
                              deciles, rates_by, top_decile_lift)
 from scoring.model import STAGE_ORDER, Model
 from scoring.properties import KNOWN_PROPERTIES, TIME_TYPES, to_epoch
@@ -163,6 +164,7 @@ class Evaluation:
     mql_rule: str | None        # what counted as "MQL" (None: the model defines no MQL)
     mql: Confusion | None
     capacity: CapacityCut | None
+    auc_se: float | None = None  # Hanley-McNeil standard error of `auc`
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -186,6 +188,7 @@ class Backtest:
                 "window_end": self.window_end, "capacity_per_month": self.capacity_per_month,
                 "population": dict(self.population),
                 "evaluations": [e.as_dict() for e in self.evaluations],
+                "warnings": separation_warnings(self.evaluations),
                 "limitations": list(self.limitations)}
         if with_scores:
             data["scores"] = dict(self.scores)
@@ -196,12 +199,14 @@ class Backtest:
 
 def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime,
              horizon_days: int, *, capacity: int | None = None,
-             mql_score: float | None = None, random_baseline: bool = False) -> Backtest:
+             mql_score: float | None = None, random_baseline: bool = False,
+             progress: Callable[[int], None] | None = None) -> Backtest:
     """Score every contact (id, properties, events, company, …) as known at `as_of` with each
     model and evaluate against conversions in (as_of, as_of + horizon_days].
 
     `mql_score`: count "MQL" as score ≥ this, instead of the model's MQL stage condition.
     `random_baseline`: add a model scoring each contact by a hash of its id (AUC ≈ 0.5).
+    `progress(contacts read)`: called every 1,000 contacts and at the end.
     """
     if horizon_days < 1:
         raise ValueError("the horizon must be at least one day")
@@ -217,6 +222,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
     for row in contacts:
         contact_id, contact, events, company = row[0], row[1], row[2], row[3]
         population["contacts"] += 1
+        if progress is not None and population["contacts"] % 1000 == 0:
+            progress(population["contacts"])
         snap = known_at(contact, events, company, now, times)
         if snap is None:
             population["created_later"] += 1
@@ -231,6 +238,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
             result = score(snap.contact, snap.events, snap.company)
             # Only what the metrics read: a million full Scores with reasons would not fit.
             results[i].append(_Kept(result.total, result.grade, result.matched_stage))
+    if progress is not None:
+        progress(population["contacts"])
     population["evaluated"] = len(ids)
     population["converted"] = sum(labels)
     wanted = max(1, round(capacity * horizon_days / 30)) if capacity else None
@@ -286,14 +295,42 @@ def evaluate(label: str, scores: Sequence[float], labels: Sequence[bool], *,
     """Every metric for one list of scores against outcomes (see scoring/metrics.py)."""
     converted = sum(1 for y in labels if y)
     buckets = tuple(deciles(scores, labels))
+    value = auc(scores, labels)
     return Evaluation(
         model=label, contacts=len(labels), converted=converted,
         base_rate=round(converted / len(labels), 10) if labels else None,
-        auc=None if (value := auc(scores, labels)) is None else round(value, 10),
+        auc=None if value is None else round(value, 10),
         top_decile_lift=top_decile_lift(buckets), deciles=buckets,
         by_grade=tuple(rates_by(grades, labels, GRADE_ORDER)) if grades is not None else (),
         mql_rule=mql_rule, mql=confusion(mql, labels) if mql is not None else None,
-        capacity=capacity_cut(scores, labels, wanted) if wanted else None)
+        capacity=capacity_cut(scores, labels, wanted) if wanted else None,
+        auc_se=None if value is None else round(
+            auc_standard_error(value, converted, len(labels) - converted), 10))
+
+
+def separation_warnings(evaluations: Sequence[Evaluation]) -> list[str]:
+    """Where the first model's AUC and another's are too close for the conversions behind
+    them to tell apart (95%, Hanley-McNeil), and about how many conversions would."""
+    warnings = []
+    first = evaluations[0] if evaluations else None
+    for other in evaluations[1:]:
+        if first.auc is None or other.auc is None:
+            continue
+        positives, negatives = first.converted, first.contacts - first.converted
+        if aucs_separated(first.auc, other.auc, positives, negatives):
+            continue
+        needed = conversions_to_separate(first.auc, other.auc, positives, negatives)
+        more = ("they are equal, so no number of conversions would separate them"
+                if first.auc == other.auc else
+                "separating them would take more conversions than any portal has"
+                if needed is None else
+                f"about {needed:,} conversions at this rate would (a longer --horizon or an "
+                f"earlier --as-of adds some)")
+        warnings.append(
+            f"AUC {first.auc:.3f} ({first.model}) and {other.auc:.3f} ({other.model}) are too "
+            f"close to call with {positives:,} conversions (standard error about "
+            f"{max(first.auc_se or 0, other.auc_se or 0):.3f} each): {more}")
+    return warnings
 
 
 def random_scores(contact_ids: Sequence[str], seed: str = "leadsync") -> list[float]:
@@ -330,7 +367,8 @@ def render(result: Backtest) -> str:
         ("ROC AUC", [_num(e.auc, "{:.3f}") for e in evals]),
         ("top-decile lift", [_num(e.top_decile_lift, "{:.2f}x") for e in evals])]
     if any(e.mql is not None for e in evals):
-        rows.append("MQL: precision = converted / selected, recall = selected / converted")
+        rows.append("MQL: precision = converted among the selected / selected; "
+                    "recall = converted among the selected / all converted")
         rows.append(("  rule", [e.mql_rule or "none in the model" for e in evals]))
         rows += _confusion_rows([e.mql for e in evals])
     if result.capacity_per_month and evals and evals[0].capacity is not None:
@@ -340,6 +378,9 @@ def render(result: Backtest) -> str:
                                            for e in evals]))
         rows += _confusion_rows([e.capacity and e.capacity.selected for e in evals])
     rows.append("Conversion by score decile (1 = highest): contacts / converted / rate")
+    if any(b.converted != int(b.converted) for e in evals for b in e.deciles):
+        rows.append("  (a fractional count: contacts with equal scores straddle two deciles, "
+                    "and their conversions are shared between them in proportion)")
     for i in range(len(evals[0].deciles) if evals else 0):
         rows.append((f"  decile {i + 1}", [_bucket(e.deciles[i]) for e in evals]))
     names = list(dict.fromkeys(g.name for e in evals for g in e.by_grade))
@@ -349,6 +390,7 @@ def render(result: Backtest) -> str:
     width = 2 + max(len(c) for row in rows if isinstance(row, tuple) for c in row[1])
     lines = head + [row if isinstance(row, str) else
                     f"{row[0]:<20}" + "".join(f"{c:>{width}}" for c in row[1]) for row in rows]
+    lines += [f"Warning: {text}" for text in separation_warnings(evals)]
     lines.append("Limitations:")
     lines += [f"  - {text}" for text in result.limitations]
     return "\n".join(lines)

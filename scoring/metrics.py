@@ -8,6 +8,7 @@ exactly, whatever order the contacts arrive in.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Hashable, Iterable, Sequence
 
@@ -69,6 +70,56 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
         rank_sum += rank * sum(1 for i in members if labels[i])
     u = rank_sum - positives * (positives + 1) / 2
     return u / (positives * negatives)
+
+
+def auc_standard_error(value: float, positives: int, negatives: int) -> float | None:
+    """Hanley & McNeil's (1982) standard error of an AUC from `positives` converted and
+    `negatives` not-converted contacts; None when either class is empty."""
+    if positives < 1 or negatives < 1:
+        return None
+    q1, q2 = value / (2 - value), 2 * value * value / (1 + value)
+    variance = (value * (1 - value) + (positives - 1) * (q1 - value * value)
+                + (negatives - 1) * (q2 - value * value)) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
+
+
+Z95 = 1.959964  # two-sided 95%
+
+
+def aucs_separated(a: float, b: float, positives: int, negatives: int) -> bool:
+    """Whether two AUCs measured on these contacts differ by more than chance would (95%).
+
+    Treats the two as independent, which overstates the noise when both score the same
+    contacts: a conservative test (it may call a real difference "too close", never the
+    reverse)."""
+    se_a = auc_standard_error(a, positives, negatives)
+    se_b = auc_standard_error(b, positives, negatives)
+    if se_a is None or se_b is None:
+        return False
+    return abs(a - b) > Z95 * math.hypot(se_a, se_b)
+
+
+def conversions_to_separate(a: float, b: float, positives: int, negatives: int,
+                            limit: int = 10_000_000) -> int | None:
+    """About how many conversions (at today's conversion rate) would tell AUCs `a` and `b`
+    apart at 95%; None when they are equal or it would take more than `limit`."""
+    if a == b or positives < 1 or negatives < 1:
+        return None
+    ratio = negatives / positives
+
+    def enough(k: int) -> bool:
+        return aucs_separated(a, b, k, max(1, round(k * ratio)))
+
+    high = max(positives, 1)
+    while not enough(high):
+        high *= 2
+        if high > limit:
+            return None
+    low = high // 2
+    while low + 1 < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return high
 
 
 def _tied_runs(scores: Sequence[float]) -> Iterable[tuple[float, list[int]]]:

@@ -8,7 +8,7 @@ contact, and the keys would double its size. `parse` also reads the object form
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 from scoring.engine import Reason
 
@@ -33,6 +33,16 @@ def as_dicts(text: str | None) -> list[dict]:
     objects already in that form pass as they are."""
     return [item if isinstance(item, dict) else dict(zip(Reason._fields, item))
             for item in json.loads(text or "[]")]
+
+
+def is_bound(reason: Any) -> bool:
+    """A section's or the total's bound cutting the score ("total floored at 0"), not a rule.
+
+    Bounds are stored as reasons, with 0 occurrences, so `explain` can show the cut; they are
+    not a reason a lead scores what it does, so the reasons written to HubSpot and the report's
+    rules leave them out. Takes a Reason, a stored array or a `{"occurrences": …}` mapping."""
+    occurrences = reason.get("occurrences") if isinstance(reason, Mapping) else reason[3]
+    return occurrences == 0
 
 
 def _reason(item: list | dict) -> Reason:

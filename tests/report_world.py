@@ -32,9 +32,10 @@ when = { score = { gte = 20 } }
 """)
 
 
-def reasons(*items: tuple[str, str, float]) -> str:
-    """Reasons as the cache stores them."""
-    return dumps(Reason(r, s, float(p), 1) for r, s, p in items)
+def reasons(*items: tuple) -> str:
+    """Reasons as the cache stores them: (rule, section, points[, occurrences]); a bound
+    ("total floored at 0") has 0 occurrences, as the engine stores it."""
+    return dumps(Reason(r, s, float(p), *(rest or (1,))) for r, s, p, *rest in items)
 
 
 def build(path: Path, *, with_backtest: bool = True) -> Cache:
@@ -63,7 +64,7 @@ def build(path: Path, *, with_backtest: bool = True) -> Cache:
                 ("2", 60, "C1", "marketingqualifiedlead", reasons(("Meetings", "engagement", 60))),
                 ("3", 20, "A3", "marketingqualifiedlead", reasons(("VP", "fit", 20))),
                 ("4", 0, "C3", "subscriber",
-                 reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5))),
+                 reasons(("Free email", "fit", -5), ("total floored at 0", "total", 5, 0))),
                 ("5", 99, "A1", "customer", reasons(("VP", "fit", 99)))]:
             conn.execute("INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, "
                          "engagement, total, grade, stage, inactive, reasons, scored_at) "

@@ -1,18 +1,14 @@
 """The report in a real headless browser (Debian's chromium): no console errors, every chart
 in the DOM as SVG, and a screenshot that shows them.
 
-`make test` installs chromium when it is missing and runs as root (as CI does). Without
-chromium the test fails as root, and is skipped, with the reason, otherwise.
+How chromium is found and launched: tests/headless.py.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
+from headless import dump_dom
 from PIL import Image
 from report_world import build
 
@@ -23,17 +19,6 @@ CHARTS = ("funnel", "scores", "lift", "sources", "trend", "rules")
 WIDTH, HEIGHT = 1200, 3000
 
 
-def chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.geteuid() == 0:
-        pytest.fail("chromium is not installed although we are root; `make test` installs it "
-                    "(apt-get install -y chromium)")
-    pytest.skip("chromium is not installed and we are not root to install it "
-                "(apt-get install -y chromium); the report's browser test did not run")
-
-
 class Charts(HTMLParser):
     """Counts, per <figure id="chart-…">, the <svg> elements and the shapes inside them."""
 
@@ -42,16 +27,20 @@ class Charts(HTMLParser):
         self.figure: str | None = None
         self.svgs: dict[str, int] = {}
         self.shapes: dict[str, int] = {}
+        self.legends: dict[str, int] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs).get("id") or ""
         if tag == "figure" and found.startswith("chart-"):
             self.figure = found[len("chart-"):]
             self.svgs[self.figure], self.shapes[self.figure] = 0, 0
+            self.legends[self.figure] = 0
         elif self.figure and tag == "svg":
             self.svgs[self.figure] += 1
         elif self.figure and tag in ("path", "use", "rect", "text"):
             self.shapes[self.figure] += 1
+        elif self.figure and tag == "g" and "-legend_" in found:
+            self.legends[self.figure] += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "figure":
@@ -65,17 +54,12 @@ def pixels_like(image: Image.Image, colour: str, tolerance: int = 12) -> int:
 
 
 def test_the_report_renders_in_a_headless_browser_with_its_charts(tmp_path: Path) -> None:
-    browser = chromium()
     cache = build(tmp_path / "l.db")
     page = write_report(cache, tmp_path / "report.html")
     cache.close()
     shot = tmp_path / "report.png"
-    done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
-         "--v=0", f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}", "--dump-dom",
-         page.as_uri()], capture_output=True, text=True, timeout=60)
+    done = dump_dom(page.as_uri(), tmp_path / "profile", f"--screenshot={shot}",
+                    f"--window-size={WIDTH},{HEIGHT}")
     assert done.returncode == 0, done.stderr[-2000:]
     # Console messages (errors included) are logged as ":CONSOLE" lines; the page has none.
     assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
@@ -84,6 +68,9 @@ def test_the_report_renders_in_a_headless_browser_with_its_charts(tmp_path: Path
     dom.feed(done.stdout)
     assert dom.svgs == {"funnel": 1, "scores": 2, "lift": 1, "sources": 1, "trend": 1, "rules": 1}
     assert all(dom.shapes[name] >= 20 for name in CHARTS), dom.shapes
+    # Every chart has a legend (the lift figure one per panel, the scores pair one each).
+    assert dom.legends == {"funnel": 1, "scores": 2, "lift": 2, "sources": 1, "trend": 1,
+                           "rules": 1}
 
     image = Image.open(shot).convert("RGB")
     assert image.size == (WIDTH, HEIGHT)

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 from evaluation_world import pulled_cache, table_counts
 
 import scoring
-from analysis.rescore import rescore
+from analysis.rescore import load_model, rescore
 from analysis.simulation import simulate
 from cache.catalog import write_policy
 from cache.database import open_cache
+from cache.write_plan import plan_push
 from cli import cli
 from foundation.moments import iso
 from foundation.settings import Settings
@@ -162,3 +163,38 @@ def test_simulate_counts_what_push_would_send_now_and_after_score(world: dict) -
         for key in ("contacts", "by_property", "by_transition", "held", "unchanged"):
             assert simulated[key] == planned[key], key
     assert report["push"]["by_transition"] != report["push_now"]["by_transition"]
+
+
+def record_as_pushed(db: str) -> int:
+    """Write the pushed ledger exactly as a successful push of today's plan would."""
+    cache = open_cache(db)
+    try:
+        policy = write_policy(cache, Settings(), load_model(None, cache))
+        plan, _ = plan_push(cache, Settings().write_back, policy)
+        with cache.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO pushed (contact_id, property, value, pushed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(contact_id, property) DO UPDATE SET value = excluded.value, "
+                "pushed_at = excluded.pushed_at",
+                [(c.contact_id, name, value, "2999-01-01T00:00:00.000Z")
+                 for c in plan.changes for name, value in c.new.items()])
+        return plan.contacts
+    finally:
+        cache.close()
+
+
+def test_simulate_push_plan_equals_push_dry_run_after_a_push(world: dict) -> None:
+    """Once HubSpot holds every value, push --dry-run plans nothing, and neither does simulate
+    (it once re-read stored reasons in their old shape and planned every contact's reasons)."""
+    as_of = world["as_of"]
+    run(world, "current.toml", "score", "--as-of", as_of)
+    assert record_as_pushed(world["db"]) > 500
+    dry = json.loads(run(world, "current.toml", "push", "--dry-run", "--json"))["plan"]
+    (world["dir"] / "same.toml").write_text(STARTER, encoding="utf-8")
+    report = json.loads(run(world, "current.toml", "simulate", "--model",
+                            str(world["dir"] / "same.toml"), "--as-of", as_of, "--json"))
+    assert dry["contacts"] == 0 and dry["by_property"] == {}
+    for simulated in (report["push_now"], report["push"]):
+        for key in ("contacts", "writes", "by_property", "by_transition", "held", "unchanged",
+                    "skipped"):
+            assert simulated[key] == dry[key], key

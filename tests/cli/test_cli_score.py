@@ -78,7 +78,7 @@ def test_score_then_score_again_changes_nothing(db: str) -> None:
     assert code == 0
     assert out.splitlines()[1:] == [
         "  changed (total, grade or stage; history rows): 0", "  score rows written: 0",
-        "  stages: 1 promoted, 0 demoted", "  grades: A2 1, C3 1"]
+        "  stages: 0 promoted, 0 demoted", "  grades: A2 1, C3 1"]  # promoted by the first run
 
 
 def test_score_one_contact_by_email(db: str) -> None:
@@ -135,14 +135,30 @@ def test_history_text_csv_json_and_filters(db: str) -> None:
     code, out = run(db, "history", "ann@acme.io")
     assert code == 0
     [line] = out.splitlines()
-    assert line.endswith("contact 101  total - -> 66, grade - -> A2, stage - -> marketingqualifiedlead"
-                         "  [starter 2026-11-22, score, not pushed]")
+    assert line.endswith("contact 101 <ann@acme.io>  total - -> 66, grade - -> A2, "
+                         "stage - -> marketingqualifiedlead  [starter 2026-11-22, score, not pushed]")
     code, out = run(db, "history", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert [(r["contact_id"], r["new_total"], r["new_grade"]) for r in rows] == [
-        ("101", "66.0", "A2"), ("102", "0.0", "C3")]
+    assert [(r["contact_id"], r["email"], r["new_total"], r["new_grade"]) for r in rows] == [
+        ("101", "ann@acme.io", "66.0", "A2"), ("102", "bo@gmail.com", "0.0", "C3")]
     code, out = run(db, "history", "--json", "--model", "2026-11-22", "--since", "2020-01-01")
     assert [c["contact_id"] for c in json.loads(out)] == ["101", "102"]
     assert run(db, "history", "--model", "other", "--json") == (0, "[]\n")
     assert run(db, "history", "--since", "2999-01-01") == (
         0, "No score changes recorded for that selection.\n")
+
+
+
+def test_history_limit_keeps_the_newest_changes_in_order(db: str) -> None:
+    run(db, "score", "--as-of", AS_OF)
+    run(db, "score", "--as-of", "2027-06-01")  # decay moves ann's total: a third row
+    code, out = run(db, "history", "--json")
+    assert [c["contact_id"] for c in json.loads(out)] == ["101", "102", "101"]
+    code, out = run(db, "history", "--limit", "2", "--json")
+    newest = json.loads(out)
+    assert [(c["contact_id"], c["email"]) for c in newest] == [("102", "bo@gmail.com"),
+                                                                ("101", "ann@acme.io")]
+    code, out = run(db, "history", "ann@acme.io", "--limit", "1")
+    [line] = out.splitlines()
+    assert "contact 101 <ann@acme.io>  total 66 -> " in line
+    assert run(db, "history", "--limit", "0")[0] == 2

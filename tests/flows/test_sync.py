@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -134,3 +135,40 @@ def test_push_without_setup_says_what_is_missing_in_one_line(sb, tmp_path):
     assert result.output.strip() == ("Error: the write-back properties are not set up in HubSpot; "
                                      "run `leadsync setup` first (it creates them and reads the "
                                      "property catalog)")
+
+
+def test_status_shows_the_daily_budget_and_the_records_a_sync_reported(tmp_path):
+    db = tmp_path / "leadsync.db"
+    with Sandbox(contacts=60, seed=6, daily_limit=250_000) as sandbox:
+        assert leadsync(sandbox, db, "setup").exit_code == 0
+        synced = leadsync(sandbox, db, "sync", "--as-of", AS_OF)
+        assert synced.exit_code == 0, synced.output
+        status = leadsync(sandbox, db, "status", "--json")
+        text = leadsync(sandbox, db, "status").output
+    pulled = int(re.search(r"pull: +([\d,]+) records", synced.output)[1].replace(",", ""))
+    written = int(re.search(r"push: +([\d,]+) contacts written", synced.output)[1])
+    report = json.loads(status.output)
+    left = report["daily_budget"]["remaining"]
+    assert 0 < left < 250_000
+    assert f"Daily API budget left: {left:,}" in text
+    run = report["last_runs"][0]
+    assert (run["command"], run["records"], run["records_are"]) == ("sync", pulled,
+                                                                     "records pulled")
+    assert run["contacts_written"] == written > 0
+    assert f"{pulled:,} records pulled, {written:,} contacts written" in text
+
+
+def test_dry_run_works_while_another_run_holds_the_cache(sb, tmp_path):
+    from cache.lock import run_lock
+
+    db = tmp_path / "leadsync.db"
+    leadsync(sb, db, "setup")
+    leadsync(sb, db, "pull", "--quiet", "--stream", "contacts")
+    assert leadsync(sb, db, "score").exit_code == 0
+    unlocked = json.loads(leadsync(sb, db, "push", "--dry-run", "--json").output)
+    with run_lock(str(db), "worker"):  # as the webhook worker holds it while it processes
+        held = leadsync(sb, db, "push", "--dry-run", "--json", token=False)
+        assert held.exit_code == 0, held.output
+        assert json.loads(held.output)["plan"] == unlocked["plan"]
+        busy = leadsync(sb, db, "push")  # a real push still waits for the lock
+        assert busy.exit_code == 1 and "is in use by `leadsync worker`" in busy.output

@@ -5,8 +5,11 @@ import pytest
 
 from mappings.writeback import (ContactChange, DesiredScore, LifecyclePolicy, Plan, StageChange,
                                 canonical, current_values, definition_mismatch, desired_values,
-                                format_datetime, format_number, format_reasons, plan_contact,
-                                property_definitions, stage_decision, stage_order)
+                                format_datetime, format_number, format_reasons,
+                                format_reasons_json, plan_contact, property_definitions,
+                                stage_decision, stage_order)
+from scoring import Reason
+from scoring.reasons import as_dicts, dumps
 
 NAMES = {"score": "ls_score", "fit": "ls_fit", "engagement": "ls_eng", "grade": "ls_grade",
          "reasons": "ls_reasons", "scored_at": "ls_at", "inactive": "ls_inactive"}
@@ -144,3 +147,13 @@ def test_plan_counts_per_property_and_transition():
     assert plan.by_property()["ls_score"] == 1 and plan.by_property()["lifecyclestage"] == 1
     assert plan.by_transition() == {"lead → marketingqualifiedlead": 1}
     assert plan.as_dict(sample=0)["changes"] == [] and len(plan.as_dict()["changes"]) == 1
+
+
+def test_bounds_are_not_reasons_written_to_hubspot():
+    stored = dumps([Reason("Free email", "fit", -5.0, 1), Reason("Webinar", "engagement", 2.0, 1),
+                    Reason("total floored at 0", "total", 18.0, 0),
+                    Reason("fit capped at 60", "fit", -4.0, 0)])
+    assert format_reasons_json(stored) == "Free email -5; Webinar +2"
+    score = DesiredScore("1", 0, 0, 2, "C3", "lead", False, stored, "2026-11-22T00:00:00Z")
+    assert desired_values(score, NAMES)[NAMES["reasons"]] == "Free email -5; Webinar +2"
+    assert format_reasons(as_dicts(stored), shown=1, more=True) == "Free email -5; +1 more"

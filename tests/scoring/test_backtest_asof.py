@@ -1,14 +1,16 @@
 """Backtests see only what was known at the as-of date (pure functions, hand-made contacts)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 import pytest
 
 from scoring import event, loads
-from scoring.backtest import (already_converted, backtest, converted_at, known_at, stage_at,
-                              time_properties)
+from scoring.backtest import (already_converted, backtest, converted_at, known_at, render,
+                              stage_at, time_properties)
 from scoring.engine import epoch
+from scoring.metrics import conversions_to_separate
 
 MODEL = loads("""
 [model]
@@ -187,3 +189,24 @@ def test_evaluation_of_a_model_against_itself_and_a_random_baseline():
     result = backtest(population(), [MODEL, MODEL], AS_OF, 30, random_baseline=True)
     assert [e.model for e in result.evaluations] == ["asof 1", "asof 1 (2)", "random baseline"]
     assert result.evaluations[0].auc == result.evaluations[1].auc == 0.625
+
+
+def test_backtest_text_defines_recall_explains_fractions_and_warns_about_close_aucs():
+    result = backtest(population(), [MODEL], AS_OF, 30, random_baseline=True)
+    text = render(result)
+    mql = result.evaluations[0].mql
+    assert mql.recall == mql.true_positives / result.population["converted"] == 0.5
+    assert ("MQL: precision = converted among the selected / selected; "
+            "recall = converted among the selected / all converted") in text
+    assert "recall = selected / converted" not in text
+    assert re.search(r"  recall +50\.0%", text)
+    fractional = [b.converted for b in result.evaluations[0].deciles if b.converted % 1]
+    assert fractional  # ties straddle deciles in this population
+    assert "equal scores straddle two deciles" in text
+    first, other = result.evaluations
+    assert result.as_dict()["warnings"] == [line[len("Warning: "):] for line in text.splitlines()
+                                            if line.startswith("Warning: ")]
+    assert (f"Warning: AUC {first.auc:.3f} (asof 1) and {other.auc:.3f} (random baseline) are "
+            f"too close to call with 2 conversions") in text
+    needed = conversions_to_separate(first.auc, other.auc, 2, first.contacts - 2)
+    assert f"about {needed:,} conversions at this rate would" in text

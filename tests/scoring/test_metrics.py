@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from scoring.metrics import auc, capacity_cut, confusion, deciles, rates_by, top_decile_lift
+from scoring.metrics import (auc, auc_standard_error, aucs_separated, capacity_cut, confusion,
+                             conversions_to_separate, deciles, rates_by, top_decile_lift)
 
 # Ten contacts, best score first. Converted: 0.9, one of the two 0.8s, 0.7, one of the 0.5s.
 SCORES = [0.9, 0.8, 0.8, 0.7, 0.6, 0.5, 0.5, 0.4, 0.3, 0.1]
@@ -115,3 +116,20 @@ def test_rates_by_grade_follow_the_given_order_then_the_rest():
 def test_metrics_refuse_sequences_of_different_lengths():
     with pytest.raises(ValueError, match="3 scores but 2 outcomes"):
         auc([1, 2, 3], [True, False])
+
+
+def test_hanley_mcneil_standard_error_of_an_auc():
+    # A = 0.8 with 50 converted and 50 not: Q1 = 2/3, Q2 = 0.71111; SE = sqrt(4.95111 / 2500)
+    assert round(auc_standard_error(0.8, 50, 50), 4) == 0.0445
+    assert round(auc_standard_error(0.5, 10, 990), 4) == 0.0918  # sqrt(83.41667 / 9900)
+    assert auc_standard_error(0.7, 0, 10) is None
+
+
+def test_two_aucs_are_separated_only_with_enough_conversions():
+    assert not aucs_separated(0.70, 0.66, 14, 986)  # SE ~0.08 each: 0.04 is noise
+    assert aucs_separated(0.70, 0.66, 3_000, 211_286)
+    needed = conversions_to_separate(0.70, 0.66, 14, 986)
+    assert aucs_separated(0.70, 0.66, needed, round(needed * 986 / 14))
+    assert not aucs_separated(0.70, 0.66, needed - 1, round((needed - 1) * 986 / 14))
+    assert 400 < needed < 700
+    assert conversions_to_separate(0.7, 0.7, 14, 986) is None
