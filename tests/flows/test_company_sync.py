@@ -95,3 +95,30 @@ def test_sync_writes_exactly_the_desired_company_values_then_nothing(sb, tmp_pat
     history = open_cache(db).conn.execute(
         "SELECT count(*), count(pushed_at), min(trigger) FROM company_score_history").fetchone()
     assert history == (len(live), len(live), "sync")
+
+
+def test_explain_and_history_of_a_company_after_sync(sb, tmp_path):
+    db, conf = tmp_path / "leadsync.db", config(tmp_path)
+    assert leadsync(sb, db, conf, "setup").exit_code == 0
+    assert leadsync(sb, db, conf, "sync", "--as-of", AS_OF).exit_code == 0
+    cache = open_cache(db)
+    company, total, grade, domain = cache.conn.execute(
+        "SELECT s.company_id, s.total, s.grade, c.domain FROM company_scores s "
+        "JOIN companies c ON c.id = s.company_id WHERE c.domain IS NOT NULL "
+        "ORDER BY s.total DESC, s.company_id LIMIT 1").fetchone()
+    cache.close()
+
+    by_domain = leadsync(sb, db, conf, "explain", "--company", domain, "--as-of", AS_OF, "--json")
+    assert by_domain.exit_code == 0, by_domain.output
+    data = json.loads(by_domain.output)
+    assert (data["company_id"], data["total"], data["grade"]) == (company, total, grade)
+    text = leadsync(sb, db, conf, "explain", "--company", company, "--as-of", AS_OF).output
+    assert text.splitlines()[0].startswith(f"Company {company} (")
+    assert f": {total:g} = fit " in text.splitlines()[0]
+
+    history = leadsync(sb, db, conf, "history", "--company", company, "--json")
+    rows = json.loads(history.output)
+    assert [(r["company_id"], r["old_total"], r["new_total"], r["trigger"]) for r in rows] == [
+        (company, None, total, "sync")]
+    both = leadsync(sb, db, conf, "explain", "1", "--company", company)
+    assert both.exit_code == 2 and "not both" in both.output
