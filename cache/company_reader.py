@@ -74,14 +74,17 @@ class CompanyReader:
                 WHERE e.contact_id = ct.id AND e.kind IN ({_quoted(self.kinds)})
                   AND e.occurred_at <= ?)"""
             params.append(self.now)
+        # One row per (company, contact) before anything per contact is computed: a pair
+        # usually has two association rows (the primary label and the plain one).
         rows = self.conn.execute(f"""
-            SELECT DISTINCT a.to_id, ct.id, s.engagement,
+            SELECT m.company, ct.id, s.engagement,
                    json_extract(ct.properties, {_marks(self.contact_names)}), {latest}
-            FROM associations a
-            JOIN contacts ct ON ct.id = a.from_id AND ct.archived = 0 AND ct.merged_into IS NULL
+            FROM (SELECT DISTINCT a.to_id AS company, a.from_id AS contact FROM associations a
+                  WHERE a.to_type = 'companies' AND a.to_id IN ({marks})
+                    AND a.from_type = 'contacts') m
+            JOIN contacts ct ON ct.id = m.contact AND ct.archived = 0 AND ct.merged_into IS NULL
             LEFT JOIN scores s ON s.contact_id = ct.id
-            WHERE a.from_type = 'contacts' AND a.to_type = 'companies' AND a.to_id IN ({marks})
-            ORDER BY a.to_id, ct.id""",
+            ORDER BY m.company, ct.id""",
             [*_paths(self.contact_names), *params, *ids]).fetchall()
         for company_id, contact_id, engagement, values, last in rows:
             properties = dict(zip(self.contact_names, json.loads(values)))
