@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 from click.testing import CliRunner
 from report_world import D, build
-from test_report_browser import Charts, chromium
+from headless import dump_dom
+from test_report_browser import Charts
 
 from analysis.leakage import leakage
 from analysis.report import write_report
@@ -91,16 +91,10 @@ def test_leakage_command_prints_json_and_writes_the_csv_to_act_on(tmp_path):
 
 
 def test_the_leakage_section_renders_in_a_headless_browser(tmp_path):
-    browser = chromium()
     cache = with_followups(tmp_path / "l.db")
     page = write_report(cache, tmp_path / "report.html")
     cache.close()
-    done = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-         "--window-size=1200,3600", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=60)
+    done = dump_dom(page.as_uri(), tmp_path / "profile", "--window-size=1200,3600")
     assert done.returncode == 0, done.stderr[-2000:]
     assert [line for line in done.stderr.splitlines() if ":CONSOLE" in line] == []
     dom = Charts()

@@ -35,8 +35,10 @@ def cache_to_browse(path: Path) -> None:
     add_contact(cache, "10", email="j@x.io", firstname="Jo", lastname="Ng",
                 hs_analytics_source="PAID_SOCIAL", lifecyclestage="lead")
     with cache.transaction() as conn:
-        conn.execute("INSERT INTO scores VALUES ('10', 'report', '1', '2026-11-02', 30, 5, 35, "
-                     "'B2', 'marketingqualifiedlead', 1, ?, '2026-11-02')",
+        conn.execute("INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, "
+                     "engagement, total, grade, stage, inactive, reasons, scored_at) "
+                     "VALUES ('10', 'report', '1', '2026-11-02', 30, 5, 35, 'B2', "
+                     "'marketingqualifiedlead', 1, ?, '2026-11-02')",
                      ('[["VP","fit",30.0,1],["Webinar","engagement",5.0,1],'
                       '["total capped at 30","total",-5.0,0]]',))
         for old, new, old_stage, new_stage in ((60, 12.5, "marketingqualifiedlead", "lead"),

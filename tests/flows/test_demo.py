@@ -38,9 +38,11 @@ def test_top_leads_are_the_ones_sales_should_call_with_ties_broken_and_every_rea
             ("6", "marketingqualifiedlead", "lead", 100, 99, 1),         # inactive
             ("7", "lead", "lead", 40, 0, 0)]:
         add_contact(cache, contact_id, email=f"c{contact_id}@x.io", lifecyclestage=hs_stage)
-        cache.conn.execute("INSERT INTO scores VALUES (?, 'm', '1', '2026-11-22', 0, ?, ?, 'A1', "
-                           "?, ?, ?, '2026-11-22')",
-                           (contact_id, engagement, total, stage, inactive, dumps([*rules, bound])))
+        cache.conn.execute(
+            "INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, engagement, "
+            "total, grade, stage, inactive, reasons, scored_at) "
+            "VALUES (?, 'm', '1', '2026-11-22', 0, ?, ?, 'A1', ?, ?, ?, '2026-11-22')",
+            (contact_id, engagement, total, stage, inactive, dumps([*rules, bound])))
     add_event(cache, "1", "meetings", "m1", "2026-10-01T00:00:00.000Z")
     add_event(cache, "4", "meetings", "m4", "2026-11-20T00:00:00.000Z")
     leads = top_leads(cache, 4)
