@@ -14,7 +14,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import scoring
 from cache.catalog import cached_catalog
@@ -113,17 +113,21 @@ def load_model(path: str | None, cache: Cache | None = None) -> Model:
 def rescore(cache: Cache, model: Model, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
             run_id: int | None = None, chunk_size: int = CHUNK,
-            progress: Progress | None = None) -> RescoreSummary:
+            progress: Progress | None = None,
+            company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) and store what changed.
 
     Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
-    their own (sync, the webhook worker) pass theirs.
+    their own (sync, the webhook worker) pass theirs. `company_scores` (company property ->
+    `company_scores` column) makes rules reading those company properties see the stored
+    company score (analysis/company_rescore.py) instead of the pulled value.
     """
     if run_id is not None:
-        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress)
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress,
+                        company_scores)
     with cache.run("score") as run:
         summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
-                           progress)
+                           progress, company_scores)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -158,15 +162,17 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
 
 def _rescore(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
              trigger: str, run_id: int, chunk_size: int,
-             progress: Progress | None) -> RescoreSummary:
+             progress: Progress | None,
+             company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
         return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
-                            progress)
+                            progress, company_scores)
 
 
 def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Sequence[str] | None,
                  trigger: str, run_id: int, chunk_size: int,
-                 progress: Progress | None) -> RescoreSummary:
+                 progress: Progress | None,
+                 company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     started = time.perf_counter()
     total = None
     if progress is not None:
@@ -174,7 +180,7 @@ def _rescore_all(cache: Cache, model: Model, as_of: datetime, contact_ids: Seque
             "SELECT COUNT(*) FROM contacts WHERE archived = 0 AND merged_into IS NULL").fetchone()[0]
         progress(0, total)
     batch = batch_scorer(model, as_of)
-    reader = ContactReader(cache, model, batch.now)
+    reader = ContactReader(cache, model, batch.now, company_scores=company_scores)
     store = _Store(model, iso(as_of), trigger, run_id)
     score_chunk = batch.score
     seen: set[str] = set()

@@ -27,12 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysis.company_rescore import rescore_companies  # noqa: E402
 from analysis.rescore import rescore  # noqa: E402
 from cache.contact_reader import CHUNK, ContactReader  # noqa: E402
 from cache.database import _statements, migrate, open_cache  # noqa: E402
 from cache.schema import MIGRATIONS  # noqa: E402
 from scoring import load  # noqa: E402
 from scoring.batch import batch_scorer  # noqa: E402
+from scoring.company_model import load_company_model  # noqa: E402
 
 AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
 EVENTS_PER_CONTACT = 10
@@ -263,6 +265,9 @@ def main() -> None:
     parser.add_argument("--db", default="bench-score.db")
     parser.add_argument("--model", default=None, help="model file [default: the starter]")
     parser.add_argument("--reuse", action="store_true", help="reuse an existing --db as is")
+    parser.add_argument("--company-model", default=os.path.join(
+        os.path.dirname(__file__), "..", "tests", "fixtures", "company_model.toml"),
+        help="company model timed after the contacts [default: the tests' fixture]")
     args = parser.parse_args()
     model = load(args.model)
     if not (args.reuse and os.path.exists(args.db)):
@@ -274,6 +279,8 @@ def main() -> None:
     cache = open_cache(args.db)
     cache.conn.execute("DELETE FROM scores")
     cache.conn.execute("DELETE FROM score_history")
+    cache.conn.execute("DELETE FROM company_scores")
+    cache.conn.execute("DELETE FROM company_score_history")
     cache.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every run starts from the same state
     warm(args.db)
     contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
@@ -294,6 +301,15 @@ def main() -> None:
               f"{summary.changed:,} changed, {summary.updated:,} score rows written)")
         print(line)
         before = after
+        if label == "first rescore:":
+            one_model = summary.seconds
+    company_model = load_company_model(args.company_model)
+    for label in ("company rescore:", "company repeat:"):
+        companies = rescore_companies(cache, company_model, AS_OF)
+        print(f"{label:18} {companies.seconds:6.2f} s  {companies.scored:,} companies from "
+              f"their contacts' engagement ({companies.changed:,} changed); one-model contact "
+              f"rescore + this = {(one_model + companies.seconds) / one_model:.2f}x the "
+              f"one-model rescore alone (target with three contact models: <= 2x)")
     seconds = own_queries(cache, model, AS_OF + timedelta(days=1))
     print(f"its own queries:   {seconds:6.2f} s  {contacts / seconds:10,.0f} contacts/s (the "
           f"rescore's SQL alone, rows fetched and dropped: what scoring, comparing and writing "
