@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .catalog import OBJECT_TYPES
+from .catalog import OBJECT_TYPES, UNSEEDED_TYPES
 from .errors import ApiError, MissingScopesError
 
 Handler = Callable[..., Any]
@@ -14,7 +14,9 @@ Handler = Callable[..., Any]
 TYPE_ALIASES = {"0-1": "contacts", "0-2": "companies", "0-48": "calls", "0-49": "emails",
                 "0-47": "meetings", "0-46": "notes", "0-27": "tasks", "contact": "contacts",
                 "company": "companies", "call": "calls", "email": "emails",
-                "meeting": "meetings", "note": "notes", "task": "tasks"}
+                "meeting": "meetings", "note": "notes", "task": "tasks",
+                "0-18": "communications", "communication": "communications",
+                "0-116": "postal_mail"}
 _TYPE_PARAMS = ("type", "from_type", "to_type")
 
 # HubSpot object types the portal's private-app token holds no scope for: HubSpot answers
@@ -23,19 +25,21 @@ _TYPE_PARAMS = ("type", "from_type", "to_type")
 UNSCOPED_TYPES = {"deals": "crm.objects.deals.read", "tickets": "tickets",
                   "products": "e-commerce", "line_items": "crm.objects.line_items.read",
                   "quotes": "crm.objects.quotes.read", "leads": "crm.objects.leads.read",
-                  "goal_targets": "crm.objects.goals.read"}
+                  "goal_targets": "crm.objects.goals.read",
+                  "deal_splits": "crm.objects.deals.read"}
 UNSCOPED_ALIASES = {"0-3": "deals", "deal": "deals", "0-5": "tickets", "ticket": "tickets",
                     "0-7": "products", "product": "products", "0-8": "line_items",
                     "line_item": "line_items", "0-14": "quotes", "quote": "quotes",
                     "0-136": "leads", "lead": "leads", "0-74": "goal_targets",
-                    "goal_target": "goal_targets", "goals": "goal_targets"}
+                    "goal_target": "goal_targets", "goals": "goal_targets",
+                    "deal_split": "deal_splits"}
 
 
 def object_type(name: str) -> str:
     """Canonical plural type name; a 403 like HubSpot's for a type the token may not read,
     a 400 for a type HubSpot does not know."""
     canonical = TYPE_ALIASES.get(name.lower(), name.lower())
-    if canonical in OBJECT_TYPES:
+    if canonical in OBJECT_TYPES or canonical in UNSEEDED_TYPES:
         return canonical
     unscoped = UNSCOPED_ALIASES.get(canonical, canonical)
     if unscoped in UNSCOPED_TYPES:
