@@ -323,3 +323,29 @@ def test_search_accepts_a_top_level_filters_list_as_one_group(shared):
     expected = sorted(r.id for r in ordered if r.updated_ms >= pivot)
     assert body["total"] == len(expected)
     assert [int(r["id"]) for r in body["results"]] == expected[:200]
+
+
+# ---- activity types the portal never holds -------------------------------------------------
+
+@pytest.mark.parametrize("name,canonical,body_property", [
+    ("communications", "communications", "hs_communication_body"),
+    ("0-18", "communications", "hs_communication_body"),
+    ("postal_mail", "postal_mail", "hs_postal_mail_body"),
+])
+def test_unseeded_activity_types_have_properties_and_no_records(shared, name, canonical,
+                                                                body_property):
+    names = [p["name"] for p in get(shared, f"/crm/v3/properties/{name}").json()["results"]]
+    assert names[:4] == ["hs_object_id", "hs_createdate", "hs_lastmodifieddate", "hs_timestamp"]
+    assert body_property in names
+    listing = get(shared, f"/crm/v3/objects/{name}", limit=100)
+    assert (listing.status_code, listing.json()) == (200, {"results": []})
+    found = post(shared, f"/crm/v3/objects/{name}/search", {"limit": 10}).json()
+    assert (found["total"], found["results"]) == (0, [])
+    assert list(shared.portal.live(canonical)) == []
+
+
+def test_deal_splits_need_the_deals_scope(shared):
+    response = get(shared, "/properties/v2/deal_split/properties")
+    assert response.status_code == 403
+    assert response.json()["errors"][0]["context"] == \
+        {"requiredGranularScopes": ["crm.objects.deals.read"]}
