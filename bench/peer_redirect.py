@@ -13,13 +13,13 @@ wrapped, `requests.adapters.HTTPAdapter.send`: a request for `https://api.hubapi
 sent to `<base-url>/...` instead, path and query unchanged. Nothing else of the peer is
 touched. Any other host is refused, so a run can only ever reach 127.0.0.1.
 
-At exit it writes the process's peak RSS (KiB, this process and its waited children) to
-`--rss-file`.
+At exit it writes the process's peak RSS in KiB to `--rss-file`: `VmHWM` from /proc, the
+high-water mark of this program's own memory. (`getrusage`'s `ru_maxrss` would not do: it
+survives exec, so it starts at the size of the benchmark process that spawned us.)
 """
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 from importlib.metadata import entry_points
 from urllib.parse import urlsplit
@@ -44,6 +44,14 @@ def redirect_requests(base_url: str) -> None:
     requests.adapters.HTTPAdapter.send = send
 
 
+def peak_rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base-url", required=True)
@@ -62,10 +70,8 @@ def main() -> int:
     except SystemExit as exc:
         code = exc.code
     finally:
-        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         with open(ns.rss_file, "w") as out:
-            out.write(str(peak))
+            out.write(str(peak_rss_kib()))
     if isinstance(code, str):
         print(code, file=sys.stderr)
         return 1

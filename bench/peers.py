@@ -31,7 +31,7 @@ counts unchanged records sent again. tap-hubspot's single engagements stream is 
 the five types by id. Requests and 429s are the sandbox's own counts. The bound is what the
 rate limit alone forces on the requests made: non-search requests at 100 per 10 s, searches at
 5 per s (their own limit), plus one latency; `ratio` = wall time / bound. Peak RSS is the
-tool's process (its interpreter included). A peer that fails or times out gets one line
+tool's process (its interpreter included; /proc VmHWM). A peer that fails or times out gets one line
 saying why.
 """
 from __future__ import annotations
@@ -41,7 +41,6 @@ import json
 import math
 import os
 import re
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -330,7 +329,8 @@ def run_peer(peer: Peer, url: str, work: Path, argv: list[str], run: Run, timeou
     return emitted
 
 
-_HTTP_FAILURE = re.compile(r"'(GET|POST)' request to '([^']+)' failed with status code '(\d+)'")
+_HTTP_FAILURE = re.compile(r"\\?'(GET|POST)\\?' request to \\?'([^'\\]+)\\?' failed with "
+                           r"status code \\?'(\d+)")
 
 
 def _last_error(stderr: Path, emitted: Emitted) -> str:
@@ -372,8 +372,8 @@ def leadsync_child(args: argparse.Namespace) -> None:
     client = connect(base_url=args.base_url, token=TOKEN, tier=TIER, concurrency=16)
     summary = pull(cache, client, select(STREAMS), concurrency=16)
     cache.close()
-    print(json.dumps({"calls": summary.api_calls,
-                      "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    from peer_redirect import peak_rss_kib  # ru_maxrss would start at the parent's size
+    print(json.dumps({"calls": summary.api_calls, "maxrss_kb": peak_rss_kib()}))
 
 
 def run_leadsync(url: str, work: Path, run: Run, timeout: float) -> Emitted:
