@@ -1,7 +1,8 @@
 """The cache's tables, as named migrations applied in order and recorded in `_migrations`.
 
 A migration is never edited once released: a change to the schema is a new named step.
-docs/cache.md documents every table.
+docs/cache.md documents every table. One module over the usual size on purpose: the list is
+the schema's history, and its order is the order every cache replays it in.
 """
 from __future__ import annotations
 
