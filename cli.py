@@ -325,21 +325,32 @@ def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait
 
 
 @cli.command("explain")
-@click.argument("contact", metavar="ID|EMAIL")
+@click.argument("contact", required=False, metavar="ID|EMAIL")
+@click.option("--company", default=None, metavar="ID|DOMAIN",
+              help="Explain a company's score (the company model) instead of a contact's.")
 @click.option("--as-of", default=None, metavar="DATE", help="Explain the score as of this date, UTC [default: now].")
 @click.option("--model", "model_name", default=None, metavar="NAME",
               help="The configured model ([[models]] name) to explain with [default: the one "
                    "driving lifecycle stages].")
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
 @click.pass_obj
-def explain_command(g: Globals, contact: str, as_of: str | None, model_name: str | None,
-                    as_json: bool) -> None:
-    """Show why a contact scores what it does: every rule that fired, caps, grade and stage."""
+def explain_command(g: Globals, contact: str | None, company: str | None, as_of: str | None,
+                    model_name: str | None, as_json: bool) -> None:
+    """Show why a contact (or, with --company, a company) scores what it does: every rule
+    that fired, caps, grade and stage."""
+    from analysis.company_rescore import explain_company_ref
     from analysis.rescore import explain_contact
     from foundation.moments import parse_moment
 
-    report = explain_contact(g.cache(), g.settings(), contact, parse_moment(as_of),
-                             model=model_name)
+    if (contact is None) == (company is None):
+        raise click.UsageError("name a contact (ID or email) or --company ID|DOMAIN, not both")
+    if company is not None and model_name is not None:
+        raise click.UsageError("--model names a contact model; drop it with --company")
+    if company is not None:
+        report = explain_company_ref(g.cache(), g.settings(), company, parse_moment(as_of))
+    else:
+        report = explain_contact(g.cache(), g.settings(), contact, parse_moment(as_of),
+                                 model=model_name)
     emit(report.as_dict(), as_json, report.text)
 
 
@@ -350,15 +361,22 @@ def explain_command(g: Globals, contact: str, as_of: str | None, model_name: str
               help="Only changes of this model ([[models]] name), or model file version or name.")
 @click.option("--limit", default=None, type=click.IntRange(1), metavar="N",
               help="Only the newest N changes (still printed oldest first) [default: all].")
+@click.option("--company", default=None, metavar="ID|DOMAIN|all",
+              help="Company score changes instead: one company's, or `all`.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def history_command(g: Globals, contact: str | None, since: str | None, model_ref: str | None,
-                    limit: int | None, as_csv: bool, as_json: bool) -> None:
+                    limit: int | None, company: str | None, as_csv: bool, as_json: bool) -> None:
     """Audit score changes: who (id and email), old -> new total, grade and stage, with model,
-    trigger and push time."""
+    trigger and push time (--company: company score changes)."""
+    from cache.company_history import print_company_changes
     from cache.history import print_changes
 
+    if company is not None:
+        print_company_changes(g.cache(), None if company == "all" else company, limit=limit,
+                              as_json=as_json, echo=click.echo)
+        return
     print_changes(g.cache(), contact, since=since, model=model_ref, limit=limit,
                   form="csv" if as_csv else "json" if as_json else "text", echo=click.echo)
 

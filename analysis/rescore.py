@@ -15,11 +15,12 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 import scoring
+from analysis.company_rescore import load_company
 from cache.catalog import cached_catalog
 from cache.contact_reader import CHUNK, ContactReader, find_contact, read_contact
 from cache.database import Cache, open_cache, utcnow
@@ -130,7 +131,8 @@ def load_model(path: str | None, cache: Cache | None = None) -> Model:
 
 def load_models(settings: Settings, cache: Cache | None = None) -> ModelSet:
     """The config's contact models ([[models]], else the one model), validated, with their
-    segments compiled: ConfigError naming the file and key of the first problem."""
+    segments compiled, and its company model (`[scoring] company_model`) if any: ConfigError
+    naming the file and key of the first problem."""
     catalog = cached_catalog(cache) if cache is not None else None
     entries = []
     for i, config in enumerate(settings.models):
@@ -145,24 +147,30 @@ def load_models(settings: Settings, cache: Cache | None = None) -> ModelSet:
         entries.append(ContactModel(config.name, model, segment,
                                     drives_stages=config.drives_stages, shadow=config.shadow,
                                     written=config.written))
-    return ModelSet(tuple(entries))
+    company = load_company(settings.company_model_path, cache) \
+        if settings.company_model_path else None
+    return ModelSet(tuple(entries), company)
 
 
 def rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
             run_id: int | None = None, chunk_size: int = CHUNK,
-            progress: Progress | None = None) -> RescoreSummary:
+            progress: Progress | None = None,
+            company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) with every model and store
     what changed (a bare Model is the one default model).
 
     Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
-    their own (sync, the webhook worker) pass theirs.
+    their own (sync, the webhook worker) pass theirs. `company_scores` (company property ->
+    `company_scores` column) makes rules reading those company properties see the stored
+    company score (analysis/company_rescore.py) instead of the pulled value.
     """
     if run_id is not None:
-        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress)
+        return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress,
+                        company_scores)
     with cache.run("score") as run:
         summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
-                           progress)
+                           progress, company_scores)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -197,15 +205,17 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
 
 def _rescore(cache: Cache, model: Model | ModelSet, as_of: datetime,
              contact_ids: Sequence[str] | None, trigger: str, run_id: int, chunk_size: int,
-             progress: Progress | None) -> RescoreSummary:
+             progress: Progress | None,
+             company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
         return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
-                            progress)
+                            progress, company_scores)
 
 
 def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
                  contact_ids: Sequence[str] | None, trigger: str, run_id: int,
-                 chunk_size: int, progress: Progress | None) -> RescoreSummary:
+                 chunk_size: int, progress: Progress | None,
+                 company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
     started = time.perf_counter()
     total = None
     if progress is not None:
@@ -218,7 +228,7 @@ def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
     contacts, companies = models.segment_properties()
     # One read of the cache for all models: the union of what they read, once per chunk.
     reader = ContactReader(cache, models.models(), now, stored=models.names, contacts=contacts,
-                           companies=companies)
+                           companies=companies, company_scores=company_scores)
     segments = [m.segment.masker(now) if m.segment is not None else None
                 for m in models.contacts]
     stores = [_Store(m, iso(as_of), trigger, run_id) for m in models.contacts]

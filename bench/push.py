@@ -17,6 +17,9 @@ next to the minimum and the extra calls per rejected batch (target <= 2).
 
 Small pushes plan only the contacts marked since their last push (cache/push_dirty.py), so
 their wall time no longer grows with the cache (it was ~1 s per 30,000 scored contacts).
+
+Then the same for company scores (connector/company_push.py): write calls for N changed
+companies next to the minimum, ceil(N / 100).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from cache.catalog import lifecycle_policy  # noqa: E402
 from cache.database import open_cache, utcnow  # noqa: E402
 from connector.client import connect  # noqa: E402
 from connector.pull import pull  # noqa: E402
+from connector.company_push import push_companies  # noqa: E402
 from connector.push import push  # noqa: E402
 from connector.setup import setup  # noqa: E402
 from flows.sync import write_back_extra  # noqa: E402
@@ -71,11 +75,12 @@ def score_contacts(cache, ids: list[str], bump: int = 0, changed: int = 0,
         fit = 10 + index % 30
         grade = "C3" if contact_id in bad else "ABC"[index % 3] + "123"[index % 2]
         rows.append((contact_id, "bench", "1", now, fit, total - fit, total, grade, None,
-                     index % 2, '[{"rule":"Opened email","points":5.0}]', now))
+                     index % 2, '[{"rule":"Opened email","points":5.0}]', now, None))
         if bump == 0 or index < changed:
             history.append((contact_id, now, now, "bench", "1", "bench", total))
     with cache.transaction() as conn:
-        conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT OR REPLACE INTO scores VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)  # followup last
         conn.executemany("INSERT INTO score_history (contact_id, changed_at, as_of, model_name, "
                          "model_version, trigger, new_total) VALUES (?, ?, ?, ?, ?, ?, ?)", history)
 
@@ -135,6 +140,56 @@ def bound(args: argparse.Namespace, calls: int) -> float:
     return max(rate, rounds)
 
 
+COMPANY_ROUTE = "POST /crm/v3/objects/companies/batch/update"
+COMPANY_NAMES = {"score": "leadsync_company_score", "grade": "leadsync_company_grade",
+                 "reasons": "leadsync_company_reasons"}
+
+
+def score_companies(cache, ids: list[str], bump: int = 0, changed: int = 0) -> None:
+    """Deterministic company scores with a history row each; the first `changed` companies
+    get `bump` added to their total."""
+    now = utcnow()
+    rows = [(company_id, "bench", "1", now, 10.0, 20.0 + index % 50 + (bump if index < changed else 0),
+             30.0 + index % 50 + (bump if index < changed else 0), "AB"[index % 2] + "12"[index % 2],
+             '[["Contacts\' engagement (sum)","engagement",20.0,3]]', 3, now)
+            for index, company_id in enumerate(ids)]
+    with cache.transaction() as conn:
+        conn.executemany("INSERT OR REPLACE INTO company_scores VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO company_score_history (company_id, changed_at, as_of, "
+                         "model_name, model_version, trigger, new_total) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         [(r[0], now, now, "bench", "1", "bench", r[6]) for i, r in enumerate(rows)
+                          if bump == 0 or i < changed])
+
+
+def measure_companies(args: argparse.Namespace, changed: int) -> dict:
+    """The company push: write calls for `changed` companies next to ceil(changed / 100)."""
+    with sandbox_process(contacts=args.contacts, token=TOKEN) as url, \
+            tempfile.TemporaryDirectory() as tmp:
+        cache = open_cache(os.path.join(tmp, "bench.db"))
+        fast = connect(base_url=url, token=TOKEN, tier=250, concurrency=args.concurrency)
+        setup(cache, fast, SETTINGS.write_back, company_names=COMPANY_NAMES)
+        extra = {"companies": tuple(COMPANY_NAMES.values())}
+        pull(cache, fast, select(("companies",), extra))
+        ids = [r[0] for r in cache.conn.execute(
+            "SELECT id FROM companies WHERE archived = 0 AND merged_into IS NULL ORDER BY id")]
+        score_companies(cache, ids)
+        push_companies(cache, fast, COMPANY_NAMES)
+        score_companies(cache, ids, bump=1, changed=changed)
+        sandbox_settings(url, rate_limit=args.tier, latency_ms=args.latency_ms)
+        time.sleep(10.5)
+        requests.post(f"{url}/_sandbox/stats/reset", timeout=10).raise_for_status()
+        client = connect(base_url=url, token=TOKEN, tier=args.tier, concurrency=args.concurrency)
+        started = time.monotonic()
+        summary = push_companies(cache, client, COMPANY_NAMES)
+        wall = time.monotonic() - started
+        stats = requests.get(f"{url}/_sandbox/stats", timeout=10).json()
+        cache.close()
+    return {"companies": len(ids), "changed": summary.companies_written,
+            "calls": stats["by_route"].get(COMPANY_ROUTE, 0),
+            "minimum": math.ceil(changed / 100), "wall": wall}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,6 +203,8 @@ def main() -> None:
     parser.add_argument("--bad", type=int, default=133, help="bad records among --bad-changed "
                         "(0 skips that run)")
     parser.add_argument("--bad-changed", type=int, default=2000)
+    parser.add_argument("--companies-changed", type=int, nargs="+", default=[3, 1500],
+                        help="changed company scores to push (the portal has ~contacts / 4)")
     args = parser.parse_args()
     print(f"leadsync push: sandbox in its own process, {args.latency_ms} ms latency, "
           f"{args.tier} requests / 10 s, concurrency {args.concurrency}")
@@ -171,6 +228,12 @@ def main() -> None:
               f"({extra / max(r['rejected'], 1):.2f} per batch, target <= 2); "
               f"{r['failed']} failed, {r['written']:,} written, {r['splits']} splits, "
               f"{r['wall']:.2f} s")
+    print(f"{'companies':>9} {'changed':>8} {'calls':>6} {'minimum':>8} {'wall s':>7}")
+    for changed in args.companies_changed:
+        r = measure_companies(args, changed)
+        print(f"{r['companies']:>9,} {r['changed']:>8,} {r['calls']:>6} {r['minimum']:>8} "
+              f"{r['wall']:>7.2f}")
+    print("target: company write calls = minimum (ceil(changed companies / 100))")
 
 
 if __name__ == "__main__":

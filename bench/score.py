@@ -16,8 +16,9 @@ run, the time the rescore's own queries take with nothing done to their rows, an
 
 Then several models (issue 14), in the same run: a full rescore (every score new) and the
 next day's with one model, next to the same with three contact models read in one pass (two
-segments by country, and a shadow challenger over every contact), against the bound of 2× one
-model's time. The company model joins the set in `several_models` when it exists.
+segments by country, and a shadow challenger over every contact), plus the company model
+(companies scored after the contacts from the engagement of the model in charge, as a sync
+does), against the bound of 2× one model's time.
 """
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysis.company_rescore import rescore_companies  # noqa: E402
 from analysis.rescore import rescore  # noqa: E402
 from cache.contact_reader import CHUNK, ContactReader  # noqa: E402
 from cache.database import _statements, migrate, open_cache  # noqa: E402
 from cache.schema import MIGRATIONS  # noqa: E402
 from scoring import Model, load, loads  # noqa: E402
 from scoring.batch import batch_scorer  # noqa: E402
+from scoring.company_model import CompanyModel, load_company_model  # noqa: E402
 from scoring.models import ContactModel, ModelSet, segment  # noqa: E402
 
 AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -263,9 +266,10 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def several_models(model: Model) -> ModelSet:
+def several_models(model: Model, company: CompanyModel | None = None) -> ModelSet:
     """Three contact models as a config would hold them: two segments by country (the second
-    with a higher MQL bar) and a shadow challenger scoring everyone (a lower bar)."""
+    with a higher MQL bar) and a shadow challenger scoring everyone (a lower bar); and the
+    company model, rolling up the engagement of the model in charge."""
     def variant(name: str, bar: int) -> Model:
         text = model.text.replace("score = { gte = 55 }", f"score = {{ gte = {bar} }}")
         return loads(text.replace(f'name = "{model.name}"', f'name = "{name}"'),
@@ -280,27 +284,35 @@ def several_models(model: Model) -> ModelSet:
     contacts = (ContactModel("europe", model, europe.segment, drives_stages=True),
                 segmented("americas", variant("americas", 65), [COUNTRIES[0], COUNTRIES[4]]),
                 ContactModel("challenger", variant("challenger", 45), shadow=True))
-    # issue 14b: the company model joins here, ModelSet(contacts, company=...)
-    return ModelSet(contacts)
+    return ModelSet(contacts, company)
 
 
-def compare_several(cache, model: Model) -> None:
-    """One model and three, each a full rescore then the next day's, in this same run."""
-    three = several_models(model)
+def compare_several(cache, model: Model, company: CompanyModel | None) -> None:
+    """One model, and three plus the company model (contacts, then companies, as a sync
+    scores them), each a full rescore then the next day's, in this same run."""
+    several = several_models(model, company)
+    label_several = "three models + company" if company is not None else "three models"
     times: dict[str, list[float]] = {}
-    for label, chosen in (("one model", ModelSet.single(model)), ("three models", three)):
-        cache.conn.execute("DELETE FROM scores")
-        cache.conn.execute("DELETE FROM score_history")
+    for label, chosen in (("one model", ModelSet.single(model)), (label_several, several)):
+        for table in ("scores", "score_history", "company_scores", "company_score_history"):
+            cache.conn.execute(f"DELETE FROM {table}")
         cache.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         for when, as_of in (("full", AS_OF), ("next-day", AS_OF + timedelta(days=1))):
             summary = rescore(cache, chosen, as_of)
-            times.setdefault(label, []).append(summary.seconds)
-            scored = ", ".join(f"{m['name']} {m['in_segment']:,}" for m in summary.models)
-            print(f"{label + ' ' + when + ':':26} {summary.seconds:6.2f} s  "
-                  f"({summary.updated:,} score rows written; scored: {scored})")
+            seconds, companies = summary.seconds, ""
+            if chosen.company is not None:
+                scored = rescore_companies(cache, chosen.company, as_of,
+                                           engagement_model=chosen.engagement_source.name)
+                seconds += scored.seconds
+                companies = (f"; {scored.scored:,} companies in {scored.seconds:.2f} s, "
+                             f"{scored.changed:,} changed")
+            times.setdefault(label, []).append(seconds)
+            models = ", ".join(f"{m['name']} {m['in_segment']:,}" for m in summary.models)
+            print(f"{label + ' ' + when + ':':32} {seconds:6.2f} s  "
+                  f"({summary.updated:,} score rows written; scored: {models}{companies})")
     for i, when in enumerate(("full", "next-day")):
-        ratio = times["three models"][i] / times["one model"][i]
-        print(f"three models / one, {when + ':':9} {ratio:.2f}x (bound 2.00x: "
+        ratio = times[label_several][i] / times["one model"][i]
+        print(f"{label_several} / one, {when + ':':9} {ratio:.2f}x (bound 2.00x: "
               f"{'within' if ratio <= 2 else 'OVER'})")
 
 
@@ -312,6 +324,10 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse an existing --db as is")
     parser.add_argument("--only-models", action="store_true",
                         help="skip the one-model runs above; only one model vs three")
+    parser.add_argument("--company-model", default=os.path.join(
+        os.path.dirname(__file__), "..", "tests", "fixtures", "company_model.toml"),
+        help="company model timed after the contacts, and in the several-models set "
+             "[default: the tests' fixture]")
     args = parser.parse_args()
     model = load(args.model)
     if not (args.reuse and os.path.exists(args.db)):
@@ -323,13 +339,16 @@ def main() -> None:
     cache = open_cache(args.db)
     cache.conn.execute("DELETE FROM scores")
     cache.conn.execute("DELETE FROM score_history")
+    cache.conn.execute("DELETE FROM company_scores")
+    cache.conn.execute("DELETE FROM company_score_history")
     cache.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every run starts from the same state
     warm(args.db)
     contacts = cache.conn.execute("SELECT count(*) FROM contacts").fetchone()[0]
     # This machine's speed drifts by tens of percent over minutes, so bare reads bracket every
     # rescore and each is compared with the mean of the two reads around it.
+    company_model = load_company_model(args.company_model) if args.company_model else None
     if args.only_models:
-        compare_several(cache, model)
+        compare_several(cache, model, company_model)
         cache.close()
         return
     before, line = timed_read(args.db, contacts)
@@ -347,13 +366,21 @@ def main() -> None:
               f"{summary.changed:,} changed, {summary.updated:,} score rows written)")
         print(line)
         before = after
+        if label == "first rescore:":
+            one_model = summary.seconds
+    for label in ("company rescore:", "company repeat:") if company_model else ():
+        companies = rescore_companies(cache, company_model, AS_OF)
+        print(f"{label:18} {companies.seconds:6.2f} s  {companies.scored:,} companies from "
+              f"their contacts' engagement ({companies.changed:,} changed); one-model contact "
+              f"rescore + this = {(one_model + companies.seconds) / one_model:.2f}x the "
+              f"one-model rescore alone (three models + company against 2x: below)")
     seconds = own_queries(cache, model, AS_OF + timedelta(days=1))
     print(f"its own queries:   {seconds:6.2f} s  {contacts / seconds:10,.0f} contacts/s (the "
           f"rescore's SQL alone, rows fetched and dropped: what scoring, comparing and writing "
           f"add to)")
     print(f"peak memory:     {peak_mb():7.0f} MB (ru_maxrss, whole process)")
     print(f"model {model.label}; grades {summary.grades}")
-    compare_several(cache, model)
+    compare_several(cache, model, company_model)
     cache.close()
 
 

@@ -66,7 +66,8 @@ class ContactReader:
 
     def __init__(self, cache: Cache, model: Model | Sequence[Model], now: float | None = None,
                  *, stored: Sequence[str] = (DEFAULT_MODEL,), contacts: Sequence[str] = (),
-                 companies: Sequence[str] = ()) -> None:
+                 companies: Sequence[str] = (),
+                 company_scores: Mapping[str, str] | None = None) -> None:
         models = [model] if isinstance(model, Model) else list(model)
         self.conn = cache.conn
         self.stored_keys = tuple(stored)
@@ -75,6 +76,9 @@ class ContactReader:
         self.company_names = tuple(sorted({n for m in models
                                            for n in m.properties_used.get("companies", ())}
                                           | set(companies)))
+        # Company properties read from `company_scores` (property -> column), not the pull:
+        # the company score computed in this run, before HubSpot has it.
+        self.company_source = _company_source(company_scores or {}, self.company_names)
         kinds = {k for m in models for k in _kinds_read(m)}
         self.event_names = {k: tuple(sorted({n for m in models
                                              for n in m.properties_used.get(k, ())}))
@@ -166,8 +170,9 @@ class ContactReader:
         names = self.company_names
         self.companies.update(
             (company_id, json.loads(values)) for company_id, values in
-            self.conn.execute(f"SELECT id, json_extract(properties, {_marks(names)}) "
-                              f"FROM companies WHERE archived = 0", _paths(names)))
+            self.conn.execute(f"SELECT c.id, json_extract({self.company_source}, {_marks(names)}) "
+                              f"FROM companies c LEFT JOIN company_scores cs "
+                              f"ON cs.company_id = c.id WHERE c.archived = 0", _paths(names)))
 
     def _read_companies(self, ids: set[str]) -> None:
         """Make sure `self.companies` knows these companies (bounded: forgets all when full)."""
@@ -180,8 +185,9 @@ class ContactReader:
         for start in range(0, len(missing), ID_BATCH):
             batch = missing[start:start + ID_BATCH]
             for company_id, values in self.conn.execute(
-                    f"SELECT id, json_extract(properties, {_marks(names)}) FROM companies "
-                    f"WHERE archived = 0 AND id IN ({','.join('?' * len(batch))})",
+                    f"SELECT c.id, json_extract({self.company_source}, {_marks(names)}) "
+                    f"FROM companies c LEFT JOIN company_scores cs ON cs.company_id = c.id "
+                    f"WHERE c.archived = 0 AND c.id IN ({','.join('?' * len(batch))})",
                     [*_paths(names), *batch]):
                 known[company_id] = json.loads(values)
 
@@ -409,6 +415,20 @@ def _horizons(model: Model, now: float) -> dict[str, float]:
     for kind in touch_kinds(model.sla, model.recycle):
         horizons[kind] = -math.inf
     return dict(sorted(horizons.items()))
+
+
+_SCORE_COLUMNS = ("total", "fit", "engagement", "grade")
+
+
+def _company_source(company_scores: Mapping[str, str], names: Sequence[str]) -> str:
+    """SQL for a company's properties with the model-read score properties replaced by the
+    `company_scores` columns they mirror (NULL: the company has no score)."""
+    pairs = [(name, column) for name, column in sorted(company_scores.items())
+             if name in names and column in _SCORE_COLUMNS]
+    if not pairs:
+        return "c.properties"
+    sets = ", ".join(f"'$.\"{name}\"', cs.{column}" for name, column in pairs)
+    return f"json_set(c.properties, {sets})"
 
 
 def _quoted(names: Sequence[str]) -> str:

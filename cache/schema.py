@@ -1,7 +1,8 @@
 """The cache's tables, as named migrations applied in order and recorded in `_migrations`.
 
 A migration is never edited once released: a change to the schema is a new named step.
-docs/cache.md documents every table.
+docs/cache.md documents every table. One module over the usual size on purpose: the list is
+the schema's history, and its order is the order every cache replays it in.
 """
 from __future__ import annotations
 
@@ -471,13 +472,73 @@ MIGRATIONS: list[tuple[str, str]] = [
             updated_at TEXT
         );
     """),
+    # Company scores (scoring/company.py): the current score per company, its history, and
+    # the write-back to company properties: a ledger and an outbox of their own
+    # (connector/company_push.py), keyed by company id, since ids repeat across object types.
+    ("0018_company_scores", """
+        CREATE TABLE IF NOT EXISTS company_scores (
+            company_id TEXT PRIMARY KEY,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            fit REAL NOT NULL,
+            engagement REAL NOT NULL,
+            total REAL NOT NULL,
+            grade TEXT,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            contacts INTEGER NOT NULL DEFAULT 0,
+            scored_at TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS company_score_history (
+            id INTEGER PRIMARY KEY,
+            company_id TEXT NOT NULL,
+            changed_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            model_name TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            old_total REAL,
+            new_total REAL,
+            old_grade TEXT,
+            new_grade TEXT,
+            reasons TEXT NOT NULL DEFAULT '[]',
+            run_id INTEGER,
+            pushed_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS company_score_history_company
+            ON company_score_history(company_id, id);
+        CREATE TABLE IF NOT EXISTS company_pushed (
+            company_id TEXT NOT NULL,
+            property TEXT NOT NULL,
+            value TEXT,
+            pushed_at TEXT NOT NULL,
+            run_id INTEGER,
+            PRIMARY KEY (company_id, property)
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS company_outbox (
+            id INTEGER PRIMARY KEY,
+            company_id TEXT NOT NULL,
+            properties TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            batch TEXT,
+            run_id INTEGER,
+            error TEXT,
+            retriable INTEGER,
+            history_upto INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS company_outbox_open ON company_outbox(status)
+            WHERE status IN ('pending', 'sent', 'failed');
+    """),
     # Several models (scoring/models.py): a score per (contact, model). `model` is the config's
     # name for the model ([[models]] name; "default" without [[models]]), so the rows scored
     # before stay the default model's. History rows say which model moved. The table is
     # rebuilt without renaming one: the views above name `scores`, and SQLite refuses a
     # rename while a view names a table that is gone. Dropping the table dropped the push_dirty
     # triggers on it (0014): they are created again (and a removed score marks its contact).
-    ("0018_scores_per_model", """
+    ("0019_scores_per_model", """
         CREATE TABLE scores_before_models AS SELECT * FROM scores;
         DROP TABLE scores;
         CREATE TABLE scores (

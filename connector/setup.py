@@ -8,13 +8,14 @@ contact and company property catalogs for model validation and the push plan.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from cache.catalog import definitions, store_catalog
 from cache.database import Cache
 from connector.client import HubSpot
 from foundation.errors import ConfigError, Conflict, NotSetUp
 from foundation.settings import WriteBack
+from mappings.company_writeback import company_property_definitions
 from mappings.writeback import (LIFECYCLE, definition_mismatch, names_of, property_definitions,
                                 stage_order)
 
@@ -45,9 +46,11 @@ class SetupReport:
 
 
 def setup(cache: Cache, client: HubSpot, write_back: WriteBack | Sequence[WriteBack], *,
-          model_stages: Iterable[str] = ()) -> SetupReport:
+          model_stages: Iterable[str] = (),
+          company_names: Mapping[str, str] | None = None) -> SetupReport:
     """Create the group and write-back properties (of one model or several) where missing;
-    store the property catalog."""
+    store the property catalog. With `company_names` (a company model is configured) the
+    company score properties too."""
     calls = client.counters.calls
     report = SetupReport()
     catalog = {"contacts": client.properties("contacts")}
@@ -75,12 +78,45 @@ def setup(cache: Cache, client: HubSpot, write_back: WriteBack | Sequence[WriteB
     _check_definitions(wanted, existing)
     for object_type in CATALOG_TYPES[1:]:
         catalog[object_type] = client.properties(object_type)
+    if company_names:
+        catalog["companies"] = ensure_company_properties(
+            client, company_names, group, catalog["companies"], report)
     with cache.transaction() as conn:
         for object_type, properties in catalog.items():
             store_catalog(conn, object_type, properties)
     report.catalog = {t: len(p) for t, p in catalog.items()}
     report.api_calls = client.counters.calls - calls
     return report
+
+
+def ensure_company_properties(client: HubSpot, names: Mapping[str, str], group: str,
+                              existing_list: list[dict], report: SetupReport) -> list[dict]:
+    """The company score properties (and their group on companies), created where missing
+    and checked; returns the companies' property catalog as it is afterwards."""
+    existing = {p["name"]: p for p in existing_list}
+    if not any(p.get("groupName") == group for p in existing.values()):
+        try:
+            client.create_property_group("companies", {"name": group, "label": group})
+        except Conflict:
+            pass
+    wanted = company_property_definitions(names, group)
+    created = False
+    for definition in wanted:
+        key = f"companies.{definition['name']}"
+        if definition["name"] in existing:
+            report.properties[key] = "exists"
+            continue
+        try:
+            client.create_property("companies", definition)
+            report.properties[key] = "created"
+        except Conflict:
+            report.properties[key] = "exists"
+        created = True
+    if created:
+        existing_list = client.properties("companies")
+        existing = {p["name"]: p for p in existing_list}
+    _check_definitions(wanted, existing)
+    return existing_list
 
 
 def check_stages(contact_properties: list[dict], model_stages: Iterable[str]) -> None:

@@ -17,6 +17,7 @@ from connector.owners import refresh_owners
 from connector.pull import PullSummary, pull
 from connector.push import PushSummary, push
 from connector.setup import SetupReport, setup
+from flows.company_flow import CompanyRun, CompanyStep
 from flows.progress import StreamProgress
 from foundation.errors import NotSetUp
 from foundation.settings import Settings, WriteBack
@@ -36,7 +37,24 @@ def write_back_extra(settings: Settings) -> dict[str, tuple[str, ...]]:
     extra["contacts"] = tuple(extra.get("contacts", ())) + tuple(
         name for wb in models for name in names_of(replace(wb, followup=True)).values()
     ) + ("lifecyclestage",)
+    if settings.company_model_path:
+        # the company score properties (push diffs against them) and what the model reads
+        company = settings.company_write_back
+        extra["companies"] = tuple(extra.get("companies", ())) + (
+            company.score, company.grade, company.reasons) + company_model_properties(settings)
     return extra
+
+
+def company_model_properties(settings: Settings) -> tuple[str, ...]:
+    """Company properties the company model's rules read (none when it does not load: the
+    run that uses it reports why)."""
+    from analysis.company_rescore import load_company
+    from foundation.errors import ConfigError
+    try:
+        model = load_company(settings.company_model_path)
+    except ConfigError:
+        return ()
+    return tuple(model.properties_used.get("companies", ()))
 
 
 def for_model(settings: Settings, model: Model) -> Settings:
@@ -107,8 +125,10 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
         cache = open_cache(db_path)
         try:
             with cache.run("setup") as run:
+                company = CompanyStep.of(settings, models)
                 report = setup(cache, client_factory(), write_targets(settings, models),
-                               model_stages=stages)
+                               model_stages=stages,
+                               company_names=company.names if company else None)
                 run.api_calls = report.api_calls
                 run.details = report.as_dict()
         finally:
@@ -182,10 +202,13 @@ class SyncSummary:
     score: RescoreSummary
     push: PushSummary
     seconds: float = 0.0
+    companies: CompanyRun | None = None
 
     def as_dict(self) -> dict:
         return {"pull": self.pull.as_dict(), "score": self.score.as_dict(),
-                "push": self.push.as_dict(sample=20), "seconds": round(self.seconds, 2)}
+                "push": self.push.as_dict(sample=20),
+                "companies": None if self.companies is None else self.companies.as_dict(),
+                "seconds": round(self.seconds, 2)}
 
     def render(self) -> str:
         push = self.push
@@ -196,6 +219,8 @@ class SyncSummary:
                  f"calls, {len(push.failed):,} failed, {push.plan.unchanged:,} already up to date"]
         if push.failed or push.unaccounted or push.backlog.held:
             lines.append(push.render(sample=5))
+        if self.companies is not None:
+            lines.append(self.companies.render())
         lines.append(f"done in {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -211,9 +236,12 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
         try:
             models = load_models(settings, cache)
             targets = write_targets(settings, models)
+            company = CompanyStep.of(settings, models)
             with cache.run("sync") as run:
                 client = client_factory()
                 require_setup(cache.conn, targets)
+                if company is not None:
+                    company.require_setup(cache)
                 progress = StreamProgress.for_terminal(quiet)
                 if progress:
                     progress.watch(client.budget.waiting)
@@ -228,15 +256,23 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                         pulled.api_calls = client.counters.calls
                     as_of = now() if now else datetime.now(timezone.utc)
                     scored = rescore(cache, models, as_of, trigger="sync", run_id=run.id,
-                                     progress=progress and progress.step("score"))
+                                     progress=progress and progress.step("score"),
+                                     company_scores=company.overlay if company else None)
+                    companies = None
+                    if company is not None:
+                        companies = company.rescore(cache, models, as_of, trigger="sync",
+                                                    run_id=run.id)
                     pushed = push(cache, client, targets, stage_policy(cache, settings, models),
                                   max_changes=settings.max_changes if max_changes is None else max_changes,
                                   concurrency=settings.concurrency, run_id=run.id,
                                   progress=progress and progress.step("push"))
+                    if company is not None:
+                        company.push(cache, client, companies, run_id=run.id)
                 finally:
                     if progress:
                         progress.close()
-                summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started)
+                summary = SyncSummary(pulled, scored, pushed, time.monotonic() - started,
+                                      companies)
                 run.api_calls = client.counters.calls
                 run.records = pulled.records  # as `pull` counts them; status adds the writes
                 run.details = summary.as_dict()

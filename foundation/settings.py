@@ -64,6 +64,15 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class CompanyWriteBack:
+    """Names of the HubSpot company properties leadsync writes (with a company model)."""
+
+    score: str = "leadsync_company_score"
+    grade: str = "leadsync_company_grade"
+    reasons: str = "leadsync_company_reasons"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything leadsync.toml can say, with defaults for what it does not."""
 
@@ -77,8 +86,10 @@ class Settings:
     archive_sweep_pages: int = 1
     extra_properties: dict[str, tuple[str, ...]] = field(default_factory=dict)
     model_path: str | None = None
+    company_model_path: str | None = None
     max_changes: int = 5_000
     write_back: WriteBack = WriteBack()
+    company_write_back: CompanyWriteBack = CompanyWriteBack()
     webhook_public_url: str | None = None
     webhook_batch_window_ms: int = 300
     webhook_max_attempts: int = 5
@@ -131,6 +142,7 @@ archive_sweep_pages = 1
 
 [scoring]
 # model = "model.toml"  # your rule model; default: leadsync's starter model (`leadsync model show`)
+# company_model = "company.toml"  # account scores from company properties and contacts (docs/model.md)
 
 [push]
 max_changes = 5000      # a push about to change more contacts than this stops (--max-changes overrides)
@@ -150,6 +162,11 @@ sla_status = "leadsync_sla_status"
 followup_due_at = "leadsync_followup_due_at"
 sla_met_at = "leadsync_sla_met_at"
 sla_breached = "leadsync_sla_breached"
+
+[push.company_properties]  # HubSpot company properties, written when a company model is set
+score = "leadsync_company_score"
+grade = "leadsync_company_grade"
+reasons = "leadsync_company_reasons"
 
 # Several contact models (docs/model.md, "Several models"): each with its own properties,
 # an optional segment, at most one driving lifecycle stages, challengers in shadow.
@@ -181,8 +198,8 @@ _KNOWN = {
     "hubspot": {"base_url", "tier", "daily_limit", "concurrency"},
     "pull": {"streams", "overlap_minutes", "extra_properties", "association_audit_share",
              "archive_sweep_pages"},
-    "scoring": {"model"},
-    "push": {"max_changes", "lifecycle_stage", "properties"},
+    "scoring": {"model", "company_model"},
+    "push": {"max_changes", "lifecycle_stage", "properties", "company_properties"},
     "webhooks": {"public_url", "batch_window_ms", "max_attempts"},
     "conversion": {"stages", "when", "dated_by", "label"},
 }
@@ -236,6 +253,11 @@ def _parse(raw: dict, source: str) -> Settings:
         model = str(Path(source).parent / model)
     write_back = _write_back(push, source)
     models = _models(raw.get("models"), source, write_back, scoring)
+    company = scoring.get("company_model")
+    if company is not None and (not isinstance(company, str) or not company):
+        raise ConfigError(f"{source}: scoring.company_model must be a path to a company model file")
+    if company is not None and not os.path.isabs(company):
+        company = str(Path(source).parent / company)
     return Settings(
         base_url=_str(hub, "base_url", DEFAULT_BASE_URL, source, "hubspot"),
         tier=tier,
@@ -247,8 +269,10 @@ def _parse(raw: dict, source: str) -> Settings:
         archive_sweep_pages=_int(pull, "archive_sweep_pages", 1, source, "pull", low=0),
         extra_properties={k: tuple(v) for k, v in extra.items()},
         model_path=model,
+        company_model_path=company,
         max_changes=_int(push, "max_changes", 5_000, source, "push", low=0),
         write_back=write_back,
+        company_write_back=_company_write_back(push, source),
         webhook_public_url=hooks.get("public_url"),
         webhook_batch_window_ms=_int(hooks, "batch_window_ms", 300, source, "webhooks", low=0),
         webhook_max_attempts=_int(hooks, "max_attempts", 5, source, "webhooks"),
@@ -386,6 +410,20 @@ def _write_back(push: dict, source: str) -> WriteBack:
     if not isinstance(lifecycle, bool):
         raise ConfigError(f"{source}: push.lifecycle_stage must be true or false")
     return WriteBack(**fields, lifecycle_stage=lifecycle)
+
+
+def _company_write_back(push: dict, source: str) -> CompanyWriteBack:
+    names = push.get("company_properties", {})
+    if not isinstance(names, dict):
+        raise ConfigError(f"{source}: [push.company_properties] must be a table")
+    for key, value in names.items():
+        if key not in CompanyWriteBack.__dataclass_fields__:
+            raise ConfigError(f"{source}: unknown key push.company_properties.{key}; expected "
+                              f"one of {', '.join(CompanyWriteBack.__dataclass_fields__)}")
+        if not isinstance(value, str) or not value.replace("_", "").isalnum() or value != value.lower():
+            raise ConfigError(f"{source}: push.company_properties.{key} must be a lowercase "
+                              f"HubSpot property name (letters, digits, _), got {value!r}")
+    return CompanyWriteBack(**names)
 
 
 def _int(table: dict, key: str, default: int, source: str, section: str,

@@ -8,6 +8,9 @@ from .owners import ROSTER
 
 OBJECT_TYPES = ("contacts", "companies", "calls", "emails", "meetings", "notes", "tasks")
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
+# Activity types HubSpot has and a contacts-scoped token may read, which the sandbox never
+# seeds: they answer (properties, empty lists) so tools that read every type run unchanged.
+UNSEEDED_TYPES = ("communications", "postal_mail")
 
 # HubSpot's default lifecycle order; "other" sits outside the forward-only ladder.
 LIFECYCLE_STAGES = (
@@ -62,13 +65,13 @@ CALL_DISPOSITIONS = (
 CATALOG_TIMESTAMP = "2019-08-06T02:41:52.015Z"
 
 MODIFIED_DATE = {t: ("lastmodifieddate" if t == "contacts" else "hs_lastmodifieddate")
-                 for t in OBJECT_TYPES}
+                 for t in OBJECT_TYPES + UNSEEDED_TYPES}
 CREATED_DATE = {t: ("createdate" if t in ("contacts", "companies") else "hs_createdate")
-                for t in OBJECT_TYPES}
+                for t in OBJECT_TYPES + UNSEEDED_TYPES}
 DEFAULT_PROPERTIES = {
     "contacts": ("firstname", "lastname", "email"),
     "companies": ("name", "domain"),
-    **{t: () for t in ENGAGEMENT_TYPES},
+    **{t: () for t in ENGAGEMENT_TYPES + UNSEEDED_TYPES},
 }
 
 
@@ -280,7 +283,8 @@ def company_properties() -> list[Property]:
 
 def engagement_properties(object_type: str) -> list[Property]:
     group = {"calls": "call", "emails": "email", "meetings": "meeting",
-             "notes": "note", "tasks": "task"}[object_type]
+             "notes": "note", "tasks": "task", "communications": "communication",
+             "postal_mail": "postal_mail"}[object_type]
     common = [*_record_basics(object_type, group),
               _datetime("hs_timestamp", "Activity date", group),
               _owner(group, "Activity assigned to")]
@@ -310,6 +314,13 @@ def engagement_properties(object_type: str) -> list[Property]:
             _datetime("hs_meeting_end_time", "End time", group),
         ],
         "notes": [Property("hs_note_body", "Note body", "string", "html", group)],
+        "communications": [
+            _select("hs_communication_channel_type", "Channel type", group,
+                    options(["SMS", "WHATS_APP", "LINKEDIN_MESSAGE"])),
+            _text("hs_communication_logged_from", "Logged from", group),
+            Property("hs_communication_body", "Body", "string", "html", group),
+        ],
+        "postal_mail": [Property("hs_postal_mail_body", "Body", "string", "html", group)],
         "tasks": [
             _text("hs_task_subject", "Task title", group),
             _select("hs_task_status", "Task status", group, options(
@@ -331,6 +342,7 @@ def default_groups(object_type: str) -> list[PropertyGroup]:
                      ("conversioninformation", "Conversion information"),
                      ("sales_properties", "Sales properties")],
         "companies": [("companyinformation", "Company information")],
+        "postal_mail": [("postal_mail", "Postal mail information")],
     }.get(object_type) or [(object_type[:-1], f"{object_type[:-1].capitalize()} information")]
     return [PropertyGroup(name, label, i) for i, (name, label) in enumerate(names)]
 

@@ -3,7 +3,8 @@
     SandboxError                  anything the sandbox raises on purpose
      ├── PortInUseError           the requested port is taken (also an OSError)
      ├── ApiError                 a HubSpot-shaped HTTP error reply (status, category,
-     │                            message)
+     │    │                       message)
+     │    └── MissingScopesError  403 MISSING_SCOPES: the token may not read an object type
      └── PropertyValueError       one property value failed validation (code, property name)
 """
 from __future__ import annotations
@@ -49,6 +50,21 @@ class ApiError(SandboxError):
         self.errors = errors or []
         self.context = context
         self.extra = extra or {}
+
+
+class MissingScopesError(ApiError):
+    """403 for an object type the token holds no scope for; body as in HubSpot's
+    error-handling docs."""
+
+    MESSAGE = ("This app hasn't been granted all required scopes to make this call. Read more "
+               "about required scopes here: https://developers.hubspot.com/scopes.")
+
+    def __init__(self, object_type: str, scope: str) -> None:
+        super().__init__(403, "MISSING_SCOPES", self.MESSAGE, errors=[
+            {"message": "One or more of the following scopes are required.",
+             "context": {"requiredGranularScopes": [scope]}}],
+            extra={"links": {"scopes": "https://developers.hubspot.com/scopes"}})
+        self.object_type = object_type
 
 
 def not_found(message: str) -> ApiError:

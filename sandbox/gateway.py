@@ -70,7 +70,7 @@ class Gateway:
         if not admission.allowed:
             return self._rate_limited(admission.policy or "TEN_SECONDLY_ROLLING",
                                       admission.headers)
-        response = self._call(match, req)
+        response = error_response(match.forbidden) if match.forbidden else self._call(match, req)
         response.headers.update(admission.headers)
         return response
 

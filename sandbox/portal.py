@@ -7,7 +7,8 @@ import threading
 from typing import Any, Callable, Iterable, Iterator
 
 from .associations import SINGULAR, AssociationStore, is_supported
-from .catalog import CREATED_DATE, MODIFIED_DATE, OBJECT_TYPES, PropertyCatalog
+from .catalog import (CREATED_DATE, MODIFIED_DATE, OBJECT_TYPES, UNSEEDED_TYPES,
+                      PropertyCatalog)
 from .clock import Clock, iso_ms, system_clock
 from .errors import ApiError, PropertyValueError, invalid, not_found
 from .records import ID_BASES, ChangeEvent, Record
@@ -30,10 +31,11 @@ class Portal:
         self.clock = clock
         self.settings = settings or Settings()
         self.portal_id = portal_id
-        self.catalogs = {t: PropertyCatalog(t) for t in OBJECT_TYPES}
-        self.records: dict[str, dict[int, Record]] = {t: {} for t in OBJECT_TYPES}
+        self.catalogs = {t: PropertyCatalog(t) for t in OBJECT_TYPES + UNSEEDED_TYPES}
+        self.records: dict[str, dict[int, Record]] = {t: {} for t in
+                                                      OBJECT_TYPES + UNSEEDED_TYPES}
         self.links = AssociationStore()
-        self._ids: dict[str, list[int]] = {t: [] for t in OBJECT_TYPES}
+        self._ids: dict[str, list[int]] = {t: [] for t in OBJECT_TYPES + UNSEEDED_TYPES}
         self._next_id = dict(ID_BASES)
         self._emails: dict[str, int] = {}
         self._listeners: list[Listener] = []

@@ -113,6 +113,11 @@ def create_group(b: Backend, req: Request, type: str) -> Response:
     return json_response(201, group.to_json())
 
 
+def list_schemas(b: Backend, req: Request) -> Response:
+    """Custom object schemas: the sandbox portal has none."""
+    return json_response(200, {"results": []})
+
+
 def _create(b: Backend, type: str, body: dict[str, Any]) -> Property:
     missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
     if missing:
@@ -161,6 +166,7 @@ def _check_types(type_: str, field_type: str, opts: tuple[Option, ...]) -> None:
 
 
 ROUTES = [
+    Route("GET", "/crm/v3/schemas", list_schemas),
     Route("POST", "/crm/v3/properties/{type}/batch/create", batch_create_properties),
     Route("POST", "/crm/v3/properties/{type}/batch/read", batch_read_properties),
     Route("GET", "/crm/v3/properties/{type}/groups", list_groups),

@@ -9,7 +9,7 @@ from .clock import iso_ms
 # Distinct id ranges per type make a wrongly-typed id obvious in tests.
 ID_BASES = {"contacts": 1, "companies": 10_000_001, "calls": 20_000_001,
             "emails": 30_000_001, "meetings": 40_000_001, "notes": 50_000_001,
-            "tasks": 60_000_001}
+            "tasks": 60_000_001, "communications": 70_000_001, "postal_mail": 80_000_001}
 
 
 class Record:

@@ -32,10 +32,11 @@ def search(b: Backend, req: Request, type: str) -> Response:
     body = req.json_object()
     limit, offset = _paging(body, b.portal.settings.search_result_cap)
     catalog = b.portal.catalogs[type]
-    groups = _groups(body.get("filterGroups") or [], catalog)
+    raw_groups = _filter_groups(body)
+    groups = _groups(raw_groups, catalog)
     text = _query_predicate(type, body.get("query"))
     sort_key, descending = _sort(body.get("sorts") or [], catalog)
-    start = _lowest_id(body.get("filterGroups") or [])
+    start = _lowest_id(raw_groups)
     match = _matcher(groups)
     with b.portal.lock:
         matched = [r for r in b.portal.live(type, start)
@@ -48,6 +49,15 @@ def search(b: Backend, req: Request, type: str) -> Response:
         result["paging"] = {"next": {"after": str(offset + limit),
                                      "link": f"?after={offset + limit}"}}
     return json_response(200, result)
+
+
+def _filter_groups(body: dict[str, Any]) -> list[Any]:
+    """`filterGroups`, plus a top-level `filters` list as one more group: HubSpot accepts that
+    older form, and airbyte-source-hubspot's incremental streams send only it."""
+    groups = list(body.get("filterGroups") or [])
+    if body.get("filters"):
+        groups.append({"filters": body["filters"]})
+    return groups
 
 
 def _paging(body: dict[str, Any], cap: int) -> tuple[int, int]:

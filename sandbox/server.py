@@ -7,7 +7,8 @@ import time
 from datetime import datetime
 from typing import Any, Callable
 
-from . import admin_api, associations_api, objects_api, owners_api, properties_api, search
+from . import (admin_api, associations_api, engagements_v1, legacy_api, objects_api, owners_api,
+               properties_api, search)
 from .backend import Backend
 from .clock import Clock, day_floor_ms, system_clock, to_ms
 from .errors import PortInUseError, SandboxError
@@ -23,7 +24,8 @@ from .transport import SandboxHTTPServer
 from .webhooks import WebhookEmitter
 
 ROUTES = (admin_api.ROUTES + search.ROUTES + objects_api.ROUTES + properties_api.ROUTES
-          + associations_api.ROUTES + owners_api.ROUTES)
+          + associations_api.ROUTES + owners_api.ROUTES + legacy_api.ROUTES
+          + engagements_v1.ROUTES)
 
 
 class Sandbox:

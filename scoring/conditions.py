@@ -19,6 +19,9 @@ expression and means what it says: case-sensitive unless the pattern has `(?i)`.
 Placeholders: a field may carry values that count as missing (`Field.missing`, e.g. "N/A",
 "-"); `compile_leaf` turns them into None before any operator sees them, so they behave
 exactly like an unset property everywhere, `exists` included.
+
+One module at about the usual size limit: each operator's builder sits next to the others that
+share its coercions, so what `equals` means for each property type reads in one place.
 """
 from __future__ import annotations
 

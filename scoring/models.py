@@ -7,13 +7,15 @@ the rules' condition language on contact and company properties: contacts outsid
 score from that model) and its role: at most one model drives lifecycle stages; a shadow
 model is scored and compared but never moves a stage.
 
-A company model (issue 14, company scores) is added beside the contact models here
-(`ModelSet.company`), so every path that walks a ModelSet learns of it in one place.
+The company model (`[scoring] company_model`, scoring/company_model.py) sits beside the
+contact models (`ModelSet.company`), so every path that walks a ModelSet learns of it in one
+place. It rolls up the engagement of one contact model, the one in charge
+(`ModelSet.engagement_source`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -21,6 +23,7 @@ from scoring.batch import Chunk, Events, Frame, compile_mask
 from scoring.conditions import Context, Invalid, compile_condition, email_domain
 from scoring.errors import ModelError, Problem
 from scoring.inputs import Facts, PropertyTypes, contact_resolver
+from scoring.company_model import CompanyModel
 from scoring.model import FREE_EMAIL, Model
 
 DEFAULT = "default"  # the one model's name without [[models]] (foundation/settings.py agrees)
@@ -119,7 +122,7 @@ class ModelSet:
     """The contact models of one config, in config order (at most one drives stages)."""
 
     contacts: tuple[ContactModel, ...]
-    company: Any = None  # the company model, when the config has one (company scores)
+    company: CompanyModel | None = None  # [scoring] company_model, when the config has one
 
     def __post_init__(self) -> None:
         names = [m.name for m in self.contacts]
@@ -144,8 +147,13 @@ class ModelSet:
     @property
     def primary(self) -> ContactModel:
         """The model in charge (the champion): the stage driver, else the first not in shadow."""
-        return self.stage_driver or next((m for m in self.contacts if not m.shadow),
-                                         self.contacts[0])
+        return primary_of(self.contacts)
+
+    @property
+    def engagement_source(self) -> ContactModel:
+        """The contact model whose stored engagement the company model rolls up: the one in
+        charge (a challenger in shadow never feeds the company score)."""
+        return self.primary
 
     @property
     def shadows(self) -> tuple[ContactModel, ...]:
@@ -169,6 +177,21 @@ class ModelSet:
                 contacts.update(model.segment.contact_names)
                 companies.update(model.segment.company_names)
         return tuple(sorted(contacts)), tuple(sorted(companies))
+
+
+class _Role(Protocol):
+    drives_stages: bool
+    shadow: bool
+
+
+R = TypeVar("R", bound=_Role)
+
+
+def primary_of(models: Sequence[R]) -> R:
+    """The model in charge among `models` (ContactModels, or the settings' ModelConfigs):
+    the one driving stages, else the first not in shadow, else the first."""
+    return next((m for m in models if m.drives_stages),
+                next((m for m in models if not m.shadow), models[0]))
 
 
 def in_segments(models: Sequence[ContactModel], now: float

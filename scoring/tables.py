@@ -214,6 +214,11 @@ def _values(spec: Any, field: Field | None, bad: Complain, case_sensitive: bool
     return tuple(rows)
 
 
+def parse_bands(spec: Any, bad: Complain) -> tuple[Band, ...]:
+    """A validated list of bands (ascending, not overlapping); problems go to `bad`."""
+    return _bands(spec, bad)
+
+
 def _bands(spec: Any, bad: Complain) -> tuple[Band, ...]:
     if not isinstance(spec, list) or not spec or not all(isinstance(b, dict) for b in spec):
         bad("must be a list of bands, e.g. [{ below = 7, points = 10 }, "

@@ -6,6 +6,11 @@
     contact.deletion                  re-read the contact: absent from HubSpot ⇒ tombstone
     contact.privacyDeletion           erase the cached personal properties, tombstone
     contact.merge                     re-point merged ids at the survivor, re-read the survivor
+    company.creation / propertyChange / deletion / restore / merge
+                                      re-read the company (a change of a property leadsync
+                                      writes is an echo, dropped); it and, where contact rules
+                                      read its score, its contacts are rescored
+    company.associationChange         as contact.associationChange (the contact side)
     anything else                     dropped, with the reason
 
 Generic `object.*` events for contacts (`objectTypeId` "0-1") count as `contact.*`. An
@@ -22,6 +27,8 @@ from typing import Iterable, Sequence
 from cache.inbox import InboxEntry
 
 CONTACT_TYPE_ID = "0-1"
+COMPANY_TYPE_ID = "0-2"
+COMPANY_KINDS = ("creation", "propertyChange", "restore", "deletion", "merge")
 # associationType words (CONTACT_TO_<WORD>) → the stream that holds the other side
 ASSOCIATED = {"COMPANY": "companies", "CALL": "calls", "EMAIL": "emails", "MEETING": "meetings",
               "NOTE": "notes", "TASK": "tasks"}
@@ -39,10 +46,11 @@ class Triage:
     erase: set[str] = field(default_factory=set)
     merges: list[tuple[str, list[str]]] = field(default_factory=list)
     dropped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    companies: dict[str, list[int]] = field(default_factory=dict)  # company → its events
 
     @property
     def work_ids(self) -> list[int]:
-        return sorted({i for ids in self.read.values() for i in ids})
+        return sorted({i for ids in [*self.read.values(), *self.companies.values()] for i in ids})
 
     def add(self, contact_id: str, entry_id: int) -> None:
         self.read.setdefault(contact_id, []).append(entry_id)
@@ -76,11 +84,23 @@ class EchoFilter:
         return None
 
 
-def triage(entries: Sequence[InboxEntry], echo: EchoFilter, streams: Iterable[str]) -> Triage:
-    """Sort `entries` (oldest first, as claimed) into the work they need."""
+def triage(entries: Sequence[InboxEntry], echo: EchoFilter, streams: Iterable[str], *,
+           companies: bool = False) -> Triage:
+    """Sort `entries` (oldest first, as claimed) into the work they need. Company events
+    are work only with a company model (`companies`); else dropped as not contact events."""
     pulled = set(streams)
     work = Triage()
     for entry in entries:
+        company = _company_event(entry) if companies else None
+        if company is not None:
+            company_id, name = company
+            if name is not None and name in echo.own:
+                work.dropped[f"echo: {name} is written only by leadsync"].append(entry.id)
+            elif "companies" not in pulled:
+                work.dropped["companies are not pulled"].append(entry.id)
+            else:
+                work.companies.setdefault(company_id, []).append(entry.id)
+            continue
         kind, contact_id, reason = _classify(entry, pulled)
         if reason is None and kind == "propertyChange":
             payload = entry.payload
@@ -131,6 +151,22 @@ def _classify(entry: InboxEntry, pulled: set[str]) -> tuple[str, str, str | None
     if kind not in REREAD and kind != "privacyDeletion":
         return kind, "", f"{entry.subscription_type} is not an event leadsync handles"
     return kind, entry.object_id, None
+
+
+def _company_event(entry: InboxEntry) -> tuple[str, str | None] | None:
+    """(company id, property name or None) of an event about a company itself; None for
+    anything else (association changes go the contact's way)."""
+    prefix, _, kind = entry.subscription_type.partition(".")
+    payload = entry.payload
+    if kind not in COMPANY_KINDS or not (
+            prefix == "company" or prefix == "object"
+            and payload.get("objectTypeId") == COMPANY_TYPE_ID):
+        return None
+    company_id = entry.object_id
+    if kind == "merge":
+        company_id = str(payload.get("primaryObjectId", payload.get("newObjectId", company_id)))
+    name = payload.get("propertyName") if kind == "propertyChange" else None
+    return company_id, None if name is None else str(name)
 
 
 def _other_side(payload: dict) -> str:

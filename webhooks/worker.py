@@ -39,6 +39,8 @@ from cache.records import Tally, apply_merge, queue_associations, save_records
 from connector.associations import AssociationRefresher
 from connector.client import BATCH_LIMIT, HubSpot
 from connector.push import push
+from cache.company_reader import companies_of, contacts_of
+from flows.company_flow import CompanyStep
 from flows.sync import stage_policy, write_back_extra, write_targets
 from foundation.errors import CacheBusy, HubSpotError, LeadsyncError
 from foundation.settings import Settings
@@ -95,6 +97,9 @@ class BatchReport:
     written: int = 0
     write_calls: int = 0
     write_failures: int = 0
+    companies_scored: int = 0
+    companies_changed: int = 0
+    companies_written: int = 0
     api_calls: int = 0
     seconds: float = 0.0
     error: str | None = None
@@ -106,7 +111,9 @@ class BatchReport:
         text = (f"{self.events} events: {self.done} done, {self.dropped} dropped, "
                 f"{self.failed} failed; {self.read} contacts read, {self.tombstoned} tombstoned, "
                 f"{self.erased} erased, {self.merged} merges, {self.scored} rescored "
-                f"({self.changed} changed), {self.written} written; {self.api_calls} API calls, "
+                f"({self.changed} changed), {self.written} written; {self.companies_scored} "
+                f"companies rescored ({self.companies_changed} changed), "
+                f"{self.companies_written} written; {self.api_calls} API calls, "
                 f"{self.seconds:.2f} s")
         return text + (f"; error: {self.error}" if self.error else "")
 
@@ -134,8 +141,10 @@ class Worker:
         self.targets = write_targets(settings, self.models)
         self.policy = stage_policy(cache, settings, self.models)
         self.streams = select(tuple(settings.streams), write_back_extra(settings))
+        self.company = CompanyStep.of(settings, self.models)
         self.own = frozenset(name for target in self.targets
-                             for name in names_of(target).values())
+                             for name in names_of(target).values()) | frozenset(
+            self.company.names.values() if self.company else ())
         self._pool = ThreadPoolExecutor(4, thread_name_prefix="webhook-assoc")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -238,10 +247,10 @@ class Worker:
         started, calls = time.monotonic(), self.client.counters.calls
         report = BatchReport(events=len(entries))
         echo = EchoFilter(self.cache.conn, self.own, inbox.iso(now - self.config.echo_window))
-        work = triage(entries, echo, self.streams)
+        work = triage(entries, echo, self.streams, companies=self.company is not None)
         for reason, ids in work.dropped.items():
             report.dropped += inbox.mark_dropped(self.cache, ids, reason, now)
-        if work.read:
+        if work.read or work.companies:
             try:
                 with self.cache.run("webhook") as run:
                     outcome = self._apply(work, now, report, run.id)
@@ -276,6 +285,9 @@ class Worker:
         for contact_id, ids in work.read.items():
             why = outcome.failed.get(outcome.alias.get(contact_id, contact_id))
             (failed.setdefault(why, []) if why else done).extend(ids)
+        for company_id, ids in work.companies.items():
+            why = outcome.failed.get(f"company:{company_id}")
+            (failed.setdefault(why, []) if why else done).extend(ids)
         report.done += inbox.mark_done(self.cache, done, now)
         for why, ids in failed.items():
             report.failed += inbox.mark_failed(self.cache, ids, why, now,
@@ -295,20 +307,42 @@ class Worker:
             self._read_contacts(wanted[start:start + BATCH_LIMIT], work, outcome, report)
         linked = {outcome.alias.get(c, c): types for c, types in work.links.items() if types}
         self._refresh_links({c: t for c, t in linked.items() if c in outcome.live})
+        companies = self._read_companies(sorted(work.companies, key=_numeric))
         live = sorted(outcome.live, key=_numeric)
+        company = self.company
+        if not live and not companies:
+            return outcome
+        overlay = company.overlay if company else None
+        if live:
+            scored = rescore(self.cache, self.models, now, contact_ids=live, trigger="webhook",
+                             run_id=run_id, company_scores=overlay)
+            report.scored, report.changed = scored.scored, scored.changed
+        touched: list[str] = []
+        if company is not None:
+            touched = sorted(set(companies_of(self.cache, live)) | set(companies))
+            run = company.rescore(self.cache, self.models, now, trigger="webhook",
+                                  run_id=run_id, contact_ids=live, company_ids=companies)
+            report.companies_scored, report.companies_changed = run.score.scored, run.score.changed
+            if run.contacts_again is not None:
+                live = sorted(set(live) | set(contacts_of(self.cache, run.score.changed_ids)),
+                              key=_numeric)
+        if live:
+            pushed = push(self.cache, self.client, self.targets, self.policy,
+                          contact_ids=live, concurrency=self.settings.concurrency,
+                          run_id=run_id)
+            report.written = pushed.contacts_written
+            report.write_calls, report.write_failures = pushed.write_calls, len(pushed.failed)
+        if company is not None and touched:
+            company.push(self.cache, self.client, run, run_id=run_id, company_ids=touched)
+            report.companies_written = run.push.companies_written
+            outcome.failed.update({f"company:{f['company_id']}": f"write-back failed: {f['error']}"
+                                   for f in run.push.failed})
         if not live:
             return outcome
-        scored = rescore(self.cache, self.models, now, contact_ids=live, trigger="webhook",
-                         run_id=run_id)
-        report.scored, report.changed = scored.scored, scored.changed
-        pushed = push(self.cache, self.client, self.targets, self.policy,
-                      contact_ids=live, concurrency=self.settings.concurrency, run_id=run_id)
-        report.written = pushed.contacts_written
-        report.write_calls, report.write_failures = pushed.write_calls, len(pushed.failed)
         marks = ",".join("?" * len(live))
-        outcome.failed = {row[0]: f"write-back failed: {row[1]}" for row in self.cache.conn.execute(
+        outcome.failed.update({row[0]: f"write-back failed: {row[1]}" for row in self.cache.conn.execute(
             f"SELECT contact_id, error FROM outbox WHERE status = 'failed' "
-            f"AND contact_id IN ({marks}) ORDER BY id", live)}
+            f"AND contact_id IN ({marks}) ORDER BY id", live)})
         return outcome
 
     def _read_contacts(self, ids: list[str], work: Triage, outcome: _Outcome,
@@ -335,6 +369,25 @@ class Worker:
                 work.links[contact_id].update(t for t in self.streams if t != "contacts")
             report.tombstoned += tombstone(conn, gone)
         report.read += len(ids)
+
+    def _read_companies(self, ids: list[str]) -> list[str]:
+        """Batch-read companies named by company events; save the live ones, mark those
+        HubSpot no longer has archived. Returns the live ids."""
+        if not ids or "companies" not in self.streams:
+            return []
+        stream = self.streams["companies"]
+        live: list[str] = []
+        for start in range(0, len(ids), BATCH_LIMIT):
+            chunk = ids[start:start + BATCH_LIMIT]
+            result = self.client.batch_read("companies", chunk, properties=stream.properties)
+            records = [r for r in result.results if not r.get("archived")]
+            live += [str(r["id"]) for r in records]
+            gone = [i for i in chunk if i not in {str(r["id"]) for r in records}]
+            with self.cache.transaction() as conn:
+                save_records(conn, stream, records, utcnow(), Tally())
+                conn.executemany("UPDATE companies SET archived = 1 WHERE id = ?",
+                                 [(i,) for i in gone])
+        return live
 
     def _refresh_links(self, links: dict[str, set[str]]) -> None:
         """Re-read the contacts' associations, then companies/engagements not cached yet."""

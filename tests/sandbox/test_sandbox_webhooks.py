@@ -229,3 +229,46 @@ def test_webhooks_can_be_configured_over_http(sb, receiver):
     assert sb.webhooks.wait_idle(5)
     status = requests.get(sb.base_url + "/_sandbox/webhooks").json()
     assert (status["delivered"], status["pending"], status["failed"]) == (1, 0, 0)
+
+
+def test_company_write_back_and_company_events_have_hubspot_shapes(sb, receiver):
+    """Company property creation and batch update over HTTP, and the company.* events they
+    and a user's actions cause, with the fields of HubSpot's company webhooks."""
+    sb.webhooks.configure(url=receiver.url, client_secret=SECRET, batch_window_ms=20,
+                          subscriptions=["company.creation", "company.propertyChange",
+                                         "company.deletion", "company.associationChange"])
+    base = f"{sb.base_url}/crm/v3"
+    auth = {"Authorization": f"Bearer {sb.token}"}
+    made = requests.post(f"{base}/properties/companies", headers=auth, timeout=10, json={
+        "name": "leadsync_company_score", "label": "leadsync company score", "type": "number",
+        "fieldType": "number", "groupName": "companyinformation"})
+    assert made.status_code == 201 and made.json()["type"] == "number"
+    company = next(r["id"] for r in sb.portal.truth("companies") if not r["archived"])
+    answer = requests.post(f"{base}/objects/companies/batch/update", headers=auth, timeout=10,
+                           json={"inputs": [{"id": company,
+                                             "properties": {"leadsync_company_score": "42.5"}}]})
+    assert answer.status_code == 200
+    assert answer.json()["results"][0]["properties"]["leadsync_company_score"] == "42.5"
+    created = sb.portal.create("companies", {"name": "Newco", "domain": "newco.example"})
+    contact = contact_ids(sb, 1)[0]
+    sb.portal.associate("contacts", contact, "companies", created.id)
+    sb.portal.archive("companies", created.id)
+    assert sb.webhooks.wait_idle(5)
+
+    events = receiver.events()
+    common = {"eventId", "subscriptionId", "portalId", "appId", "occurredAt", "subscriptionType",
+              "attemptNumber", "objectId", "changeSource"}
+    assert all(common <= set(e) for e in events)
+    score = [e for e in events if e.get("propertyName") == "leadsync_company_score"]
+    assert [(e["subscriptionType"], e["objectId"], e["propertyValue"], e["changeSource"])
+            for e in score] == [("company.propertyChange", int(company), "42.5", "INTEGRATION")]
+    mine = [e for e in events if e["objectId"] == created.id]
+    kinds = [e["subscriptionType"] for e in mine]
+    assert kinds[0] == "company.creation" and kinds[-1] == "company.deletion"
+    assert {"name", "domain"} <= {e.get("propertyName") for e in mine
+                                  if e["subscriptionType"] == "company.propertyChange"}
+    [link] = [e for e in mine if e["subscriptionType"] == "company.associationChange"]
+    assert {k: link[k] for k in ("associationType", "fromObjectId", "toObjectId",
+                                 "associationRemoved", "isPrimaryAssociation")} == {
+        "associationType": "COMPANY_TO_CONTACT", "fromObjectId": created.id,
+        "toObjectId": int(contact), "associationRemoved": False, "isPrimaryAssociation": False}
