@@ -11,8 +11,9 @@ from typing import Any
 
 VIEWS: dict[str, dict[str, Any]] = {
     "contacts_view": {
-        "description": "One row per live contact (archived and merged-away left out) with its "
-                       "current leadsync score. Facet by source, stage, grade or inactive.",
+        "description": "One row per live contact (archived and merged-away left out) and model "
+                       "scoring it, with its current leadsync score. Facet by scored_by (the "
+                       "model), source, stage, grade or inactive.",
         "columns": {
             "contact_id": "HubSpot contact id (as a number, so it sorts 1, 2, 10)",
             "email": "Email address",
@@ -28,10 +29,11 @@ VIEWS: dict[str, dict[str, Any]] = {
             "grade": "A1-C3: fit letter (A best) and engagement number (1 most engaged)",
             "inactive": "yes when the last engagement is older than the model's limit",
             "model": "Model name and version that scored it",
+            "scored_by": "The config's model ([[models]] name; default with one model)",
             "scored_at": "When the score was last stored",
             "created": "When the contact was created in HubSpot",
         },
-        "facets": ["source", "stage", "grade", "inactive"],
+        "facets": ["scored_by", "source", "stage", "grade", "inactive"],
         "sort_desc": "score",
     },
     "score_changes_view": {
@@ -52,6 +54,7 @@ VIEWS: dict[str, dict[str, Any]] = {
             "new_stage": "Model's stage after",
             "reasons": "The rules behind the new score, heaviest first",
             "model": "Model name and version",
+            "scored_by": "The config's model ([[models]] name; default with one model)",
             "trigger": "What rescored it: score, sync or webhook",
             "pushed_at": "When the change reached HubSpot (empty: not yet)",
         },
@@ -97,8 +100,8 @@ QUERIES: dict[str, dict[str, str]] = {
     "leads_to_call": {
         "title": "Leads to call",
         "description": "Active contacts not yet an opportunity or customer, best score first.",
-        "sql": "SELECT contact_id, email, name, company, source, score, grade, scored_stage "
-               "FROM contacts_view WHERE inactive = 'no' "
+        "sql": "SELECT contact_id, email, name, company, source, score, grade, scored_stage, "
+               "scored_by FROM contacts_view WHERE inactive = 'no' "
                "AND COALESCE(stage, '') NOT IN ('opportunity', 'customer', 'evangelist') "
                "AND COALESCE(scored_stage, '') NOT IN ('opportunity', 'customer', 'evangelist') "
                "ORDER BY score DESC, engagement DESC LIMIT 100",

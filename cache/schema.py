@@ -538,6 +538,8 @@ MIGRATIONS: list[tuple[str, str]] = [
     # rebuilt without renaming one: the views above name `scores`, and SQLite refuses a
     # rename while a view names a table that is gone. Dropping the table dropped the push_dirty
     # triggers on it (0014): they are created again (and a removed score marks its contact).
+    # The browse views (0013) gain `scored_by`, the config's model name: contacts_view has a
+    # row per contact and model (a contact no model scores: one row, scored_by NULL).
     ("0019_scores_per_model", """
         CREATE TABLE scores_before_models AS SELECT * FROM scores;
         DROP TABLE scores;
@@ -579,5 +581,61 @@ MIGRATIONS: list[tuple[str, str]] = [
             DELETE FROM push_dirty WHERE contact_id = OLD.contact_id;
             INSERT INTO push_dirty (contact_id) VALUES (OLD.contact_id);
         END;
+        DROP VIEW IF EXISTS contacts_view;
+        CREATE VIEW contacts_view AS
+        SELECT CAST(c.id AS INTEGER) AS contact_id,
+               c.email,
+               NULLIF(TRIM(COALESCE(json_extract(c.properties, '$.firstname'), '') || ' ' ||
+                           COALESCE(json_extract(c.properties, '$.lastname'), '')), '') AS name,
+               json_extract(c.properties, '$.jobtitle') AS job_title,
+               COALESCE((SELECT json_extract(co.properties, '$.name')
+                         FROM associations a JOIN companies co ON co.id = a.to_id
+                         WHERE a.from_type = 'contacts' AND a.from_id = c.id
+                           AND a.to_type = 'companies' AND a.type_id = 1 LIMIT 1),
+                        json_extract(c.properties, '$.company')) AS company,
+               json_extract(c.properties, '$.hs_analytics_source') AS source,
+               json_extract(c.properties, '$.lifecyclestage') AS stage,
+               s.stage AS scored_stage,
+               s.total AS score,
+               s.fit,
+               s.engagement,
+               s.grade,
+               CASE s.inactive WHEN 1 THEN 'yes' WHEN 0 THEN 'no' END AS inactive,
+               s.model_name || ' ' || s.model_version AS model,
+               s.model AS scored_by,
+               s.scored_at,
+               substr(COALESCE(c.created_at, json_extract(c.properties, '$.createdate')), 1, 10)
+                   AS created
+        FROM contacts c LEFT JOIN scores s ON s.contact_id = c.id
+        WHERE c.archived = 0 AND c.merged_into IS NULL;
+        DROP VIEW IF EXISTS score_changes_view;
+        CREATE VIEW score_changes_view AS
+        SELECT h.id AS change_id,
+               CAST(h.contact_id AS INTEGER) AS contact_id,
+               c.email,
+               h.changed_at,
+               h.as_of,
+               h.old_total,
+               h.new_total,
+               ROUND(COALESCE(h.new_total, 0) - COALESCE(h.old_total, 0), 1) AS change,
+               h.old_grade,
+               h.new_grade,
+               h.old_stage,
+               h.new_stage,
+               (SELECT group_concat(words, '; ') FROM (
+                    SELECT json_extract(r.value, '$[0]') || ' ' ||
+                           CASE WHEN json_extract(r.value, '$[2]') >= 0 THEN '+' ELSE '' END ||
+                           CASE WHEN json_extract(r.value, '$[2]')
+                                     = CAST(json_extract(r.value, '$[2]') AS INTEGER)
+                                THEN CAST(CAST(json_extract(r.value, '$[2]') AS INTEGER) AS TEXT)
+                                ELSE printf('%.1f', json_extract(r.value, '$[2]')) END AS words
+                    FROM json_each(CASE WHEN json_valid(h.reasons) THEN h.reasons ELSE '[]' END) r
+                    WHERE json_extract(r.value, '$[3]') != 0
+                    ORDER BY abs(json_extract(r.value, '$[2]')) DESC, r.key)) AS reasons,
+               h.model_name || ' ' || h.model_version AS model,
+               h.model AS scored_by,
+               h.trigger,
+               h.pushed_at
+        FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id;
     """),
 ]

@@ -139,3 +139,20 @@ def test_browse_binds_loopback_only_and_explains_a_missing_cache(tmp_path: Path)
     tables = metadata("leadsync")["databases"]["leadsync"]["tables"]
     assert all(tables[name] == {"hidden": True} for name in HIDDEN)
     assert json.dumps(metadata("x"))  # Datasette reads it as JSON
+
+
+def test_contacts_view_has_a_row_per_contact_and_model(tmp_path):
+    cache = build(tmp_path / "views.db")
+    add_contact(cache, "10", email="j@x.io")
+    add_contact(cache, "11", email="k@x.io")
+    with cache.transaction() as conn:
+        for model, total in (("eu", 35), ("next", 50)):
+            conn.execute("INSERT INTO scores (contact_id, model, model_name, model_version, "
+                         "as_of, fit, engagement, total, grade, scored_at) VALUES "
+                         "('10', ?, 'starter', '1', '2026-11-02', 30, 5, ?, 'B2', '2026-11-02')",
+                         (model, total))
+    rows = cache.conn.execute("SELECT contact_id, scored_by, score FROM contacts_view "
+                              "WHERE contact_id IN (10, 11) ORDER BY contact_id, scored_by"
+                              ).fetchall()
+    assert rows == [(10, "eu", 35.0), (10, "next", 50.0), (11, None, None)]
+    cache.close()
