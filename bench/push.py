@@ -79,8 +79,10 @@ def score_contacts(cache, ids: list[str], bump: int = 0, changed: int = 0,
         if bump == 0 or index < changed:
             history.append((contact_id, now, now, "bench", "1", "bench", total))
     with cache.transaction() as conn:
-        conn.executemany("INSERT OR REPLACE INTO scores VALUES "
-                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)  # followup last
+        conn.executemany("INSERT OR REPLACE INTO scores (contact_id, model_name, model_version, "
+                         "as_of, fit, engagement, total, grade, stage, inactive, reasons, "
+                         "scored_at, followup) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         rows)  # the default model's rows (column `model`)
         conn.executemany("INSERT INTO score_history (contact_id, changed_at, as_of, model_name, "
                          "model_version, trigger, new_total) VALUES (?, ?, ?, ?, ?, ?, ?)", history)
 
