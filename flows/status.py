@@ -39,6 +39,7 @@ def status(cache: Cache, now: datetime | None = None, settings: Settings | None 
         "scores_by_model": dict(conn.execute(
             "SELECT model, count(*) FROM scores GROUP BY model ORDER BY model").fetchall()),
         "history_rows": conn.execute("SELECT count(*) FROM score_history").fetchone()[0],
+        "company_scores": _company_scores(conn),
         "outbox": dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()),
         "inbox": dict(conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()),
         "webhooks": asdict(inbox_mod.metrics(cache, now)),
@@ -47,6 +48,20 @@ def status(cache: Cache, now: datetime | None = None, settings: Settings | None 
         "daily_budget": _daily_budget(conn),
         "last_runs": runs,
     }
+
+
+def _company_scores(conn) -> dict:
+    """Company scores (a company model's): how many, by grade, their history, their outbox."""
+    count = conn.execute("SELECT count(*) FROM company_scores").fetchone()[0]
+    return {"count": count,
+            "grades": {grade or "none": n for grade, n in conn.execute(
+                "SELECT grade, count(*) FROM company_scores GROUP BY grade "
+                "ORDER BY grade IS NULL, grade")},
+            "history_rows": conn.execute(
+                "SELECT count(*) FROM company_score_history").fetchone()[0],
+            "outbox": dict(conn.execute(
+                "SELECT status, count(*) FROM company_outbox GROUP BY status "
+                "ORDER BY status").fetchall())}
 
 
 # What `runs.records` counts, per command (the command's own summary says the same).
@@ -144,6 +159,14 @@ def render(report: dict) -> str:
     if len(by_model) > 1 or set(by_model) - {"default"}:
         lines.append("  by model: " + ", ".join(f"{name} {count:,}"
                                                 for name, count in by_model.items()))
+    companies = report.get("company_scores") or {}
+    if companies.get("count") or companies.get("history_rows"):
+        grades = ", ".join(f"{g} {n:,}" for g, n in companies["grades"].items()) or "none"
+        lines.append(f"Company scores: {companies['count']:,} (grades: {grades})  history rows: "
+                     f"{companies['history_rows']:,}")
+        if companies["outbox"]:
+            lines.append("  company outbox: " + ", ".join(
+                f"{k} {v:,}" for k, v in companies["outbox"].items()))
     if report["outbox"]:
         lines.append("Outbox: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report["outbox"].items())))
     if report["inbox"]:

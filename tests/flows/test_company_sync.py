@@ -83,6 +83,15 @@ def test_sync_writes_exactly_the_desired_company_values_then_nothing(sb, tmp_pat
         assert {k: have.get(k, "") for k in values} == values, company_id
     scores = [float(v[NAMES["score"]]) for v in wanted.values()]
     assert len(set(scores)) > 10  # the fixture model spreads companies out
+    status = json.loads(leadsync(sb, db, conf, "status", "--json").output)["company_scores"]
+    grades = {}
+    for values in wanted.values():
+        grade = values[NAMES["grade"]] or "none"
+        grades[grade] = grades.get(grade, 0) + 1
+    assert status == {"count": len(live), "grades": dict(sorted(grades.items())),
+                      "history_rows": len(live), "outbox": {"done": changed}}
+    text = leadsync(sb, db, conf, "status").output
+    assert f"Company scores: {len(live):,} (grades: " in text
 
     sb.reset_stats()
     second = leadsync(sb, db, conf, "sync", "--as-of", AS_OF, "--json")
@@ -122,3 +131,4 @@ def test_explain_and_history_of_a_company_after_sync(sb, tmp_path):
         (company, None, total, "sync")]
     both = leadsync(sb, db, conf, "explain", "1", "--company", company)
     assert both.exit_code == 2 and "not both" in both.output
+

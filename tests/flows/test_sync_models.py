@@ -152,6 +152,12 @@ def test_sync_writes_every_model_then_nothing_and_only_the_driver_moves_stages(s
     assert sb.stats()["by_route"].get(BATCH_ROUTE, 0) == 0
     assert "push:  0 contacts written in 0 batch calls" in second.output
 
+    status = leadsync(sb, db, config, "status", "--json")
+    assert json.loads(status.output)["scores_by_model"] == {
+        "americas": len(americas), "challenger": len(challenger), "europe": len(europe)}
+    assert (f"  by model: americas {len(americas):,}, challenger {len(challenger):,}, "
+            f"europe {len(europe):,}") in leadsync(sb, db, config, "status").output
+
 
 def test_a_contact_leaving_a_segment_has_that_models_values_cleared(sb, tmp_path, config):
     db = tmp_path / "leadsync.db"
