@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 from cache import push_dirty
 from cache.catalog import require_setup
@@ -35,6 +35,9 @@ from connector.rejections import named_inputs
 from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
                                ValidationFailed)
 from mappings.writeback import ContactChange, LifecyclePolicy, Plan
+
+if TYPE_CHECKING:  # connector/company_push.py imports this module
+    from connector.company_push import CompanyPushSummary
 
 MAX_SENDS = 3  # sends of one row per run before a retriable failure is left `failed`
 # Per-input error categories worth another try (the rest are the record's own problem).
@@ -63,9 +66,11 @@ class PushSummary:
     api_calls: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # `leadsync push` with a company model: the company scores' push (or its plan, dry run)
+    companies: "CompanyPushSummary | None" = None
 
     def as_dict(self, sample: int | None = None) -> dict:
-        return {"dry_run": self.dry_run, "full_check": self.full_check,
+        data = {"dry_run": self.dry_run, "full_check": self.full_check,
                 "plan": self.plan.as_dict(sample), "notes": self.notes,
                 "resent": len(self.backlog.resend), "held_by_failures": len(self.backlog.held),
                 "in_flight_elsewhere": len(self.backlog.in_flight),
@@ -74,6 +79,9 @@ class PushSummary:
                 "skipped": self.skipped, "unaccounted": self.unaccounted,
                 "rejected_named": self.rejected_named, "splits": self.splits,
                 "api_calls": self.api_calls, "seconds": round(self.seconds, 2)}
+        if self.companies is not None:
+            data["companies"] = self.companies.as_dict(sample)
+        return data
 
     def render(self, sample: int = 10) -> str:
         lines = [self.plan.render(sample)] + [f"note: {n}" for n in self.notes]
@@ -83,7 +91,11 @@ class PushSummary:
         if self.backlog.held:
             lines.append(f"{len(self.backlog.held):,} contacts held back by earlier failures; fix the "
                          f"cause, then run `leadsync push --retry-failed`")
+        companies = self.companies
         if self.dry_run:
+            if companies is not None:
+                lines.append(f"companies: {len(companies.plan.changes):,} to write, "
+                             f"{companies.plan.unchanged:,} already up to date")
             lines.append("dry run: nothing sent")
             return "\n".join(lines)
         lines.append(f"wrote {self.contacts_written:,} contacts in {self.write_calls:,} batch calls "
@@ -104,6 +116,8 @@ class PushSummary:
                       + (" (will be retried)" if f["retriable"] else "") for f in self.failed[:sample]]
             if len(self.failed) > sample:
                 lines.append(f"  … and {len(self.failed) - sample:,} more (--json lists all)")
+        if companies is not None:
+            lines.append(companies.render())
         return "\n".join(lines)
 
 

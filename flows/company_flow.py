@@ -20,7 +20,8 @@ from analysis.rescore import RescoreSummary, rescore
 from cache.company_reader import companies_of, contacts_of
 from cache.database import Cache
 from connector.client import HubSpot
-from connector.company_push import CompanyPushSummary, push_companies, require_company_setup
+from connector.company_push import (CompanyPushSummary, plan_companies, push_companies,
+                                    require_company_setup)
 from foundation.settings import Settings
 from mappings.company_writeback import company_names
 from scoring.company_model import CompanyModel
@@ -107,5 +108,14 @@ class CompanyStep:
 
     def push(self, cache: Cache, client: HubSpot, run: CompanyRun, *,
              run_id: int | None, company_ids: Sequence[str] | None = None) -> None:
-        run.push = push_companies(cache, client, self.names, company_ids=company_ids,
-                                  run_id=run_id)
+        run.push = self.write(cache, client, run_id=run_id, company_ids=company_ids)
+
+    def write(self, cache: Cache, client: HubSpot, *, run_id: int | None,
+              company_ids: Sequence[str] | None = None) -> CompanyPushSummary:
+        """Push the stored company scores that differ from HubSpot's (`leadsync push`)."""
+        return push_companies(cache, client, self.names, company_ids=company_ids,
+                              run_id=run_id)
+
+    def plan(self, cache: Cache) -> CompanyPushSummary:
+        """What `write` would send (`push --dry-run`): no API call."""
+        return CompanyPushSummary(plan_companies(cache.conn, self.names))

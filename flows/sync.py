@@ -139,7 +139,8 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
              dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
              wait: float = 0.0, quiet: bool = True, full_check: bool = False) -> PushSummary:
-    """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push."""
+    """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push; with a
+    company model, the company scores too (after the contacts, as `sync` does)."""
     if dry_run:
         return dry_run_push(db_path, settings, retry_failed=retry_failed, full_check=full_check)
     with run_lock(db_path, "push", wait=wait):
@@ -148,6 +149,9 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
             models = load_models(settings, cache)
             targets = write_targets(settings, models)
             policy = stage_policy(cache, settings, models)
+            company = CompanyStep.of(settings, models)
+            if company is not None:
+                company.require_setup(cache)
             with cache.run("push") as run:
                 client = client_factory()
                 progress = StreamProgress.for_terminal(quiet)
@@ -159,6 +163,10 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                                    retry_failed=retry_failed, concurrency=settings.concurrency,
                                    run_id=run.id, full_check=full_check,
                                    progress=progress and progress.step("push"))
+                    if company is not None:
+                        before = client.counters.calls
+                        summary.companies = company.write(cache, client, run_id=run.id)
+                        summary.api_calls += client.counters.calls - before
                 finally:
                     if progress:
                         progress.close()
@@ -189,6 +197,13 @@ def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False
                 require_setup(cache.conn, targets)
             except NotSetUp as exc:
                 summary.notes.append(str(exc))
+            company = CompanyStep.of(settings, models)
+            if company is not None:
+                summary.companies = company.plan(cache)
+                try:
+                    company.require_setup(cache)
+                except NotSetUp as exc:
+                    summary.notes.append(str(exc))
     finally:
         cache.close()
     return summary

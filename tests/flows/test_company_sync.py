@@ -132,3 +132,28 @@ def test_explain_and_history_of_a_company_after_sync(sb, tmp_path):
     both = leadsync(sb, db, conf, "explain", "1", "--company", company)
     assert both.exit_code == 2 and "not both" in both.output
 
+
+def test_push_alone_writes_company_scores_back_where_hubspot_differs(sb, tmp_path):
+    db, conf = tmp_path / "leadsync.db", config(tmp_path)
+    assert leadsync(sb, db, conf, "setup").exit_code == 0
+    assert leadsync(sb, db, conf, "sync", "--as-of", AS_OF).exit_code == 0
+    wanted = desired(db)
+    company = sorted(wanted, key=int)[0]
+    # someone overwrites the score in HubSpot; the next pull brings that value in
+    sb.portal.update("companies", company, {NAMES["score"]: "999"})
+    assert leadsync(sb, db, conf, "pull").exit_code == 0
+
+    plan = json.loads(leadsync(sb, db, conf, "push", "--dry-run", "--json").output)
+    assert [c["company_id"] for c in plan["companies"]["plan"]["changes"]] == [company]
+    assert "companies: 1 to write, " in leadsync(sb, db, conf, "push", "--dry-run").output
+
+    sb.reset_stats()
+    pushed = leadsync(sb, db, conf, "push", "--json")
+    assert pushed.exit_code == 0, pushed.output
+    companies = json.loads(pushed.output)["companies"]
+    assert (companies["companies_written"], companies["write_calls"]) == (1, 1)
+    assert sb.stats()["by_route"][COMPANY_ROUTE] == 1
+    have = sb.portal.get("companies", company).properties
+    assert have[NAMES["score"]] == wanted[company][NAMES["score"]] != "999"
+    again = json.loads(leadsync(sb, db, conf, "push", "--json").output)["companies"]
+    assert again["write_calls"] == 0 and again["plan"]["companies"] == 0
