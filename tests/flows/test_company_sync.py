@@ -157,3 +157,49 @@ def test_push_alone_writes_company_scores_back_where_hubspot_differs(sb, tmp_pat
     assert have[NAMES["score"]] == wanted[company][NAMES["score"]] != "999"
     again = json.loads(leadsync(sb, db, conf, "push", "--json").output)["companies"]
     assert again["write_calls"] == 0 and again["plan"]["companies"] == 0
+
+
+def test_a_contact_rule_reads_the_company_score_computed_in_the_same_sync(sb, tmp_path):
+    """Two contact models: the one in charge (its engagement feeds the company score) and
+    one whose fit rule reads the company score; both in the one contact read of the run."""
+    from scoring.model import starter_path
+
+    model = tmp_path / "accounts.toml"
+    model.write_text(starter_path().read_text() + (
+        '\n[[fit.rules]]\nname = "Hot account"\n'
+        'when = { company.leadsync_company_score = { gte = 40 } }\npoints = 10\n'))
+    db, conf = tmp_path / "leadsync.db", tmp_path / "leadsync.toml"
+    conf.write_text(f'[scoring]\ncompany_model = "{COMPANY_MODEL}"\n'
+                    f'[[models]]\nname = "core"\ndrives_stages = true\n'
+                    f'[[models]]\nname = "hot"\npath = "{model}"\nprefix = "leadsync_hot_"\n')
+    assert leadsync(sb, db, conf, "setup").exit_code == 0
+    first = leadsync(sb, db, conf, "sync", "--as-of", AS_OF, "--json")
+    assert first.exit_code == 0, first.output
+    again = json.loads(first.output)["companies"]["contacts_rescored_for_company_scores"]
+    assert again is not None and again["changed"] > 0
+
+    cache = open_cache(db)
+    rows = cache.conn.execute("""
+        SELECT s.contact_id, s.total, s.reasons LIKE '%"Hot account"%', cs.total, c.total
+        FROM scores s
+        JOIN scores c ON c.contact_id = s.contact_id AND c.model = 'core'
+        JOIN associations a ON a.from_type = 'contacts' AND a.from_id = s.contact_id
+          AND a.to_type = 'companies' AND a.type_id = 1
+        JOIN company_scores cs ON cs.company_id = a.to_id
+        WHERE s.model = 'hot'""").fetchall()
+    cache.close()
+    hot = {r[0] for r in rows if r[3] >= 40}
+    assert 0 < len(hot) < len(rows)
+    assert {r[0] for r in rows if r[2]} == hot  # fired exactly where the new score is >= 40
+    for contact_id, total, _, _, core in rows:  # and HubSpot holds what the cache holds
+        have = sb.portal.get("contacts", contact_id).properties
+        assert (have["leadsync_hot_score"], have["leadsync_core_score"]) == (
+            f"{total:g}", f"{core:g}"), contact_id
+
+    sb.reset_stats()
+    second = leadsync(sb, db, conf, "sync", "--as-of", AS_OF, "--json")
+    summary = json.loads(second.output)
+    assert summary["score"]["changed"] == 0 and summary["push"]["write_calls"] == 0
+    assert summary["companies"]["contacts_rescored_for_company_scores"] is None
+    routes = sb.stats()["by_route"]
+    assert routes.get(COMPANY_ROUTE, 0) == 0 and routes.get(CONTACT_ROUTE, 0) == 0
