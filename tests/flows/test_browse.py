@@ -110,8 +110,8 @@ def test_browse_serves_the_views_descriptions_and_queries_in_a_browser(served, t
     assert cells(view, "email")[-1] == "j@x.io"
     assert cells(view, "name")[-1] == "Jo Ng" and cells(view, "inactive")[-1] == "yes"
     assert 'data-column-description="Email address"' in view
-    assert "Facet by source, stage, grade or inactive." in view
-    for facet in ("source", "stage", "grade", "inactive"):  # facets open by default
+    assert "Facet by scored_by (the model), source, stage, grade or inactive." in view
+    for facet in ("scored_by", "source", "stage", "grade", "inactive"):  # open by default
         assert f'id="facet-{facet}" data-column="{facet}"' in view, facet
 
     changes = dump_dom(f"{base}/leadsync/biggest_score_drops", tmp_path / "p3").stdout
