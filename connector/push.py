@@ -20,7 +20,6 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -30,6 +29,7 @@ from connector.client import BATCH_LIMIT, BatchResult, HubSpot
 from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
                                ValidationFailed)
 from foundation.settings import WriteBack
+from foundation.shutdown import thread_pool
 from mappings.writeback import (ContactChange, DesiredScore, LifecyclePolicy, Plan, current_values,
                                 names_of, plan_contact)
 
@@ -308,7 +308,7 @@ class Sender:
 
         Contacts whose batch was not enqueued yet when a push dies have no outbox rows: the
         next push plans them again, which is the same as resending them."""
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
+        with thread_pool(self.concurrency, "push") as pool:
             futures = [pool.submit(self._enqueue_and_send, plan.changes[start:start + BATCH_LIMIT],
                                    plan.history_upto)
                        for start in range(0, len(plan.changes), BATCH_LIMIT)]
@@ -367,8 +367,7 @@ class Sender:
             if not ready:
                 return
             batches = [ready[i:i + BATCH_LIMIT] for i in range(0, len(ready), BATCH_LIMIT)]
-            with ThreadPoolExecutor(min(self.concurrency, len(batches)),
-                                    thread_name_prefix="push") as pool:
+            with thread_pool(min(self.concurrency, len(batches)), "push") as pool:
                 futures = [pool.submit(self._send, batch) for batch in batches]
                 for future in futures:
                     future.result()

@@ -7,6 +7,10 @@ from datetime import datetime, timezone
 
 from cache import inbox as inbox_mod
 from cache.database import Cache
+from cache.lock import alive, holder
+
+# Runs recorded without the run lock (read-only over the cache): alive while their process is.
+UNLOCKED_COMMANDS = frozenset({"backtest"})
 
 
 def status(cache: Cache, now: datetime | None = None) -> dict:
@@ -21,9 +25,14 @@ def status(cache: Cache, now: datetime | None = None) -> dict:
     for row in conn.execute("SELECT type, archived, count(*) FROM engagements GROUP BY 1, 2"):
         entry = counts.setdefault(row[0], {"live": 0, "archived": 0, "merged": 0})
         entry["live" if row[1] == 0 else "archived"] += row[2]
-    runs = [dict(zip(("id", "command", "started_at", "ended_at", "outcome", "api_calls", "records"), r))
+    runs = [dict(zip(("id", "command", "started_at", "ended_at", "outcome", "api_calls", "records",
+                      "pid"), r))
             for r in conn.execute("SELECT id, command, started_at, ended_at, outcome, api_calls, "
-                                  "records FROM runs ORDER BY id DESC LIMIT 5")]
+                                  "records, pid FROM runs ORDER BY id DESC LIMIT 5")]
+    lock_holder = holder(cache.path) if cache.path != ":memory:" else None
+    for run in runs:
+        if run["outcome"] == "running" and not _live(run, lock_holder):
+            run["outcome"] = "interrupted"  # killed (SIGKILL, power cut): it never said so
     return {
         "streams": streams,
         "counts": counts,
@@ -35,6 +44,15 @@ def status(cache: Cache, now: datetime | None = None) -> dict:
         "daily_budget": _daily_budget(conn),
         "last_runs": runs,
     }
+
+
+def _live(run: dict, lock_holder: int | None) -> bool:
+    """Is a run recorded as 'running' still going? Its process must exist and, for commands
+    that take the run lock, be the one holding it (a killed run's lock is released by the OS)."""
+    if run["command"] in UNLOCKED_COMMANDS:
+        return alive(run["pid"])
+    return lock_holder is not None and (lock_holder == run["pid"] or lock_holder < 0
+                                        or run["pid"] is None)
 
 
 def _live_archived(conn, sql: str) -> dict[str, int]:

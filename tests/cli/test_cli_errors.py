@@ -5,6 +5,7 @@ import socket
 
 from click.testing import CliRunner
 
+from cache.database import open_cache
 from cli import cli
 
 
@@ -38,5 +39,6 @@ def test_init_refuses_to_overwrite_and_status_on_a_fresh_cache_works(tmp_path):
     assert run(["init", "--path", str(config)])[0] == 0
     code, out = run(["init", "--path", str(config)])
     assert (code, out.strip()) == (2, f"Error: {config} already exists; use --force to overwrite it")
+    open_cache(tmp_path / "c.db").close()
     code, out = run(["--config", str(config), "--db", str(tmp_path / "c.db"), "status"])
     assert code == 0 and "never pulled" not in out and "Daily API budget left: unknown" in out
