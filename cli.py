@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import sys
 from dataclasses import dataclass, field
@@ -483,7 +484,20 @@ def demo(contacts: int, seed: int, workdir: str) -> None:
                    f"(seed {seed}); your real portal is never touched.")
         stages = lambda: [r["properties"].get("lifecyclestage") for r in sb.portal.truth("contacts")  # noqa: E731
                           if not r["archived"] and not r["mergedInto"]]
-        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo)
+        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo, runnable())
+
+
+def runnable(argv0: str | None = None) -> str:
+    """How the user can type leadsync again: `leadsync` when that name on PATH is this very
+    script, else its path (`.venv/bin/leadsync` after `make demo`, which activates nothing)."""
+    script = Path(argv0 if argv0 is not None else sys.argv[0])
+    if script.name != "leadsync" or not script.is_file():
+        return "leadsync"  # not the console script (python -m, a test runner)
+    found = shutil.which("leadsync")
+    if found and Path(found).resolve() == script.resolve():
+        return "leadsync"
+    relative = os.path.relpath(script.absolute())
+    return relative if not relative.startswith("..") and os.sep in relative else str(script.absolute())
 
 
 def main() -> None:

@@ -206,6 +206,8 @@ class HubSpot:
         if self.on_retry is None or state.outcome is None:
             return
         exc = state.outcome.exception()
+        if isinstance(exc, HubSpotError) and exc.status == 429:
+            return  # pacing: the shared limiter waits for the window; summaries count these
         attempts = getattr(self.retrying.stop, "max_attempt_number", None)
         of = f"/{attempts}" if attempts else ""
         wait = state.next_action.sleep if state.next_action else 0.0

@@ -55,7 +55,7 @@ def test_sync_leaves_the_portal_with_exactly_the_desired_values_and_then_writes_
     assert leadsync(sb, db, "setup").exit_code == 0
     first = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
     assert first.exit_code == 0, first.output
-    summary = json.loads(first.output)
+    summary = json.loads(first.stdout)
     wanted = desired(db)
     assert summary["push"]["contacts_written"] == len(wanted) > 0
     assert summary["push"]["write_calls"] == -(-len(wanted) // 100)
@@ -85,7 +85,7 @@ def test_three_contacts_changed_in_hubspot_make_at_most_one_batch_of_their_chang
     result = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.output
     assert sb.stats()["by_route"].get(BATCH_ROUTE, 0) <= 1
-    changes = json.loads(result.output)["push"]["plan"]["changes"]
+    changes = json.loads(result.stdout)["push"]["plan"]["changes"]
     assert {c["contact_id"] for c in changes} <= set(changed)
     for change in changes:  # only properties whose values really differ
         assert all(change["old"].get(k, "") != v for k, v in change["writes"][0].items())
@@ -101,7 +101,7 @@ def test_dry_run_prints_the_plan_with_zero_api_calls_and_no_token(sb, tmp_path):
     result = leadsync(sb, db, "push", "--dry-run", "--json", token=False)
     assert result.exit_code == 0, result.output
     assert sb.stats()["total"] == 0
-    plan = json.loads(result.output)["plan"]
+    plan = json.loads(result.stdout)["plan"]
     assert plan["contacts"] == len(plan["changes"]) > 0
     assert plan["by_property"]["leadsync_score"] == plan["contacts"]
     text = leadsync(sb, db, "push", "--dry-run", token=False).output
@@ -129,6 +129,7 @@ def test_guardrail_stops_the_push_with_one_line_naming_the_count_and_the_flag(sb
 
 
 def test_push_without_setup_says_what_is_missing_in_one_line(sb, tmp_path):
+    open_cache(tmp_path / "leadsync.db").close()  # pulled, but never set up
     result = leadsync(sb, tmp_path / "leadsync.db", "push")
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: the write-back properties are not set up in HubSpot; "
