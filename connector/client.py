@@ -266,8 +266,8 @@ def check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"--base-url {base_url!r} is not an http(s) address (expected e.g. "
-                          f"https://api.hubapi.com or http://127.0.0.1:8080); check --base-url "
-                          f"or LEADSYNC_BASE_URL")
+                          f"https://api.hubapi.com or http://127.0.0.1:8080); check --base-url, "
+                          f"LEADSYNC_BASE_URL or hubspot.base_url")
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:

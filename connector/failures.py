@@ -56,8 +56,9 @@ def nothing_answers(base_url: str, exc: BaseException) -> errors.Unreachable:
 def foreign_body(status: int, body: bytes | str | None, headers: Mapping[str, str] | None) -> bool:
     """An error answer whose body is not JSON: a web page or proxy, not HubSpot's API.
 
-    5xx and 429 pages are left alone: HubSpot's own edge answers those in HTML at times."""
-    if status >= 500 or status == 429 or not body:
+    Retriable statuses (429, 502, 503…) are left alone: HubSpot's own edge answers those in
+    HTML at times, and they are retried as ever."""
+    if status in RETRIABLE_STATUSES or not body:
         return False
     try:
         json.loads(body)

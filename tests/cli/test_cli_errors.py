@@ -29,6 +29,21 @@ def test_serve_without_a_client_secret_is_one_line(tmp_path):
     assert code == 2 and out.startswith("Error: HUBSPOT_CLIENT_SECRET is not set;") and out.count("\n") == 1
 
 
+def test_hints_name_the_command_as_the_user_can_type_it(tmp_path, monkeypatch):
+    from cli import runnable
+
+    script = tmp_path / ".venv" / "bin" / "leadsync"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert runnable(".venv/bin/leadsync") == ".venv/bin/leadsync"  # `make demo` activates nothing
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin")
+    script.chmod(0o755)
+    assert runnable(str(script)) == "leadsync"  # an activated venv
+    assert runnable("/usr/lib/python3/pytest") == "leadsync"
+
+
 def test_a_bad_option_value_is_refused_by_click():
     code, out = run(["sandbox", "--port", "99999"])
     assert code == 2 and "Invalid value for '--port': 99999 is not in the range 0<=x<=65535." in out

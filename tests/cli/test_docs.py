@@ -30,6 +30,13 @@ def test_every_command_is_documented_and_explains_itself(path, command):
     assert command.help and len(command.help.split()) >= 5, f"{path} needs a --help text"
 
 
+def test_the_license_is_an_spdx_string_that_setuptools_reads_without_a_warning():
+    import tomllib
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "Apache-2.0"  # a table is deprecated by setuptools
+    assert "setuptools>=77" in project["build-system"]["requires"]  # the first to read SPDX
+
+
 def test_the_two_make_commands_come_first():
     body = README.split("\n", 2)[2].lstrip()
     assert body.startswith("```sh\nmake demo") and "\nmake test" in body.split("```", 2)[1]

@@ -41,6 +41,8 @@ def test_values_are_read_and_model_path_is_relative_to_the_config(tmp_path):
     ("[hubspot]\ntokn = 1\n", "unknown key hubspot.tokn; expected one of base_url, concurrency, daily_limit, tier"),
     ("[hubspt]\n", "unknown section [hubspt]; expected one of hubspot, pull, push, scoring, webhooks"),
     ("[pull]\nstreams = ['deals']\n", "pull.streams has ['deals']; choose from contacts, companies, calls"),
+    ("[pull]\nstreams = 'contacts'\n",
+     'pull.streams must be a list of stream names, e.g. streams = ["contacts"]; choose from contacts'),
     ("[push.properties]\nscore = 'My Score'\n", "push.properties.score must be a lowercase HubSpot property name"),
     ("[hubspot\n", "not valid TOML"),
 ])

@@ -30,3 +30,42 @@ def test_serve_started_with_sigint_ignored_still_stops_on_signals(tmp_path, sig)
             process.kill()
             process.communicate()
     assert process.returncode == 128 + sig  # 130 for Ctrl-C, 143 for SIGTERM
+
+
+def test_a_stopped_thread_pool_does_not_wait_for_blocked_threads():
+    import threading
+    import time
+
+    from foundation.shutdown import thread_pool
+
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with thread_pool(2, "t") as pool:
+            pool.submit(release.wait, 30)  # a thread blocked, as in an HTTP read
+            queued = [pool.submit(time.sleep, 0) for _ in range(5)]
+            raise KeyboardInterrupt
+    assert time.monotonic() - started < 2
+    release.set()
+    from concurrent.futures import wait
+    assert not wait(queued, timeout=5).not_done  # cancelled, or run by the free thread
+
+
+def test_stop_flag_cuts_sleeps_short_and_is_reset_by_the_next_command():
+    import threading
+    import time
+
+    from foundation import shutdown
+
+    def stop_soon():
+        time.sleep(0.1)
+        shutdown._STOP.set()
+
+    threading.Thread(target=stop_soon).start()
+    started = time.monotonic()
+    with pytest.raises(shutdown.Stopped):
+        shutdown.sleep(30)
+    assert time.monotonic() - started < 2 and shutdown.stopping()
+    with shutdown.interrupted_by_signals():  # a new command starts afresh
+        assert not shutdown.stopping()
+        shutdown.check()
