@@ -90,8 +90,8 @@ class LeadsyncGroup(click.Group):
                 raise
             click.echo(f"Error: {damaged(ctx.obj.db, exc)}", err=True)
             ctx.exit(EXIT_FAILED)
-        if shutdown.stopping():  # serve and worker end normally on a signal
-            click.echo(STOPPED, err=True)
+        if shutdown.stopping():  # serve, worker and sandbox end normally on a signal
+            click.echo("stopped", err=True)
             ctx.exit(shutdown.exit_code())
         return result
 

@@ -135,3 +135,20 @@ def test_push_without_setup_says_what_is_missing_in_one_line(sb, tmp_path):
     assert result.output.strip() == ("Error: the write-back properties are not set up in HubSpot; "
                                      "run `leadsync setup` first (it creates them and reads the "
                                      "property catalog)")
+
+
+def test_sync_with_contacts_that_failed_to_write_exits_3_after_its_summary(sb, tmp_path):
+    db = tmp_path / "leadsync.db"
+    assert leadsync(sb, db, "setup").exit_code == 0
+    live = [int(r["id"]) for r in sb.portal.truth("contacts")
+            if not r["archived"] and not r["mergedInto"]][:2]
+    sb.faults.fail_records("contacts", live, category="VALIDATION_ERROR",
+                           message="Property values were not valid")
+    try:
+        result = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
+    finally:
+        sb.faults.clear_records()
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.stdout)
+    assert sorted(f["contact_id"] for f in summary["push"]["failed"]) == sorted(map(str, live))
+    assert leadsync(sb, db, "push").exit_code == 0  # held back, not failed again: cron is quiet
