@@ -331,9 +331,15 @@ def test_ctrl_c_and_sigterm_stop_a_pull_at_once_and_the_rerun_resumes(slow, tmp_
     db = tmp_path / "leadsync.db"
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         process = _start_pull(db, slow)
+        if sig == signal.SIGINT:  # the next calls stall: threads sit in HTTP reads (30 s timeout)
+            slow.faults.add(delay_ms=20_000, times=30)
+            time.sleep(0.6)
         sent = time.monotonic()
         process.send_signal(sig)
-        out, err = process.communicate(timeout=30)
+        try:
+            out, err = process.communicate(timeout=30)
+        finally:
+            slow.faults.clear()
         assert time.monotonic() - sent < STOP_BOUND_S
         assert process.returncode == code and "Traceback" not in err, err
         assert err.strip().endswith("stopped; rerun to resume")
