@@ -1,4 +1,9 @@
-"""leadsync command line: thin adapters over the library (see docs and `leadsync --help`)."""
+"""leadsync command line: thin adapters over the library (see docs and `leadsync --help`).
+
+One module over the usual size on purpose: the product fixes `cli.py` as the one place
+commands live, each a short adapter (options, one library call, print), and the only place
+errors become exit codes; read together, the options and exit codes stay consistent.
+"""
 from __future__ import annotations
 
 import json
