@@ -1,7 +1,15 @@
-"""leadsync command line: thin adapters over the library (see docs and `leadsync --help`)."""
+"""leadsync command line: thin adapters over the library (see docs and `leadsync --help`).
+
+One module over the usual size on purpose: the product fixes `cli.py` as the one place
+commands live, each a short adapter (options, one library call, print), and the only place
+errors become exit codes; read together, the options and exit codes stay consistent.
+"""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,9 +17,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cache.database import Cache, open_cache
+from cache.database import Cache, damaged, is_damaged, open_cache, require_cache
 from foundation import settings as settings_mod
-from foundation.errors import ConfigError, LeadsyncError
+from foundation import shutdown
+from foundation.errors import AuthError, ConfigError, LeadsyncError, MissingScopes
+
+# Exit codes (README "Exit codes"): 0 done; 1 failed; 2 the user must fix something (input,
+# config, token, --base-url, --db); 3 push/sync finished but some contacts failed to write;
+# 130 stopped by Ctrl-C, 143 stopped by SIGTERM.
+EXIT_FAILED = 1
+EXIT_USER = 2
+EXIT_SOME_FAILED = 3
+STOPPED = "stopped; rerun to resume"
 
 if TYPE_CHECKING:
     from connector.client import HubSpot
@@ -35,7 +52,13 @@ class Globals:
         return (self.base_url or self.settings().base_url).rstrip("/")
 
     def cache(self) -> Cache:
-        return open_cache(self.db)
+        """The existing cache, for read-only commands (NoCache if there is none: exit 2)."""
+        return open_cache(require_cache(self.db))
+
+    def existing_db(self) -> str:
+        """The cache path, checked to exist (commands that only read or rescore what a pull
+        brought create nothing)."""
+        return require_cache(self.db)
 
     def token(self) -> str:
         return settings_mod.access_token()
@@ -46,21 +69,49 @@ class Globals:
 
         settings = self.settings()
         return connect(base_url=self.resolved_base_url(), token=self.token(), tier=settings.tier,
-                       concurrency=settings.concurrency)
+                       concurrency=settings.concurrency, on_retry=say_retry)
+
+
+def say_retry(line: str) -> None:
+    """One stderr line per retry, always (cron mails show them too); on a terminal it first
+    clears a progress line."""
+    click.echo(("\r\033[K" if sys.stderr.isatty() else "") + line, err=True)
 
 
 class LeadsyncGroup(click.Group):
-    """Turns library errors into one-line messages: exit 2 for bad input, 1 for the rest."""
+    """Turns library errors into one-line messages and the README's exit codes: 2 for what
+    the user must fix, 1 for the rest, 130/143 when a signal stopped the command."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
-        except ConfigError as exc:
+            result = super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(f"\n{STOPPED}" if sys.stderr.isatty() else STOPPED, err=True)
+            ctx.exit(shutdown.exit_code())
+        except (ConfigError, AuthError, MissingScopes) as exc:
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(2)
+            ctx.exit(EXIT_USER)
         except LeadsyncError as exc:
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
+            ctx.exit(EXIT_FAILED)
+        except sqlite3.DatabaseError as exc:
+            if not is_damaged(exc):
+                raise
+            click.echo(f"Error: {damaged(ctx.obj.db, exc)}", err=True)
+            ctx.exit(EXIT_FAILED)
+        if shutdown.stopping():  # serve, worker and sandbox end normally on a signal
+            click.echo("stopped", err=True)
+            ctx.exit(shutdown.exit_code())
+        return result
+
+
+def exit_if_some_failed(summary, companies=None) -> None:
+    """Exit 3 after printing a push whose writes (contacts', or `companies`' push: a company
+    model's) did not all succeed (cron notices)."""
+    companies = companies if companies is not None else getattr(summary, "companies", None)
+    if not summary.dry_run and (summary.failed or summary.unaccounted
+                                or (companies is not None and companies.failed)):
+        click.get_current_context().exit(EXIT_SOME_FAILED)
 
 
 def _default_config() -> str | None:
@@ -219,7 +270,11 @@ def status(g: Globals, as_json: bool) -> None:
     """Show watermarks, record counts, queues, the daily API budget and the last runs."""
     from flows import status as status_mod
 
-    report = status_mod.status(g.cache(), settings=g.settings())
+    cache = g.cache()
+    try:
+        report = status_mod.status(cache, settings=g.settings())
+    finally:
+        cache.close()
     emit(report, as_json, status_mod.render(report))
 
 
@@ -255,10 +310,11 @@ def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool,
     """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
     from flows.sync import run_push
 
-    summary = run_push(g.db, g.settings(), lambda: g.client(), dry_run=dry_run,
+    summary = run_push(g.existing_db(), g.settings(), lambda: g.client(), dry_run=dry_run,
                        max_changes=max_changes, retry_failed=retry_failed, wait=wait,
                        quiet=quiet or as_json, full_check=full_check)
     emit(summary.as_dict(), as_json, summary.render())
+    exit_if_some_failed(summary)
 
 
 @cli.group()
@@ -319,8 +375,8 @@ def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait
     from foundation.moments import parse_moment
 
     with terminal_progress(quiet or as_json) as bars:
-        summary = run_score(g.db, g.settings(), parse_moment(as_of), contacts=contacts,
-                            wait=wait, progress=bars and bars.step("score"))
+        summary = run_score(g.existing_db(), g.settings(), parse_moment(as_of),
+                            contacts=contacts, wait=wait, progress=bars and bars.step("score"))
     emit(summary.as_dict(), as_json, summary.render())
 
 
@@ -401,6 +457,7 @@ def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, qu
     summary = run_sync(g.db, g.settings(), lambda: g.client(), max_changes=max_changes, wait=wait,
                        quiet=quiet or as_json, now=(lambda: moment) if moment else None)
     emit(summary.as_dict(), as_json, summary.render())
+    exit_if_some_failed(summary.push, summary.companies and summary.companies.push)
 
 
 @cli.command("simulate")
@@ -421,8 +478,8 @@ def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int
     from analysis.simulation import run_simulate
     from foundation.moments import parse_moment
 
-    report = run_simulate(g.db, g.settings(), model_path, parse_moment(as_of), movers=movers,
-                          against=against)
+    report = run_simulate(g.existing_db(), g.settings(), model_path, parse_moment(as_of),
+                          movers=movers, against=against)
     emit(report.as_dict(), as_json, report.render())
 
 
@@ -446,7 +503,7 @@ def compare_command(g: Globals, challenger: str | None, champion: str | None, mo
     from scoring.backtest import default_as_of
 
     as_of = None if no_backtest else default_as_of(parse_moment(None), horizon)
-    result = run_compare(g.db, g.settings(), challenger=challenger, champion=champion,
+    result = run_compare(g.existing_db(), g.settings(), challenger=challenger, champion=champion,
                          movers=movers, backtest_as_of=as_of, horizon_days=horizon)
     emit(result.as_dict(), as_json, result.render())
 
@@ -506,7 +563,7 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
 
     moment = parse_moment(as_of) if as_of else default_as_of(parse_moment(None), horizon)
     with terminal_progress(quiet or as_json) as bars:
-        result = run_backtest(g.db, g.settings(), model_path=model_path,
+        result = run_backtest(g.existing_db(), g.settings(), model_path=model_path,
                               compare_path=compare_path, as_of=moment, horizon_days=horizon,
                               capacity=capacity, mql_score=mql_score,
                               random_baseline=random_baseline, export=export,
@@ -554,7 +611,7 @@ def learn_command(g: Globals, model_path: str | None, out: str, force: bool, as_
     options = Options(as_of=moment, horizon_days=horizon, dates=dates, every_days=every,
                       capacity=capacity, double_every=double_every,
                       allow_current_counters=allow_current_counters, max_rows=max_rows, name=name)
-    result = run_learn(g.db, g.settings(), model_path=model_path, out=out, options=options,
+    result = run_learn(g.existing_db(), g.settings(), model_path=model_path, out=out, options=options,
                        force=force)
     emit(result.as_dict(), as_json, render(result))
 
@@ -569,7 +626,7 @@ def leakage_command(g: Globals, csv_path: str | None, as_json: bool) -> None:
     recycled leads, by owner, team, source and month; time to first touch per owner."""
     from analysis.leakage import run_leakage
 
-    result = run_leakage(g.db, csv_path)
+    result = run_leakage(g.existing_db(), csv_path)
     emit(result.as_dict(), as_json, result.render())
 
 
@@ -585,8 +642,8 @@ def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     pip install 'leadsync[report]')."""
     from analysis.report import run_report
 
-    written = run_report(g.db, out, backtest_id=backtest_id, portal=g.resolved_base_url(),
-                         settings=g.settings())
+    written = run_report(g.existing_db(), out, backtest_id=backtest_id,
+                         portal=g.resolved_base_url(), settings=g.settings())
     click.echo(f"Wrote {written}")
 
 
@@ -603,7 +660,7 @@ def browse_command(ctx: click.Context, port: int, open_browser: bool | None) -> 
     from flows.browse import browse
 
     wanted = sys.stdout.isatty() if open_browser is None else open_browser
-    code = browse(ctx.obj.db, port=port, open_browser=wanted, echo=click.echo)
+    code = browse(ctx.obj.existing_db(), port=port, open_browser=wanted, echo=click.echo)
     if code:
         ctx.exit(code)
 
@@ -624,11 +681,42 @@ def demo(contacts: int, seed: int, workdir: str) -> None:
                    f"(seed {seed}); your real portal is never touched.")
         stages = lambda: [r["properties"].get("lifecyclestage") for r in sb.portal.truth("contacts")  # noqa: E731
                           if not r["archived"] and not r["mergedInto"]]
-        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo)
+        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo, runnable())
+
+
+def runnable(argv0: str | None = None) -> str:
+    """How the user can type leadsync again: `leadsync` when that name on PATH is this very
+    script, else its path (`.venv/bin/leadsync` after `make demo`, which activates nothing)."""
+    script = Path(argv0 if argv0 is not None else sys.argv[0])
+    if script.name != "leadsync" or not script.is_file():
+        return "leadsync"  # not the console script (python -m, a test runner)
+    found = shutil.which("leadsync")
+    if found and Path(found).resolve() == script.resolve():
+        return "leadsync"
+    relative = os.path.relpath(script.absolute())
+    return relative if not relative.startswith("..") and os.sep in relative else str(script.absolute())
 
 
 def main() -> None:
-    cli(prog_name="leadsync")
+    """The console script: runs the command with Ctrl-C and SIGTERM turned into a clean stop.
+
+    After a stop, threads may still be blocked in an HTTP read that nothing can cut short;
+    everything they could write is rolled back or never started (they check the stop flag
+    before writing), so the process leaves without waiting for them."""
+    code: int | str | None = 0
+    with shutdown.interrupted_by_signals():
+        try:
+            cli(prog_name="leadsync")
+        except SystemExit as exc:
+            code = exc.code
+        except KeyboardInterrupt:  # a signal outside any command (while parsing, printing)
+            click.echo(STOPPED, err=True)
+            code = shutdown.exit_code()
+    if shutdown.stopping():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else EXIT_FAILED)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

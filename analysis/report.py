@@ -8,6 +8,7 @@ scripts, no external URLs, nothing to install to read it. matplotlib is an optio
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 from dataclasses import dataclass, field
@@ -95,16 +96,26 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
         if (exc.name or "").partition(".")[0] == "matplotlib":
             raise ConfigError(MISSING_EXTRA) from None
         raise
-    data = gather(cache, generated_at or datetime.now(timezone.utc), backtest_id=backtest_id,
-                  portal=portal, model=model)
-    data.comparison = comparison
-    page = render(data)
     target = Path(path).resolve()
     if not target.parent.is_dir():
         raise ConfigError(f"{path}: directory {target.parent} does not exist")
     partial = target.with_name(target.name + ".partial")
-    partial.write_text(page, encoding="utf-8")
-    os.replace(partial, target)
+    try:  # opened before the charts are drawn: a path we cannot write fails at once
+        handle = open(partial, "w", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report to {path} ({exc.strerror or exc}); "
+                          f"choose another --out") from None
+    try:
+        with handle:
+            data = gather(cache, generated_at or datetime.now(timezone.utc),
+                          backtest_id=backtest_id, portal=portal, model=model)
+            data.comparison = comparison
+            handle.write(render(data))
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
     return target
 
 

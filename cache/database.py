@@ -19,7 +19,7 @@ import sqlite_utils
 
 from cache import contact_events
 from cache.schema import MIGRATIONS
-from foundation.errors import CacheError
+from foundation.errors import CacheError, ConfigError, NoCache
 
 
 def utcnow() -> str:
@@ -70,7 +70,8 @@ class Cache:
                 conn.execute("ROLLBACK")
 
     def close(self) -> None:
-        self.conn.close()
+        with self.lock:  # never under a thread's open transaction (a stop leaves some running)
+            self.conn.close()
 
     def start_run(self, command: str) -> int:
         """Record that `command` started; returns the run id."""
@@ -123,13 +124,40 @@ class RunRecord:
     details: dict = field(default_factory=dict)
 
 
+def require_cache(path: str | os.PathLike) -> str:
+    """`path` if a cache file is there; NoCache otherwise (read-only commands create nothing)."""
+    path = str(path)
+    if path != ":memory:" and not Path(path).is_file():
+        raise NoCache(f"no cache at {path}; run `leadsync pull` first (or pass --db)")
+    return path
+
+
+def check_folder(path: str) -> None:
+    """ConfigError unless the folder that holds the cache `path` exists."""
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise ConfigError(f"{path}: {parent} {what}; create the folder or pass another --db")
+
+
+def is_damaged(exc: BaseException) -> bool:
+    """True for SQLite's answer about a cache whose pages are corrupt ("database disk image
+    is malformed"); a file that is no database at all is more likely a wrong --db."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.DatabaseError) and "malformed" in text
+
+
+def damaged(path: str, exc: BaseException) -> CacheError:
+    """The one-line error for a corrupt cache file: keep it, rebuild into a new one."""
+    return CacheError(f"the cache {path} is damaged ({exc}); keep it for inspection and "
+                      f"rebuild into a new file: leadsync --db NEW.db pull --full")
+
+
 def open_cache(path: str | os.PathLike) -> Cache:
     """Open (creating if needed) the cache at `path` and apply pending migrations."""
     path = str(path)
     if path != ":memory:":
-        parent = Path(path).resolve().parent
-        if not parent.is_dir():
-            raise CacheError(f"{path}: directory {parent} does not exist; create it or pass --db")
+        check_folder(path)
     # Autocommit mode: transactions are explicit (Cache.transaction), never implicit.
     try:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -142,6 +170,8 @@ def open_cache(path: str | os.PathLike) -> Cache:
         migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if is_damaged(exc):
+            raise damaged(path, exc) from None
         raise CacheError(f"{path}: cannot open the cache ({exc}); check the path is writable "
                          f"and is a leadsync cache") from None
     return Cache(db=db, path=path)

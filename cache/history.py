@@ -112,7 +112,7 @@ def print_changes(cache: Cache, reference: str | None, *, since: str | None, mod
                   form: str, echo: Callable[..., None], limit: int | None = None) -> int:
     """`leadsync history`: print matching changes as text, CSV or a JSON array; returns count."""
     contact_id = _contact_id(cache, reference) if reference else None
-    since_iso = iso(parse_moment(since, "--since")) if since is not None else None
+    since_iso = iso(parse_moment(since, "--since", future=True)) if since is not None else None
     rows = changes(cache, contact_id=contact_id, since=since_iso, model=model, limit=limit)
     if form == "csv":
         return write_csv(rows, _EchoStream(echo))

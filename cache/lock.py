@@ -12,8 +12,8 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from cache.database import utcnow
-from foundation.errors import CacheBusy
+from cache.database import check_folder, utcnow
+from foundation.errors import CacheBusy, ConfigError
 
 
 @contextmanager
@@ -23,7 +23,12 @@ def run_lock(db_path: str, command: str, *, wait: float = 0.0) -> Iterator[None]
         yield
         return
     path = f"{db_path}.lock"
-    handle = open(path, "a+")
+    check_folder(db_path)
+    try:
+        handle = open(path, "a+")
+    except OSError as exc:
+        raise ConfigError(f"{db_path}: cannot create the lock file {path} "
+                          f"({exc.strerror or exc}); pass a --db in a folder you can write") from None
     try:
         deadline = time.monotonic() + wait
         while True:
@@ -52,3 +57,38 @@ def _busy_message(lock_path: str, db_path: str) -> str:
     who = (f"`leadsync {holder.get('command')}` (pid {holder.get('pid')}, since {holder.get('since')})"
            if holder else "another leadsync run")
     return f"{db_path} is in use by {who}; wait for it to finish or pass --wait SECONDS"
+
+
+def holder(db_path: str) -> int | None:
+    """The pid of the live run holding the cache's lock, or None if no run holds it.
+
+    Probes with a shared lock, released at once: a run starting in that instant may find the
+    cache busy, as it would with any other run."""
+    path = f"{db_path}.lock"
+    try:
+        handle = open(path)
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return int(json.loads(handle.read() or "{}").get("pid") or 0) or -1
+            except (ValueError, AttributeError):
+                return -1  # held, by a run that has not written its name yet
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return None
+
+
+def alive(pid: int | None) -> bool:
+    """True if a process `pid` exists on this machine."""
+    if not pid or pid < 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

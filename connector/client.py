@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 import hubspot
 import urllib3
@@ -24,7 +25,8 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from connector import failures
 from connector.ratelimit import SECONDLY, TEN_SECONDLY, Budget
-from foundation.errors import HubSpotError
+from foundation import shutdown
+from foundation.errors import ConfigError, HubSpotError
 
 _SDK_ERRORS = (ObjectsApiException, AssociationsApiException, PropertiesApiException)
 _CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError)
@@ -101,8 +103,10 @@ class HubSpot:
     """Typed, rate-budgeted, retrying access to the HubSpot endpoints leadsync uses."""
 
     def __init__(self, *, base_url: str, token: str, budget: Budget, concurrency: int = 8,
-                 retrying: Retrying | None = None, timeout: tuple[float, float] = (5.0, 30.0)):
-        sdk = hubspot.Client.create(access_token=token, host=base_url.rstrip("/"), retry=False,
+                 retrying: Retrying | None = None, timeout: tuple[float, float] = (5.0, 30.0),
+                 on_retry: Callable[[str], None] | None = None):
+        self.base_url = check_base_url(base_url)
+        sdk = hubspot.Client.create(access_token=token, host=self.base_url, retry=False,
                                     connection_pool_maxsize=max(concurrency, 1))
         # Each discovery attribute builds a new ApiClient (and pool): build each once.
         self._objects = sdk.crm.objects.basic_api
@@ -113,9 +117,13 @@ class HubSpot:
         self._groups = sdk.crm.properties.groups_api
         self._owners = sdk.crm.owners.owners_api
         self.budget = budget
-        self.retrying = retrying or default_retrying()
+        # Back-offs wait on the stop flag, so Ctrl-C ends them at once; each retry is announced.
+        self.retrying = (retrying or default_retrying()).copy(
+            sleep=shutdown.sleep, before_sleep=self._announce_retry)
         self.timeout = timeout
         self.counters = Counters()
+        self.on_retry = on_retry
+        self._answered = False  # has anything at base_url ever answered this client?
 
     # -- records -------------------------------------------------------------------------
 
@@ -205,10 +213,23 @@ class HubSpot:
                 return self._once(what, policy, send, status_box, lane)
         raise AssertionError("unreachable: Retrying re-raises")  # pragma: no cover
 
+    def _announce_retry(self, state: RetryCallState) -> None:
+        if self.on_retry is None or state.outcome is None:
+            return
+        exc = state.outcome.exception()
+        if isinstance(exc, HubSpotError) and exc.status == 429:
+            return  # pacing: the shared limiter waits for the window; summaries count these
+        attempts = getattr(self.retrying.stop, "max_attempt_number", None)
+        of = f"/{attempts}" if attempts else ""
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.on_retry(f"retrying {state.attempt_number + 1}{of} in {wait:.1f} s after {exc}")
+
     def _once(self, what: str, policy: str, send: Callable[[], Any],
               status_box: list[int] | None, lane: str | None) -> dict:
+        shutdown.check()
         limiter = self.budget.limiter(policy)
         limiter.acquire(lane)
+        shutdown.check()
         self.counters.add(calls=1)
         started = time.monotonic()
         try:
@@ -216,6 +237,10 @@ class HubSpot:
             data = response.data
             self.counters.observe_latency(time.monotonic() - started)
         except _SDK_ERRORS as exc:
+            shutdown.check()  # a stop came while we waited: write nothing more
+            self._answered = self._answered or bool(exc.status)
+            if exc.status and failures.foreign_body(exc.status, exc.body, exc.headers):
+                raise failures.not_hubspot(self.base_url, what, exc.status, exc.headers) from None
             error = failures.from_response(exc.status or 0, exc.body, exc.headers, what)
             self.budget.observe(policy, exc.headers)
             if error.status == 429:
@@ -225,14 +250,41 @@ class HubSpot:
                 raise failures.connection_failure(exc, what) from None
             raise error from None
         except _CONNECTION_ERRORS as exc:
+            shutdown.check()
+            if not self._answered and isinstance(exc, _NOTHING_ANSWERS):
+                raise failures.nothing_answers(self.base_url, exc) from None
             raise failures.connection_failure(exc, what) from None
+        shutdown.check()
+        self._answered = True
         self.budget.observe(policy, response.headers)
         if status_box is not None:
             status_box.append(response.status)
         try:
-            return json.loads(data) if data else {}
+            doc = json.loads(data) if data else {}
         except ValueError:
-            raise failures.connection_failure(ValueError("malformed JSON"), what) from None
+            raise failures.unreadable(self.base_url, what, response.status, response.headers) from None
+        if not isinstance(doc, dict):
+            raise failures.not_hubspot(self.base_url, what, response.status, response.headers)
+        return doc
+
+
+# Connecting failed (refused, no such host, no route, connect timeout): nothing listens there.
+_NOTHING_ANSWERS = (urllib3.exceptions.ConnectTimeoutError,)
+
+
+def check_base_url(base_url: str) -> str:
+    """`base_url` without its trailing slash, or ConfigError if it cannot be an API address."""
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {base_url!r} is not an http(s) address (expected e.g. "
+                          f"https://api.hubapi.com or http://127.0.0.1:8080); check --base-url, "
+                          f"LEADSYNC_BASE_URL or hubspot.base_url")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"--base-url {base_url!r} has a port that is not a number; "
+                          f"check --base-url") from None
+    return base_url.strip().rstrip("/")
 
 
 def _next_after(doc: dict) -> str | None:
@@ -246,7 +298,10 @@ def _check_size(items: Sequence, limit: int) -> None:
 
 
 def connect(*, base_url: str, token: str, tier: int, concurrency: int,
-            retrying: Retrying | None = None) -> HubSpot:
-    """A client with a fresh budget for `tier` requests per 10 seconds."""
-    return HubSpot(base_url=base_url, token=token, budget=Budget.for_tier(tier),
-                   concurrency=concurrency, retrying=retrying)
+            retrying: Retrying | None = None,
+            on_retry: Callable[[str], None] | None = None) -> HubSpot:
+    """A client with a fresh budget for `tier` requests per 10 seconds; `on_retry` hears one
+    line per retry (cli.py prints it on stderr)."""
+    return HubSpot(base_url=base_url, token=token,
+                   budget=Budget.for_tier(tier, sleep=shutdown.sleep),
+                   concurrency=concurrency, retrying=retrying, on_retry=on_retry)

@@ -38,6 +38,58 @@ def connection_failure(exc: BaseException, what: str) -> errors.Unavailable:
                               f"check the network or --base-url", retriable=True)
 
 
+def nothing_answers(base_url: str, exc: BaseException) -> errors.Unreachable:
+    """The first call could not even connect: a wrong address is not worth retrying."""
+    text = str(exc)
+    if "resolve" in text or "Name or service" in text or "nodename" in text:
+        reason = "no such host"
+    elif "refused" in text.lower():
+        reason = "connection refused"
+    elif "timed out" in text.lower() or "timeout" in text.lower():
+        reason = "no answer to connect"
+    else:
+        reason = type(exc).__name__
+    return errors.Unreachable(f"nothing answers at {base_url} ({reason}); check --base-url "
+                              f"(or LEADSYNC_BASE_URL) and the network")
+
+
+def foreign_body(status: int, body: bytes | str | None, headers: Mapping[str, str] | None) -> bool:
+    """An error answer whose body is not JSON: a web page or proxy, not HubSpot's API.
+
+    Retriable statuses (429, 502, 503…) are left alone: HubSpot's own edge answers those in
+    HTML at times, and they are retried as ever."""
+    if status in RETRIABLE_STATUSES or not body:
+        return False
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return True
+    return False
+
+
+def not_hubspot(base_url: str, what: str, status: int,
+                headers: Mapping[str, str] | None) -> errors.NotHubSpot:
+    """Something answered at `base_url`, but not HubSpot's API (an HTML page, another app)."""
+    kind = _content_type(headers) or "no content type"
+    return errors.NotHubSpot(f"{what}: the answer from {base_url} was not HubSpot's API "
+                             f"(HTTP {status}, {kind}); check --base-url (or LEADSYNC_BASE_URL)")
+
+
+def unreadable(base_url: str, what: str, status: int,
+               headers: Mapping[str, str] | None) -> errors.LeadsyncError:
+    """A 2xx answer that is not JSON: cut short if it says JSON (retriable), else foreign."""
+    if "json" in _content_type(headers):
+        return connection_failure(ValueError("truncated JSON"), what)
+    return not_hubspot(base_url, what, status, headers)
+
+
+def _content_type(headers: Mapping[str, str] | None) -> str:
+    if not headers:
+        return ""
+    value = headers.get("Content-Type") or headers.get("content-type") or ""
+    return value.split(";", 1)[0].strip().lower()
+
+
 def is_retriable(exc: BaseException) -> bool:
     return isinstance(exc, errors.HubSpotError) and exc.retriable
 

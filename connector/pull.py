@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,6 +26,7 @@ from cache.records import (SweepState, SyncState, Tally, mark_archived, queue_as
 from connector.associations import AssociationRefresher, AuditSlice, audit_size
 from connector.client import BATCH_LIMIT, SEARCH_PAGE_LIMIT, HubSpot
 from foundation.errors import HubSpotError
+from foundation.shutdown import thread_pool
 from mappings.streams import ENGAGEMENT_TYPES, Stream
 
 Progress = Callable[[str, int, "int | None"], None]
@@ -91,8 +92,8 @@ def pull(cache: Cache, client: HubSpot, streams: dict[str, Stream], *, full: boo
     targets = {"contacts": [t for t in ("companies", *ENGAGEMENT_TYPES) if t in streams]}
     targets.update({t: ["contacts"] for t in ENGAGEMENT_TYPES if t in streams and "contacts" in streams})
     audit = audit_size(audit_share, client.budget.ten_secondly.capacity, len(targets["contacts"]))
-    with ThreadPoolExecutor(max(concurrency, 1), thread_name_prefix="assoc") as assoc_pool, \
-            ThreadPoolExecutor(len(streams), thread_name_prefix="stream") as stream_pool:
+    with thread_pool(concurrency, "assoc") as assoc_pool, \
+            thread_pool(len(streams), "stream") as stream_pool:
         refresher = AssociationRefresher(cache, client, assoc_pool,
                                          targets if "contacts" in streams else {}, verifies=True)
         futures = {stream_pool.submit(_pull_stream, cache, client, stream, full, overlap,
@@ -143,7 +144,7 @@ def _pull_stream(cache: Cache, client: HubSpot, stream: Stream, full: bool, over
         # The sweep needs nothing from the listing (they see disjoint records, and
         # tombstone_unseen leaves rows already archived alone), so it runs beside it rather
         # than as one more step at the end of the longest chain. A killed run sweeps again.
-        with ThreadPoolExecutor(1, thread_name_prefix="sweep") as sweeper:
+        with thread_pool(1, "sweep") as sweeper:
             sweep = sweeper.submit(_sweep_archived, cache, client, stream, tally, run_start)
             first_start = _full(cache, client, stream, state, run_start, tally, progress, refresher)
             sweep.result()

@@ -21,7 +21,6 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
@@ -34,6 +33,7 @@ from connector.client import BATCH_LIMIT, BatchResult, HubSpot
 from connector.rejections import named_inputs
 from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
                                ValidationFailed)
+from foundation.shutdown import thread_pool
 from mappings.writeback import ContactChange, LifecyclePolicy, Plan
 
 if TYPE_CHECKING:  # connector/company_push.py imports this module
@@ -263,7 +263,7 @@ class Sender:
         keep their dirty marks: the next push plans them again, which is the same as
         resending them."""
         waiting = list(plan.changes)
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="push") as pool:
+        with thread_pool(self.concurrency, "push") as pool:
             futures = []
 
             def submit(changes: list[ContactChange]) -> None:
@@ -338,8 +338,7 @@ class Sender:
             if not ready:
                 return
             batches = [ready[i:i + BATCH_LIMIT] for i in range(0, len(ready), BATCH_LIMIT)]
-            with ThreadPoolExecutor(min(self.concurrency, len(batches)),
-                                    thread_name_prefix="push") as pool:
+            with thread_pool(min(self.concurrency, len(batches)), "push") as pool:
                 futures = [pool.submit(self._send, batch) for batch in batches]
                 for future in futures:
                     future.result()

@@ -29,8 +29,10 @@ class Portal:
     stages: Callable[[], Iterable[str | None]]
 
 
-def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path:
-    """Run the loop against `portal` with a fresh cache in `workdir`; returns the cache path."""
+def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None],
+             command: str = "leadsync") -> Path:
+    """Run the loop against `portal` with a fresh cache in `workdir`; returns the cache path.
+    `command` is how the user can run leadsync from their shell (for the closing hints)."""
     if workdir.exists():
         shutil.rmtree(workdir)  # the demo's own folder: every run starts from an empty cache
     workdir.mkdir(parents=True)
@@ -60,8 +62,8 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None]) -> Path
     echo(_backtest(db, settings))
     echo(_learned(db, settings, workdir / "learned_model.toml"))
     echo(_report(db, workdir / "report.html"))
-    echo(f"Cache: {db}  (try: leadsync --db {db} explain <contact id>, "
-         f"leadsync --db {db} history, datasette {db})")
+    echo(f"Cache: {db}  (try: {command} --db {db} explain <contact id>, "
+         f"{command} --db {db} history, datasette {db})")
     return Path(db)
 
 

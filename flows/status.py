@@ -9,9 +9,13 @@ from datetime import datetime, timedelta, timezone
 from cache import inbox as inbox_mod
 from cache.database import Cache
 from connector.associations import audit_bound, audit_size
+from cache.lock import alive, holder
 from foundation.settings import Settings
 
 RECENT_DAYS = 7  # "verified in the last N days" in the association audit's line
+
+# Runs recorded without the run lock (read-only over the cache): alive while their process is.
+UNLOCKED_COMMANDS = frozenset({"backtest"})
 
 
 def status(cache: Cache, now: datetime | None = None, settings: Settings | None = None) -> dict:
@@ -29,9 +33,13 @@ def status(cache: Cache, now: datetime | None = None, settings: Settings | None 
     for row in conn.execute("SELECT type, archived, count(*) FROM engagements GROUP BY 1, 2"):
         entry = counts.setdefault(row[0], {"live": 0, "archived": 0, "merged": 0})
         entry["live" if row[1] == 0 else "archived"] += row[2]
-    runs = [_run(*r) for r in conn.execute(
-        "SELECT id, command, started_at, ended_at, outcome, api_calls, records, details FROM runs "
-        "ORDER BY id DESC LIMIT 5")]
+    runs = [{**_run(*r[:8]), "pid": r[8]} for r in conn.execute(
+        "SELECT id, command, started_at, ended_at, outcome, api_calls, records, details, pid "
+        "FROM runs ORDER BY id DESC LIMIT 5")]
+    lock_holder = holder(cache.path) if cache.path != ":memory:" else None
+    for run in runs:
+        if run["outcome"] == "running" and not _live(run, lock_holder):
+            run["outcome"] = "interrupted"  # killed (SIGKILL, power cut): it never said so
     return {
         "streams": streams,
         "counts": counts,
@@ -123,6 +131,15 @@ def _sweep(conn, counts: dict, settings: Settings) -> dict:
 
 def _runs(count: int) -> str:
     return f"{count:,} incremental pull{'' if count == 1 else 's'}"
+
+
+def _live(run: dict, lock_holder: int | None) -> bool:
+    """Is a run recorded as 'running' still going? Its process must exist and, for commands
+    that take the run lock, be the one holding it (a killed run's lock is released by the OS)."""
+    if run["command"] in UNLOCKED_COMMANDS:
+        return alive(run["pid"])
+    return lock_holder is not None and (lock_holder == run["pid"] or lock_holder < 0
+                                        or run["pid"] is None)
 
 
 def _live_archived(conn, sql: str) -> dict[str, int]:

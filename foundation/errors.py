@@ -2,7 +2,10 @@
 
     LeadsyncError                 anything leadsync can explain in one line
     ├── ConfigError               leadsync.toml, CLI arguments or environment are wrong
-    │   └── NotSetUp              `leadsync setup` has not run (or the portal lacks what it made)
+    │   ├── NotSetUp              `leadsync setup` has not run (or the portal lacks what it made)
+    │   ├── NoCache               a read-only command found no cache file to read
+    │   ├── Unreachable           nothing answers at the base URL (refused, no such host)
+    │   └── NotHubSpot            something answers at the base URL, but not HubSpot's API
     ├── TooManyChanges            a push would change more contacts than --max-changes allows
     ├── CacheError                the SQLite cache cannot be opened or used
     │   └── CacheBusy             another leadsync run holds the cache
@@ -31,6 +34,18 @@ class ConfigError(LeadsyncError):
 
 class NotSetUp(ConfigError):
     """The write-back properties are missing: `leadsync setup` must run first."""
+
+
+class NoCache(ConfigError):
+    """A read-only command was pointed at a cache file that does not exist."""
+
+
+class Unreachable(ConfigError):
+    """Nothing answers at the base URL: refused connection, unknown host, no route."""
+
+
+class NotHubSpot(ConfigError):
+    """The base URL answers, but not as HubSpot's API does (an HTML page, another service)."""
 
 
 class TooManyChanges(LeadsyncError):

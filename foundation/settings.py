@@ -239,7 +239,12 @@ def _parse(raw: dict, source: str) -> Settings:
     tier = _int(hub, "tier", 190, source, "hubspot")
     if tier not in TIERS:
         raise ConfigError(f"{source}: hubspot.tier must be one of {TIERS} (requests per 10 s), got {tier}")
-    streams = tuple(pull.get("streams", STREAMS))
+    streams = pull.get("streams", list(STREAMS))
+    if not isinstance(streams, list):  # a bare string would become its characters
+        example = f'["{streams}"]' if isinstance(streams, str) else '["contacts", "companies"]'
+        raise ConfigError(f"{source}: pull.streams must be a list of stream names, e.g. "
+                          f"streams = {example}; choose from {', '.join(STREAMS)}")
+    streams = tuple(streams)
     unknown = [s for s in streams if s not in STREAMS]
     if unknown or not streams:
         raise ConfigError(f"{source}: pull.streams has {unknown or 'nothing'}; choose from {', '.join(STREAMS)}")

@@ -133,6 +133,9 @@ def serve(port: int = 8080, contacts: int = 2000, seed: int = 7, rate_limit: int
                       daily_limit=daily_limit, latency_ms=latency_ms, token=token, port=port)
     sandbox.start()
     echo(f"sandbox listening on {sandbox.base_url}  token: {sandbox.token}")
+    echo("# point leadsync at it (in another shell; Ctrl-C here stops the sandbox):")
+    echo(f"export LEADSYNC_BASE_URL={sandbox.base_url}")
+    echo(f"export HUBSPOT_ACCESS_TOKEN={sandbox.token}")
     try:
         while True:
             time.sleep(3600)

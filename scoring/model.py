@@ -41,6 +41,15 @@ FREE_EMAIL = frozenset("""
     libero.it tutanota.com fastmail.com hey.com inbox.com
 """.split())
 
+# Past these a value is a slip (a sign, a stray zero), not a model: points are at most
+# MAX_POINTS either way; caps, score bounds and grade thresholds at most MAX_SCORE; day
+# counts at most MAX_DAYS. Half-lives are never negative (scores would grow with age).
+MAX_POINTS = 10_000
+MAX_SCORE = 100_000
+MAX_DAYS = 3_650
+_LIMITS = {"cap": MAX_SCORE, "min": MAX_SCORE, "max": MAX_SCORE, "half_life_days": MAX_DAYS,
+           "window_days": MAX_DAYS, "after_days": MAX_DAYS}
+
 _TOP = ("model", "lists", "properties", "fit", "engagement", "grades", "stages", "inactive",
         "sla", "recycle")
 _SECTION_KEYS = {"fit": ("max", "min", "rules"),
@@ -267,6 +276,17 @@ class _Loader:
             self.problem(f"must be {what}, got {value!r}", section=section, rule=rule,
                          index=index, field=key)
             return None
+        if key == "half_life_days" and value < 0:
+            self.problem(f"must be 0 (no decay) or more, got {value!r}; a negative half-life "
+                         f"makes scores grow with age", section=section, rule=rule, index=index,
+                         field=key)
+            return None
+        limit = _LIMITS.get(key)
+        if limit is not None and abs(value) > limit:
+            unit = " days" if key.endswith("days") else ""
+            self.problem(f"must be at most {limit:,}{unit}, got {value!r}", section=section,
+                         rule=rule, index=index, field=key)
+            return None
         return float(value)
 
     def _lists(self) -> dict[str, frozenset[str]]:
@@ -367,6 +387,8 @@ class _Loader:
         if isinstance(points, bool) or not isinstance(points, (int, float)):
             bad("is required (a number, may be negative)" if points is None
                 else f"must be a number, got {points!r}", "points")
+        elif abs(points) > MAX_POINTS:
+            bad(f"must be between -{MAX_POINTS:,} and {MAX_POINTS:,}, got {points!r}", "points")
         cap = self._bound(raw, section, "cap", positive=True, rule=label, index=index)
         count = raw.get("count", "once")
         if count not in COUNTS:
@@ -393,8 +415,6 @@ class _Loader:
             bad("unit goes with per: points for every `unit` of the per input", "unit")
         window = self._bound(raw, section, "window_days", positive=True, rule=label, index=index)
         half_life = self._bound(raw, section, "half_life_days", rule=label, index=index)
-        if half_life is not None and half_life < 0:
-            bad("must be 0 (no decay) or more", "half_life_days")
         if section == "engagement" and event is None and dated_by is None:
             for key in ("window_days", "half_life_days"):
                 if key in raw:
@@ -500,6 +520,8 @@ class _Loader:
             high, low = float(sub[keys[0]]), float(sub[keys[1]])
             if high <= low:
                 self.problem(f"{keys[0]} must be above {keys[1]}", section="grades", field=part)
+            elif max(abs(high), abs(low)) > MAX_SCORE:
+                self.problem(f"thresholds must be at most {MAX_SCORE:,}", section="grades", field=part)
             values[part] = (high, low)
         for key in table:
             if key not in ("fit", "engagement"):

@@ -26,6 +26,8 @@ from urllib.parse import quote
 import sqlite_utils
 import waitress
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
 
 from cache import inbox
 from cache.database import Cache, open_cache
@@ -371,6 +373,25 @@ class Server:
         wasyncore.close_all(sockets)
 
 
+class _LoggedErrorTask(ErrorTask):
+    """waitress's own refusals (a body over the limit: 413; a request it cannot parse: 400)
+    never reach the app: log them as the app logs its refusals."""
+
+    def execute(self) -> None:
+        error, request = self.request.error, self.request
+        limit = self.channel.server.adj.max_request_body_size - 1
+        reason = (f"body is larger than {limit} bytes" if error.code == 413
+                  else str(error.body).strip() or error.reason)
+        log.warning("refused %s %s from %s: %s", request.command or "-",
+                    _printable(request.path or "-"),
+                    self.channel.addr[0] if self.channel.addr else None, reason)
+        super().execute()
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _LoggedErrorTask
+
+
 def create_server(app: Callable, *, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
                   max_body_bytes: int = MAX_BODY_BYTES) -> Server:
     """Bind waitress to host:port (0: any free port); ConfigError if it cannot listen."""
@@ -380,6 +401,7 @@ def create_server(app: Callable, *, host: str = "127.0.0.1", port: int = 8000, t
     server = waitress.create_server(app, sockets=[listener], threads=threads,
                                     max_request_body_size=max_body_bytes + 1,
                                     clear_untrusted_proxy_headers=False, ident="leadsync")
+    server.channel_class = _Channel
     return Server(server)
 
 

@@ -44,7 +44,7 @@ from flows.company_flow import CompanyStep
 from flows.sync import stage_policy, write_back_extra, write_targets
 from foundation.errors import CacheBusy, HubSpotError, LeadsyncError
 from foundation.settings import Settings
-from foundation.shutdown import interrupted_by_signals
+from foundation.shutdown import Stopped, interrupted_by_signals
 from mappings.records import merged_ids
 from mappings.streams import ENGAGEMENT_TYPES, Stream, select
 from mappings.writeback import names_of
@@ -214,6 +214,8 @@ class Worker:
                         return
             except CacheBusy:
                 self._stop.wait(0.5)  # a sync or pull holds the cache: the events wait
+            except Stopped:
+                return  # a signal stops the process: claimed events are released on close
             except Exception:  # noqa: BLE001 - the loop must outlive any one batch
                 log.exception("webhook worker: batch failed; retrying shortly")
                 self._stop.wait(1.0)

@@ -4,7 +4,7 @@ import pytest
 
 from cache.database import open_cache
 from cache.schema import MIGRATIONS
-from foundation.errors import CacheError
+from foundation.errors import CacheError, ConfigError
 
 
 def test_open_applies_every_migration_once_and_uses_wal(tmp_path):
@@ -40,7 +40,7 @@ def test_run_records_outcome_calls_and_error(tmp_path):
 
 
 def test_unwritable_location_is_a_one_line_error(tmp_path):
-    with pytest.raises(CacheError, match="does not exist; create it or pass --db"):
+    with pytest.raises(ConfigError, match="missing does not exist; create the folder or pass another --db"):
         open_cache(tmp_path / "missing" / "c.db")
 
 

@@ -27,3 +27,19 @@ def test_second_run_on_the_same_cache_is_refused_with_who_holds_it(tmp_path):
         holder.stdout.close()
     with run_lock(db, "score"):  # a killed holder never leaves the lock stuck
         pass
+
+
+def test_holder_tells_a_live_run_from_a_dead_one(tmp_path):
+    import os
+    import subprocess
+
+    from cache.lock import alive, holder
+
+    db = str(tmp_path / "c.db")
+    assert holder(db) is None
+    with run_lock(db, "pull"):
+        assert holder(db) == os.getpid()
+    assert holder(db) is None  # released; the file keeps the last holder's name
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    assert alive(os.getpid()) and not alive(dead.pid) and not alive(None)

@@ -49,7 +49,7 @@ def test_missing_token_is_a_one_line_error_with_exit_2(sb, tmp_path):
 def test_wrong_token_is_one_line_and_never_echoed(sb, tmp_path):
     code, out = run(["--db", str(tmp_path / "c.db"), "--base-url", sb.base_url, "pull"],
                     {"HUBSPOT_ACCESS_TOKEN": "pat-na1-secret-value"})
-    assert code == 1
+    assert code == 2  # the user must fix the token
     assert "HubSpot rejected the access token (401)" in out
     assert "pat-na1-secret-value" not in out and out.count("\n") == 1
 
@@ -62,7 +62,9 @@ def test_bad_config_and_unwritable_db_are_one_line_errors(sb, tmp_path):
     code, out = run(["--config", str(tmp_path / "none.toml"), "status"])
     assert (code, out.count("\n")) == (2, 1) and "no such config file" in out
     code, out = run(["--db", str(tmp_path / "no" / "dir" / "c.db"), "status"])
-    assert (code, out.count("\n")) == (1, 1) and "does not exist; create it or pass --db" in out
+    assert (code, out.count("\n")) == (2, 1) and "no cache at " in out
+    code, out = run(["--db", str(tmp_path / "no" / "dir" / "c.db"), "pull"], {"HUBSPOT_ACCESS_TOKEN": "x"})
+    assert (code, out.count("\n")) == (2, 1) and "dir does not exist; create the folder" in out
 
 
 def test_pull_from_json_uses_the_same_save_code(tmp_path):

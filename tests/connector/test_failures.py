@@ -59,6 +59,33 @@ def test_retry_after_and_policies():
     assert locked.retry_after == 2.0
 
 
+@pytest.mark.parametrize("status, body, foreign", [
+    (404, b"<html>Not Found</html>", True),      # a web server, not the API
+    (200, b"<!doctype html>", True),
+    (501, b"<html>Unsupported method</html>", True),
+    (404, b'{"message": "no such object"}', False),
+    (503, b"<html>Service Unavailable</html>", False),  # HubSpot's edge: retried as ever
+    (429, b"<html>slow down</html>", False),
+    (404, b"", False),
+])
+def test_a_body_that_is_not_json_is_foreign_unless_retriable(status, body, foreign):
+    assert failures.foreign_body(status, body, {"Content-Type": "text/html"}) is foreign
+
+
+def test_not_hubspot_and_nothing_answers_name_the_address():
+    error = failures.not_hubspot("http://127.0.0.1:8000", "list contacts", 200,
+                                 {"Content-Type": "text/html; charset=utf-8"})
+    assert isinstance(error, errors.ConfigError)
+    assert str(error) == ("list contacts: the answer from http://127.0.0.1:8000 was not HubSpot's "
+                          "API (HTTP 200, text/html); check --base-url (or LEADSYNC_BASE_URL)")
+    cut = failures.unreadable("http://x", "list contacts", 200, {"Content-Type": "application/json"})
+    assert (type(cut), cut.retriable) == (errors.Unavailable, True)  # a truncated answer: retried
+    refused = failures.nothing_answers("http://127.0.0.1:9", ConnectionRefusedError(
+        "[Errno 111] Connection refused"))
+    assert str(refused) == ("nothing answers at http://127.0.0.1:9 (connection refused); check "
+                            "--base-url (or LEADSYNC_BASE_URL) and the network")
+
+
 def test_garbage_bodies_still_classify():
     error = failures.from_response(502, b"<html>bad gateway</html>", None, "x")
     assert (type(error), error.retriable, error.body) == (errors.Unavailable, True, {})

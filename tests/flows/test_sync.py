@@ -56,7 +56,7 @@ def test_sync_leaves_the_portal_with_exactly_the_desired_values_and_then_writes_
     assert leadsync(sb, db, "setup").exit_code == 0
     first = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
     assert first.exit_code == 0, first.output
-    summary = json.loads(first.output)
+    summary = json.loads(first.stdout)
     wanted = desired(db)
     assert summary["push"]["contacts_written"] == len(wanted) > 0
     assert summary["push"]["write_calls"] == -(-len(wanted) // 100)
@@ -86,7 +86,7 @@ def test_three_contacts_changed_in_hubspot_make_at_most_one_batch_of_their_chang
     result = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
     assert result.exit_code == 0, result.output
     assert sb.stats()["by_route"].get(BATCH_ROUTE, 0) <= 1
-    changes = json.loads(result.output)["push"]["plan"]["changes"]
+    changes = json.loads(result.stdout)["push"]["plan"]["changes"]
     assert {c["contact_id"] for c in changes} <= set(changed)
     for change in changes:  # only properties whose values really differ
         assert all(change["old"].get(k, "") != v for k, v in change["writes"][0].items())
@@ -102,7 +102,7 @@ def test_dry_run_prints_the_plan_with_zero_api_calls_and_no_token(sb, tmp_path):
     result = leadsync(sb, db, "push", "--dry-run", "--json", token=False)
     assert result.exit_code == 0, result.output
     assert sb.stats()["total"] == 0
-    plan = json.loads(result.output)["plan"]
+    plan = json.loads(result.stdout)["plan"]
     assert plan["contacts"] == len(plan["changes"]) > 0
     assert plan["by_property"]["leadsync_score"] == plan["contacts"]
     text = leadsync(sb, db, "push", "--dry-run", token=False).output
@@ -130,6 +130,7 @@ def test_guardrail_stops_the_push_with_one_line_naming_the_count_and_the_flag(sb
 
 
 def test_push_without_setup_says_what_is_missing_in_one_line(sb, tmp_path):
+    open_cache(tmp_path / "leadsync.db").close()  # pulled, but never set up
     result = leadsync(sb, tmp_path / "leadsync.db", "push")
     assert result.exit_code == 2
     assert result.output.strip() == ("Error: the write-back properties are not set up in HubSpot; "
@@ -172,3 +173,20 @@ def test_dry_run_works_while_another_run_holds_the_cache(sb, tmp_path):
         assert json.loads(held.output)["plan"] == unlocked["plan"]
         busy = leadsync(sb, db, "push")  # a real push still waits for the lock
         assert busy.exit_code == 1 and "is in use by `leadsync worker`" in busy.output
+
+
+def test_sync_with_contacts_that_failed_to_write_exits_3_after_its_summary(sb, tmp_path):
+    db = tmp_path / "leadsync.db"
+    assert leadsync(sb, db, "setup").exit_code == 0
+    live = [int(r["id"]) for r in sb.portal.truth("contacts")
+            if not r["archived"] and not r["mergedInto"]][:2]
+    sb.faults.fail_records("contacts", live, category="VALIDATION_ERROR",
+                           message="Property values were not valid")
+    try:
+        result = leadsync(sb, db, "sync", "--as-of", AS_OF, "--json")
+    finally:
+        sb.faults.clear_records()
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.stdout)
+    assert sorted(f["contact_id"] for f in summary["push"]["failed"]) == sorted(map(str, live))
+    assert leadsync(sb, db, "push").exit_code == 0  # held back, not failed again: cron is quiet

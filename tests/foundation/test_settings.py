@@ -49,6 +49,8 @@ def test_audit_share_and_sweep_pages_are_read(tmp_path):
     ("[hubspot]\ntokn = 1\n", "unknown key hubspot.tokn; expected one of base_url, concurrency, daily_limit, tier"),
     ("[hubspt]\n", "unknown section [hubspt]; expected one of conversion, hubspot, pull, push, scoring, webhooks"),
     ("[pull]\nstreams = ['deals']\n", "pull.streams has ['deals']; choose from contacts, companies, calls"),
+    ("[pull]\nstreams = 'contacts'\n",
+     'pull.streams must be a list of stream names, e.g. streams = ["contacts"]; choose from contacts'),
     ("[push.properties]\nscore = 'My Score'\n", "push.properties.score must be a lowercase HubSpot property name"),
     ("[hubspot\n", "not valid TOML"),
     ("[pull]\nassociation_audit_share = 5\n",

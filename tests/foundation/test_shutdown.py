@@ -29,4 +29,44 @@ def test_serve_started_with_sigint_ignored_still_stops_on_signals(tmp_path, sig)
         if process.poll() is None:
             process.kill()
             process.communicate()
-    assert process.returncode == 0
+    assert process.returncode == 128 + sig  # 130 for Ctrl-C, 143 for SIGTERM
+
+
+def test_a_stopped_thread_pool_does_not_wait_for_blocked_threads():
+    import threading
+    import time
+
+    from foundation.shutdown import thread_pool
+
+    release = threading.Event()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with thread_pool(2, "t") as pool:
+            pool.submit(release.wait, 30)  # a thread blocked, as in an HTTP read
+            queued = [pool.submit(time.sleep, 0) for _ in range(5)]
+            raise KeyboardInterrupt
+    assert time.monotonic() - started < 2
+    release.set()
+    from concurrent.futures import wait
+    wait(queued, timeout=5)
+    assert all(f.done() for f in queued) and any(f.cancelled() for f in queued)
+
+
+def test_stop_flag_cuts_sleeps_short_and_is_reset_by_the_next_command():
+    import threading
+    import time
+
+    from foundation import shutdown
+
+    def stop_soon():
+        time.sleep(0.1)
+        shutdown._STOP.set()
+
+    threading.Thread(target=stop_soon).start()
+    started = time.monotonic()
+    with pytest.raises(shutdown.Stopped):
+        shutdown.sleep(30)
+    assert time.monotonic() - started < 2 and shutdown.stopping()
+    with shutdown.interrupted_by_signals():  # a new command starts afresh
+        assert not shutdown.stopping()
+        shutdown.check()

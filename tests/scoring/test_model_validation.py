@@ -65,9 +65,37 @@ def one_rule(body: str, section: str = "fit") -> str:
      "\"<date property>\" or make it an event rule"),
     ('event = "call"\npoints = 5\ncap = -3', "engagement",
      "model.toml:9: engagement rule 'Senior': cap: must be a positive number, got -3"),
+    ('event = "call"\npoints = 5\nhalf_life_days = -30', "engagement",
+     "model.toml:9: engagement rule 'Senior': half_life_days: must be 0 (no decay) or more, "
+     "got -30; a negative half-life makes scores grow with age"),
+    ('event = "call"\npoints = 5\nhalf_life_days = 36500', "engagement",
+     "model.toml:9: engagement rule 'Senior': half_life_days: must be at most 3,650 days, got 36500"),
+    ('event = "call"\npoints = 5\nwindow_days = 0', "engagement",
+     "model.toml:9: engagement rule 'Senior': window_days: must be a positive number, got 0"),
+    ('event = "call"\npoints = 5\nwindow_days = 100000', "engagement",
+     "model.toml:9: engagement rule 'Senior': window_days: must be at most 3,650 days, got 100000"),
+    ('event = "call"\npoints = 5\ncap = 1e9', "engagement",
+     "model.toml:9: engagement rule 'Senior': cap: must be at most 100,000, got 1000000000.0"),
+    ('when = { jobtitle = "x" }\npoints = -50000', "fit",
+     "model.toml:8: fit rule 'Senior': points: must be between -10,000 and 10,000, got -50000"),
 ])
 def test_rule_problems_name_file_line_rule_and_field(body: str, section: str, expected: str) -> None:
     assert problems(one_rule(body, section)) == [expected]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[engagement]\nhalf_life_days = -30\n",
+     "model.toml:6: [engagement]: half_life_days: must be 0 (no decay) or more, got -30; a "
+     "negative half-life makes scores grow with age"),
+    ("[fit]\nmax = 1e12\n", "model.toml:6: [fit]: max: must be at most 100,000, got 1000000000000.0"),
+    ("[inactive]\nafter_days = 0\n", "model.toml:6: [inactive]: after_days: must be a positive number, got 0"),
+    ("[inactive]\nafter_days = 99999\n",
+     "model.toml:6: [inactive]: after_days: must be at most 3,650 days, got 99999"),
+    ("[grades]\nfit = { A = 4000000, B = 20 }\nengagement = { 1 = 30, 2 = 10 }\n",
+     "model.toml:6: [grades]: fit: thresholds must be at most 100,000"),
+])
+def test_section_values_out_of_range_name_file_and_line(text: str, expected: str) -> None:
+    assert problems(f"{HEAD}\n{text}") == [expected]
 
 
 def test_every_problem_is_reported_at_once() -> None:

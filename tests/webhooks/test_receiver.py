@@ -268,6 +268,18 @@ def test_oversized_bodies_are_refused_with_413(hook, size):
     refused(hook, hook.post(body), 413, None)
 
 
+def test_413_refusals_are_logged_like_the_others(hook, caplog):
+    caplog.set_level(logging.INFO, logger="leadsync.receiver")
+    body = b"[" + b" " * 8000 + b"]"
+    assert hook.post(body).status_code == 413  # refused by waitress, before the app
+    assert hook.post([creation()], signed_url="https://elsewhere/x").status_code == 401
+    refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused")]
+    assert refusals == [
+        "refused POST /webhooks/hubspot from 127.0.0.1: body is larger than 4096 bytes",
+        "refused POST /webhooks/hubspot from 127.0.0.1: signature does not match"]
+    assert all(r.levelname == "WARNING" for r in caplog.records if r.getMessage().startswith("refused"))
+
+
 def test_oversized_chunked_body_is_refused_with_413(hook):
     def chunks():
         for _ in range(10):
