@@ -477,7 +477,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     # (connector/company_push.py), keyed by company id, since ids repeat across object types.
     ("0018_company_scores", """
         CREATE TABLE IF NOT EXISTS company_scores (
-            company_id TEXT PRIMARY KEY,
+            company_id TEXT PRIMARY KEY REFERENCES companies(id),
             model_name TEXT NOT NULL,
             model_version TEXT NOT NULL,
             as_of TEXT NOT NULL,
@@ -491,7 +491,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS company_score_history (
             id INTEGER PRIMARY KEY,
-            company_id TEXT NOT NULL,
+            company_id TEXT NOT NULL REFERENCES companies(id),
             changed_at TEXT NOT NULL,
             as_of TEXT NOT NULL,
             model_name TEXT NOT NULL,
@@ -540,11 +540,14 @@ MIGRATIONS: list[tuple[str, str]] = [
     # triggers on it (0014): they are created again (and a removed score marks its contact).
     # The browse views (0013) gain `scored_by`, the config's model name: contacts_view has a
     # row per contact and model (a contact no model scores: one row, scored_by NULL).
+    # `scores.contact_id` (like `company_scores.company_id` in 0018) declares the record it
+    # belongs to, so Datasette and other browsers link a score to its contact. Declared, not
+    # enforced: SQLite checks foreign keys only with PRAGMA foreign_keys, which leadsync leaves off.
     ("0019_scores_per_model", """
         CREATE TABLE scores_before_models AS SELECT * FROM scores;
         DROP TABLE scores;
         CREATE TABLE scores (
-            contact_id TEXT NOT NULL,
+            contact_id TEXT NOT NULL REFERENCES contacts(id),
             model_name TEXT NOT NULL,
             model_version TEXT NOT NULL,
             as_of TEXT NOT NULL,

@@ -16,8 +16,7 @@ from connector.client import HubSpot
 from foundation.errors import ConfigError, Conflict, NotSetUp
 from foundation.settings import WriteBack
 from mappings.company_writeback import company_property_definitions
-from mappings.writeback import (LIFECYCLE, definition_mismatch, names_of, property_definitions,
-                                stage_order)
+from mappings.writeback import (LIFECYCLE, definition_mismatch, stage_order)
 
 CATALOG_TYPES = ("contacts", "companies")
 

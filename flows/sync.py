@@ -23,7 +23,6 @@ from foundation.errors import NotSetUp
 from foundation.settings import Settings, WriteBack
 from mappings.streams import select
 from mappings.writeback import LifecyclePolicy, names_of
-from scoring import Model
 from scoring.models import ModelSet
 
 
@@ -55,11 +54,6 @@ def company_model_properties(settings: Settings) -> tuple[str, ...]:
     except ConfigError:
         return ()
     return tuple(model.properties_used.get("companies", ()))
-
-
-def for_model(settings: Settings, model: Model) -> Settings:
-    """`settings` whose write-back includes the SLA properties when the model has an [sla]."""
-    return replace(settings, write_back=replace(settings.write_back, followup=bool(model.sla)))
 
 
 def write_targets(settings: Settings, models: ModelSet) -> list[WriteBack]:

@@ -135,3 +135,16 @@ def test_contacts_cached_before_the_audit_have_never_been_verified(tmp_path):
         "ORDER BY links_verified_at, id LIMIT 10"))
     assert "USING INDEX contacts_links_verified" in plan and "TEMP B-TREE" not in plan
     assert conn.execute("SELECT count(*) FROM archive_sweep").fetchone() == (0,)
+
+
+def test_scores_declare_the_contact_or_company_they_belong_to(tmp_path):
+    cache = open_cache(tmp_path / "c.db")
+    keys = {(table, row[2], row[3], row[4]) for table in
+            ("scores", "company_scores", "company_score_history")
+            for row in cache.conn.execute(f"PRAGMA foreign_key_list({table})")}
+    assert keys == {("scores", "contacts", "contact_id", "id"),
+                    ("company_scores", "companies", "company_id", "id"),
+                    ("company_score_history", "companies", "company_id", "id")}
+    # Declared for browsers (Datasette links a score to its contact), not enforced.
+    assert cache.conn.execute("PRAGMA foreign_keys").fetchone() == (0,)
+    cache.close()
