@@ -517,7 +517,7 @@ def promote_command(g: Globals, name: str, yes: bool, as_json: bool) -> None:
     """Make model NAME the champion in leadsync.toml (it drives lifecycle stages; the old
     champion becomes a shadow), after printing what the next push would send."""
     from flows.promote import plan_promotion
-    from foundation.settings import write_promotion
+    from foundation.promotion import write_promotion
 
     if as_json and not yes:
         raise ConfigError("--json prints no question to answer; add --yes")

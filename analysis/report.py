@@ -5,6 +5,9 @@ conversion by source channel, scores over time from the history, and the rules t
 contribute most points. Charts are matplotlib SVG inlined in the page with the CSS: no
 scripts, no external URLs, nothing to install to read it. matplotlib is an optional extra
 (`pip install 'leadsync[report]'`).
+
+One module over the usual size on purpose: it is the page itself, its sections and stylesheet
+rendered from one `ReportData` gathered in one pass; the charts live in report_charts.py.
 """
 from __future__ import annotations
 

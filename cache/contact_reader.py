@@ -10,6 +10,9 @@ read once for all their contacts; identical event property texts are parsed once
 Given the as-of moment, `column_chunks` reads only the engagements some rule can count (those
 inside the widest window of a rule on their kind) and, per contact, the time of the latest
 activity (in SQLite: one index range per contact), which is all `days_since` needs of the rest.
+
+One module over the usual size on purpose: the contacts query, the events read and their
+transposition into columns are one ordered pass whose chunk boundaries must agree.
 """
 from __future__ import annotations
 

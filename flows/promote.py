@@ -17,7 +17,8 @@ from cache.database import open_cache
 from cache.write_plan import plan_push
 from flows.sync import stage_policy, write_targets
 from foundation.errors import ConfigError
-from foundation.settings import Promotion, load, promotion
+from foundation.promotion import Promotion, promotion
+from foundation.settings import load
 from mappings.writeback import Plan
 
 

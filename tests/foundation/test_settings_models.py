@@ -1,7 +1,7 @@
 """[[models]] in leadsync.toml: several contact models, their properties, roles and errors."""
 import pytest
 
-from foundation import settings
+from foundation import promotion, settings
 from foundation.errors import ConfigError
 
 
@@ -103,25 +103,25 @@ def test_bad_models_name_the_file_and_key_in_one_line(tmp_path, text, message):
 def test_promotion_refuses_a_config_without_models_and_the_model_already_in_charge(tmp_path):
     plain = write(tmp_path, "[hubspot]\ntier = 190\n")
     with pytest.raises(ConfigError, match="has no \\[\\[models\\]\\]; promote makes"):
-        settings.promotion(plain, "a")
+        promotion.promotion(plain, "a")
     path = write(tmp_path, MODELS + "drives_stages = true\n")
     with pytest.raises(ConfigError, match="model a already drives lifecycle stages"):
-        settings.promotion(path, "a")
+        promotion.promotion(path, "a")
     with pytest.raises(ConfigError, match="no model named 'b'"):
-        settings.promotion(path, "b")
+        promotion.promotion(path, "b")
 
 
 def test_promotion_edits_only_the_roles_and_keeps_the_rest_of_the_text(tmp_path):
     text = ('# my scoring\n[[models]]\nname = "a"  # in charge\ndrives_stages = true  # stages\n'
             '\n[[models]]\nname = "b"\nshadow = true   # trying it\nwrite_back = false\n'
             '\n[push]\nmax_changes = 10\n')
-    promoted = settings.promotion(write(tmp_path, text), "b")
+    promoted = promotion.promotion(write(tmp_path, text), "b")
     assert promoted.text == (
         '# my scoring\n[[models]]\nname = "a"  # in charge\nwrite_back = true\nshadow = true\n'
         'drives_stages = false  # stages\n\n[[models]]\nname = "b"\ndrives_stages = true\n'
         'shadow = false   # trying it\nwrite_back = true\n\n[push]\nmax_changes = 10\n')
     assert [(m.name, m.drives_stages, m.shadow, m.written) for m in promoted.settings.models] == [
         ("a", False, True, True), ("b", True, False, True)]
-    backup = settings.write_promotion(promoted)
+    backup = promotion.write_promotion(promoted)
     assert backup.read_text() == text
     assert (tmp_path / "leadsync.toml").read_text() == promoted.text
