@@ -626,7 +626,9 @@ def leakage_command(g: Globals, csv_path: str | None, as_json: bool) -> None:
     recycled leads, by owner, team, source and month; time to first touch per owner."""
     from analysis.leakage import run_leakage
 
-    result = run_leakage(g.existing_db(), csv_path)
+    from scoring.models import primary_of
+
+    result = run_leakage(g.existing_db(), csv_path, model=primary_of(g.settings().models).name)
     emit(result.as_dict(), as_json, result.render())
 
 

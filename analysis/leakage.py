@@ -26,6 +26,7 @@ from typing import Any, Iterable
 from cache.database import Cache
 from cache.owners import name_of, owner_names
 from foundation.errors import ConfigError
+from foundation.settings import DEFAULT_MODEL
 
 COUNTS = ("mqls", "never_touched", "breached", "met_late", "sqls", "sqls_inactive", "recycled")
 BUCKETS = (("under 1 h", 1), ("1-4 h", 4), ("4-24 h", 24), ("1-3 days", 72),
@@ -38,7 +39,7 @@ _ROWS = """
                         '$.hs_analytics_source', '$.hs_v2_date_entered_marketingqualifiedlead',
                         '$.hs_v2_date_entered_salesqualifiedlead'),
            s.followup, s.inactive, s.reasons, s.as_of
-    FROM contacts c JOIN scores s ON s.contact_id = c.id
+    FROM contacts c JOIN scores s ON s.contact_id = c.id AND s.model = ?
     WHERE c.archived = 0 AND c.merged_into IS NULL
     ORDER BY CAST(c.id AS INTEGER), c.id"""
 
@@ -80,8 +81,9 @@ class Leakage:
         return "\n".join(lines)
 
 
-def leakage(cache: Cache) -> Leakage:
-    """The leakage report of the cache as of its last rescore."""
+def leakage(cache: Cache, model: str = DEFAULT_MODEL) -> Leakage:
+    """The leakage report of the cache as of its last rescore, from the scores (and SLA
+    states) of `model`: the model in charge of stages, so a contact counts once."""
     names = owner_names(cache.conn)
     groups: dict[str, dict[str, dict[str, int]]] = {k: defaultdict(_zero) for k in
                                                     ("owner", "team", "source", "month")}
@@ -90,7 +92,7 @@ def leakage(cache: Cache) -> Leakage:
     act: list[dict] = []
     as_of, with_sla = None, 0
     for contact_id, email, props, followup, inactive, reasons, scored_as_of in \
-            cache.conn.execute(_ROWS):
+            cache.conn.execute(_ROWS, (model,)):
         stage, owner, source, mql_at, sql_at = json.loads(props)
         state = json.loads(followup) if followup else None
         with_sla += state is not None
@@ -215,7 +217,8 @@ def _pct(value: float) -> str:
     return f"{100 * value:.0f}%"
 
 
-def run_leakage(db_path: str, csv_path: str | None = None) -> Leakage:
+def run_leakage(db_path: str, csv_path: str | None = None, *,
+                model: str = DEFAULT_MODEL) -> Leakage:
     """`leadsync leakage`: the report of the cache at `db_path`; `csv_path` gets the contacts
     to act on today."""
     if db_path != ":memory:" and not Path(db_path).is_file():
@@ -223,7 +226,7 @@ def run_leakage(db_path: str, csv_path: str | None = None) -> Leakage:
     from cache.database import open_cache
     cache = open_cache(db_path)
     try:
-        result = leakage(cache)
+        result = leakage(cache, model)
     finally:
         cache.close()
     if csv_path is not None:

@@ -72,6 +72,20 @@ def test_leakage_counts_each_step_by_owner_and_times_first_touch(tmp_path):
             for r in report.act_today] == [("3", "Tom O", "breached", 45.5)]
 
 
+def test_leakage_reads_the_model_in_charge_so_a_contact_counts_once(tmp_path):
+    cache = with_followups(tmp_path / "l.db")
+    alone = leakage(cache).as_dict()
+    with cache.transaction() as conn:  # a challenger scored the same contacts: its rows too
+        conn.execute("INSERT INTO scores (contact_id, model_name, model_version, as_of, fit, "
+                     "engagement, total, grade, stage, inactive, reasons, scored_at, followup, "
+                     "model) SELECT contact_id, 'c', '1', as_of, fit, engagement, total, grade, "
+                     "stage, inactive, reasons, scored_at, followup, 'challenger' FROM scores")
+    assert leakage(cache).as_dict() == alone
+    assert leakage(cache, "challenger").as_dict() == alone  # the same states, read once
+    assert leakage(cache, "nobody").funnel[0]["contacts"] == 0
+    cache.close()
+
+
 def test_leakage_command_prints_json_and_writes_the_csv_to_act_on(tmp_path):
     with_followups(tmp_path / "l.db").close()
     out = tmp_path / "today.csv"
