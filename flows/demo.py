@@ -60,10 +60,10 @@ def run_demo(portal: Portal, workdir: Path, echo: Callable[[str], None],
     echo(_top_leads(db))
     echo("")
     echo(_backtest(db, settings))
-    echo(_learned(db, settings, workdir / "learned_model.toml"))
+    echo(_learned(db, settings, workdir / "learned_model.toml", command))
     echo(_report(db, workdir / "report.html"))
     echo(f"Cache: {db}  (try: {command} --db {db} explain <contact id>, "
-         f"{command} --db {db} history, datasette {db})")
+         f"{command} --db {db} history, {command} --db {db} browse)")
     return Path(db)
 
 
@@ -150,7 +150,7 @@ def _backtest(db: str, settings: Settings) -> str:
             f"(0.5 = chance; run `leadsync backtest` for the full table)")
 
 
-def _learned(db: str, settings: Settings, path: Path) -> str:
+def _learned(db: str, settings: Settings, path: Path, command: str = "leadsync") -> str:
     """Fit a points model to the same history, and set its validation AUC beside the starter's."""
     from analysis.learn import Options, run_learn
     from scoring.backtest import default_as_of
@@ -165,8 +165,8 @@ def _learned(db: str, settings: Settings, path: Path) -> str:
     return (f"Learned model: {path} ({result.rules} rules, {result.double_every:g} points "
             f"double the odds), fitted on earlier dates and validated as of {as_of:%Y-%m-%d}: "
             f"ROC AUC {learned.auc:.3f} vs the starter's {starter.auc:.3f}\n"
-            f"  review it: leadsync --db {db} simulate --model {path}; "
-            f"leadsync --db {db} backtest --compare {path}")
+            f"  review it: {command} --db {db} simulate --model {path}; "
+            f"{command} --db {db} backtest --compare {path}")
 
 
 def _report(db: str, path: Path) -> str:

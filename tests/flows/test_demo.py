@@ -26,6 +26,12 @@ def test_demo_runs_the_whole_loop_and_says_where_things_are(tmp_path):
     assert f"Report: {workdir / 'report.html'}" in out
     assert (workdir / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert f"Cache: {workdir / 'leadsync.db'}" in out
+    # every hint is one command the user can run as printed (here: pytest's runner is not on
+    # PATH as leadsync, so the hints name the command the same way throughout)
+    hints = [line for line in out.splitlines() if "review it:" in line or line.startswith("Cache:")]
+    command = hints[-1].split("(try: ", 1)[1].split(" --db", 1)[0]
+    assert all(hint.count(f"{command} --db") >= 2 for hint in hints), hints
+    assert "datasette" not in out and f"{command} --db {workdir / 'leadsync.db'} browse" in out
 
 
 def test_top_leads_are_the_ones_sales_should_call_with_ties_broken_and_every_reason_counted(tmp_path):
