@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 from scoring.conditions import Context, Field, Invalid
 from scoring.errors import ModelError, Problem
 from scoring.inputs import OUTCOMES, PropertyTypes, contact_resolver
-from scoring.model import (FREE_EMAIL, Grades, Rule, Section, _hint, _Loader, event_kind)
+from scoring.model import (Grades, Rule, Section, _hint, _Loader, event_kind)
 from scoring.properties import NUMBER, TIME_TYPES, Catalog
 from scoring.tables import TABLE_KEYS, Band, parse_bands, parse_table
 
@@ -164,15 +164,7 @@ class _CompanyLoader(_Loader):
     fit rules and an engagement section of roll-up and buying-group rules."""
 
     def company_model(self) -> CompanyModel:
-        for key in self.raw:
-            if key not in _TOP:
-                self.problem(f"unknown section{_hint(key, _TOP)}", section=key)
-        head = self._table("model")
-        lists = self._lists()
-        missing = self._placeholders(head.get("missing_values"), "model", "missing_values")
-        declared, property_missing = self._declared()
-        types = PropertyTypes(declared, self.catalog, missing, property_missing)
-        free = lists.get("free_email", FREE_EMAIL)
+        head, lists, types, free = self._head(_TOP)
         fit = self._fit(types, lists)
         rollup, groups, low, high, activity = self._engagement(types, lists, free)
         grades = self._grades()
@@ -191,9 +183,9 @@ class _CompanyLoader(_Loader):
             name=name, version=version, source=self.source, text=self.text, fit=fit,
             rollup=rollup, groups=groups, engagement_min=low, engagement_max=high,
             min=total_low, max=total_high, grades=grades, activity=activity, lists=lists,
-            declared=declared, catalog=self.catalog,
+            declared=types.declared, catalog=self.catalog,
             properties_used={k: tuple(sorted(v)) for k, v in sorted(types.used.items())},
-            missing_values=missing, property_missing=property_missing,
+            missing_values=types.missing, property_missing=types.property_missing,
             description=head.get("description"))
 
     def _fit(self, types: PropertyTypes, lists: dict) -> Section:

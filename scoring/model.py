@@ -209,16 +209,21 @@ class _Loader:
             line = self.locate.key(section, field)
         self.problems.append(Problem(self.source, message, line, rule, section, field))
 
-    def model(self) -> Model:
+    def _head(self, sections: tuple[str, ...]) -> tuple[dict, dict, PropertyTypes, frozenset]:
+        """What every section reads: [model], [lists], [properties] (types and placeholders)
+        and the free-email domains; unknown top-level sections are problems."""
         for key in self.raw:
-            if key not in _TOP:
-                self.problem(f"unknown section{_hint(key, _TOP)}", section=key)
+            if key not in sections:
+                self.problem(f"unknown section{_hint(key, sections)}", section=key)
         head = self._table("model")
         lists = self._lists()
         missing = self._placeholders(head.get("missing_values"), "model", "missing_values")
         declared, property_missing = self._declared()
         types = PropertyTypes(declared, self.catalog, missing, property_missing)
-        free = lists.get("free_email", FREE_EMAIL)
+        return head, lists, types, lists.get("free_email", FREE_EMAIL)
+
+    def model(self) -> Model:
+        head, lists, types, free = self._head(_TOP)
         fit = self._section("fit", types, lists, free)
         engagement = self._section("engagement", types, lists, free)
         grades = self._grades()
@@ -242,10 +247,10 @@ class _Loader:
         return Model(name=name, version=version, source=self.source, text=self.text,
                      fit=fit, engagement=engagement, min=low, max=high, grades=grades,
                      stages=stages, inactive_after_days=inactive, activity=activity,
-                     lists=lists, declared=declared, catalog=self.catalog,
+                     lists=lists, declared=types.declared, catalog=self.catalog,
                      properties_used={k: tuple(sorted(v)) for k, v in sorted(types.used.items())},
-                     description=head.get("description"), missing_values=missing,
-                     property_missing=property_missing, sla=slas, recycle=recycles)
+                     description=head.get("description"), missing_values=types.missing,
+                     property_missing=types.property_missing, sla=slas, recycle=recycles)
 
     # --- small readers ------------------------------------------------------------------
 
