@@ -3,7 +3,7 @@ and the older `/crm/v3/associations/{from}/{to}/batch/read` that tap-hubspot sti
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .associations import (PRIMARY_TYPE_IDS, SINGULAR, TYPE_IDS, association_types,
                            v3_type_names)
@@ -29,18 +29,7 @@ def batch_read(b: Backend, req: Request, from_type: str, to_type: str) -> Respon
     page_size = max(1, b.portal.settings.association_page_size)
     results, errors = [], []
     with b.portal.lock:
-        for item in inputs:
-            key = as_text(item.get("id"))
-            record = b.portal.resolve(from_type, key)
-            if record is None or record.archived_ms is not None:
-                errors.append(batch_error("OBJECT_NOT_FOUND",
-                                          f"No {SINGULAR[from_type]} with id {key}",
-                                          {"ids": [key]}))
-                continue
-            links = _links(b, from_type, record.id, to_type)
-            if not links:
-                errors.append(_no_associations(from_type, to_type, key))
-                continue
+        for item, key, links in _linked(b, inputs, from_type, to_type, errors):
             offset = _offset(item.get("after"))
             chunk = links[offset:offset + page_size]
             result: dict[str, Any] = {"from": {"id": key}, "to": [
@@ -61,22 +50,29 @@ def batch_read_v3(b: Backend, req: Request, from_type: str, to_type: str) -> Res
     inputs = _read_inputs(req)
     results, errors = [], []
     with b.portal.lock:
-        for item in inputs:
-            key = as_text(item.get("id"))
-            record = b.portal.resolve(from_type, key)
-            if record is None or record.archived_ms is not None:
-                errors.append(batch_error("OBJECT_NOT_FOUND",
-                                          f"No {SINGULAR[from_type]} with id {key}",
-                                          {"ids": [key]}))
-                continue
-            links = _links(b, from_type, record.id, to_type)
-            if not links:
-                errors.append(_no_associations(from_type, to_type, key))
-                continue
+        for item, key, links in _linked(b, inputs, from_type, to_type, errors):
             results.append({"from": {"id": key}, "to": [
                 {"id": str(to_id), "type": name} for to_id, primary in links
                 for name in v3_type_names(from_type, to_type, primary)]})
     return batch_response(200, results, errors)
+
+
+def _linked(b: Backend, inputs: list[dict], from_type: str, to_type: str,
+            errors: list[dict]) -> Iterator[tuple[dict, str, list]]:
+    """Each input with its id and links; an unknown id or one without links becomes an error
+    (as HubSpot reports them) instead. Call with the portal lock held."""
+    for item in inputs:
+        key = as_text(item.get("id"))
+        record = b.portal.resolve(from_type, key)
+        if record is None or record.archived_ms is not None:
+            errors.append(batch_error("OBJECT_NOT_FOUND", f"No {SINGULAR[from_type]} with id {key}",
+                                      {"ids": [key]}))
+            continue
+        links = _links(b, from_type, record.id, to_type)
+        if not links:
+            errors.append(_no_associations(from_type, to_type, key))
+            continue
+        yield item, key, links
 
 
 def _read_inputs(req: Request) -> list[Any]:

@@ -23,8 +23,8 @@ from typing import Any, Callable, Mapping
 from scoring.conditions import Context, Field, Invalid
 from scoring.errors import ModelError, Problem
 from scoring.inputs import OUTCOMES, PropertyTypes, contact_resolver
-from scoring.model import (Grades, Rule, Section, _hint, _Loader, event_kind)
-from scoring.properties import NUMBER, TIME_TYPES, Catalog
+from scoring.model import (Grades, Rule, Section, _hint, _Loader)
+from scoring.properties import NUMBER, Catalog
 from scoring.tables import TABLE_KEYS, Band, parse_bands, parse_table
 
 ROLLUPS = ("sum", "max", "top")
@@ -309,7 +309,7 @@ class _CompanyLoader(_Loader):
                          field="buying_group")
             groups_raw = []
         groups = [self._group(i, g, types, lists, free) for i, g in enumerate(groups_raw)]
-        activity = self._company_activity(table, types)
+        activity = self._activity(types, table)
         return (rollup, tuple(g for g in groups if g is not None),
                 self._bound(table, "engagement", "min"), self._bound(table, "engagement", "max"),
                 activity)
@@ -346,28 +346,3 @@ class _CompanyLoader(_Loader):
             return None
         return GroupRule(name, raw["when"], None if points is None else float(points), cap,
                          bands, case, raw.get("description"))
-
-    def _company_activity(self, table: dict, types: PropertyTypes) -> tuple[str, ...]:
-        value = table.get("activity")
-        if value is None:
-            return DEFAULT_ACTIVITY
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problem("must be a list of event kinds and contact date properties",
-                         section="engagement", field="activity")
-            return DEFAULT_ACTIVITY
-        kinds = []
-        for item in value:
-            kind = event_kind(item)
-            if kind is None:
-                try:
-                    prop = types.type_of("contacts", item, "activity")
-                except Invalid as exc:
-                    self.problem(exc.message, section="engagement", field="activity")
-                    continue
-                if prop not in TIME_TYPES:
-                    self.problem(f"{item!r} is neither an event kind nor a date property",
-                                 section="engagement", field="activity")
-                    continue
-            kinds.append(kind or item)
-        return tuple(kinds)
-

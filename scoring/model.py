@@ -626,8 +626,10 @@ class _Loader:
             self.problem("is required (days without engagement)", section="inactive", field="after_days")
         return self._bound(table, "inactive", "after_days", positive=True)
 
-    def _activity(self, types: PropertyTypes) -> tuple[str, ...]:
-        value = self._table("engagement").get("activity")
+    def _activity(self, types: PropertyTypes, table: dict | None = None) -> tuple[str, ...]:
+        """[engagement] activity (of `table`, else the model's [engagement]): event kinds and
+        contact date properties, DEFAULT_ACTIVITY when absent."""
+        value = (self._table("engagement") if table is None else table).get("activity")
         if value is None:
             return DEFAULT_ACTIVITY
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
