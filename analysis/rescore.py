@@ -25,6 +25,7 @@ from cache.catalog import cached_catalog
 from cache.contact_reader import CHUNK, ContactReader, find_contact, read_contact
 from cache.database import Cache, open_cache, utcnow
 from cache.lock import run_lock
+from cache.push_dirty import marks_deferred
 from foundation.errors import ConfigError
 from foundation.moments import iso
 from scoring import Model, Score, ScoringError, scorer
@@ -255,9 +256,9 @@ def _flush(cache: Cache, stores: list["_Store"]) -> None:
     if not any(store.pending for store in stores):
         return
     now = utcnow()
-    with cache.transaction() as conn:
+    with cache.transaction() as conn, marks_deferred(conn) as touched:
         for store in stores:
-            store.flush(conn, now)
+            store.flush(conn, now, touched)
 
 
 def _summary(models: ModelSet, stores: list["_Store"], missing: tuple[str, ...],
@@ -363,7 +364,12 @@ class _Store:
             self.fragments[key] = text
         return text
 
-    def flush(self, conn: sqlite3.Connection, now: str) -> None:
+    def flush(self, conn: sqlite3.Connection, now: str, touched: set[str]) -> None:
+        """Write the chunk's rows; `touched` gets every contact whose rows were written (the
+        push marks them once: cache/push_dirty.py `marks_deferred`)."""
+        touched.update(row[0] for row in self.scores)
+        touched.update(row[0] for row in self.removed)
+        touched.update(row[0] for row in self.history)
         if self.scores:
             conn.executemany(_UPSERT, [(*row, now) for row in self.scores])
         if self.removed:

@@ -10,7 +10,9 @@ Why planning only marked contacts misses nothing (migration 0014_push_dirty):
 
 1. Triggers mark a contact, in the writing transaction, whenever its score, history,
    contact row or ledger rows are inserted, changed or deleted by anything but a push's own
-   ledger upsert (which records values HubSpot now has: it cannot create work).
+   ledger upsert (which records values HubSpot now has: it cannot create work). A rescore
+   marks the contacts whose score and history rows it wrote itself, once each, at the end of
+   the same transaction (`marks_deferred`): the same marks, without six per contact.
 2. A mark is removed only by a push, only with the `seq` it planned from, and only in the
    transaction that makes the plan durable: with the contact's outbox rows (a change) or
    after a plan found nothing to write (no change, archived, merged, unknown). A re-mark
@@ -33,12 +35,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from typing import Iterable, Mapping
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Mapping
 
 from cache.database import Cache
 from mappings.writeback import LifecyclePolicy
 
 PLAN_KEY = "plan_key"
+DEFER = "defer_marks"  # set only inside a rescore's transaction (migration 0020_deferred_marks)
 
 
 def plan_key(names: Mapping[str, str], policy: LifecyclePolicy | None) -> str:
@@ -66,6 +70,20 @@ def mark_all(cache: Cache, key: str) -> int:
         conn.execute("INSERT INTO push_plan_state (key, value) VALUES (?, ?) ON CONFLICT(key) "
                      "DO UPDATE SET value = excluded.value", (PLAN_KEY, key))
     return count
+
+
+@contextmanager
+def marks_deferred(conn: sqlite3.Connection) -> Iterator[set[str]]:
+    """Inside the caller's open transaction: the score and history triggers stop marking, and
+    every contact id added to the yielded set is marked once, with a new `seq`, on the way
+    out. The flag is set and cleared in that transaction, so no other connection sees it; an
+    error leaves the flag to the caller's rollback (the writes and the flag go together)."""
+    conn.execute("INSERT OR REPLACE INTO push_plan_state (key, value) VALUES (?, '1')", (DEFER,))
+    touched: set[str] = set()
+    yield touched
+    conn.executemany("INSERT OR REPLACE INTO push_dirty (contact_id) VALUES (?)",
+                     [(contact_id,) for contact_id in sorted(touched)])
+    conn.execute("DELETE FROM push_plan_state WHERE key = ?", (DEFER,))
 
 
 def clear(conn: sqlite3.Connection, marks: Iterable[tuple[str, int]]) -> None:

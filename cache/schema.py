@@ -641,4 +641,48 @@ MIGRATIONS: list[tuple[str, str]] = [
                h.pushed_at
         FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id;
     """),
+    # A rescore writes a contact's score row and history row for every model it is in: each
+    # fired a trigger deleting and re-inserting the contact's push_dirty mark, six times per
+    # contact with three models (a third of a full rescore's time). The rescore now sets
+    # `defer_marks` inside its chunk transaction, writes, marks each contact it touched once,
+    # and clears the flag before committing; no other connection ever sees the flag, so every
+    # other writer still marks row by row.
+    ("0020_deferred_marks", """
+        DROP TRIGGER IF EXISTS push_dirty_score_added;
+        DROP TRIGGER IF EXISTS push_dirty_score_changed;
+        DROP TRIGGER IF EXISTS push_dirty_score_removed;
+        DROP TRIGGER IF EXISTS push_dirty_history_added;
+        DROP TRIGGER IF EXISTS push_dirty_history_moved;
+        CREATE TRIGGER push_dirty_score_added AFTER INSERT ON scores
+        WHEN NOT EXISTS (SELECT 1 FROM push_plan_state WHERE key = 'defer_marks')
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER push_dirty_score_changed AFTER UPDATE ON scores
+        WHEN NOT EXISTS (SELECT 1 FROM push_plan_state WHERE key = 'defer_marks')
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER push_dirty_score_removed AFTER DELETE ON scores
+        WHEN NOT EXISTS (SELECT 1 FROM push_plan_state WHERE key = 'defer_marks')
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = OLD.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (OLD.contact_id);
+        END;
+        CREATE TRIGGER push_dirty_history_added AFTER INSERT ON score_history
+        WHEN NOT EXISTS (SELECT 1 FROM push_plan_state WHERE key = 'defer_marks')
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+        CREATE TRIGGER push_dirty_history_moved
+        AFTER UPDATE OF contact_id, changed_at ON score_history
+        WHEN NOT EXISTS (SELECT 1 FROM push_plan_state WHERE key = 'defer_marks')
+        BEGIN
+            DELETE FROM push_dirty WHERE contact_id = NEW.contact_id;
+            INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
+        END;
+    """),
 ]

@@ -318,3 +318,53 @@ def test_a_rescore_keeps_no_statement_open_across_its_commits_so_the_wal_stays_s
     one_chunk = (tmp_path / "c.db-wal").stat().st_size // pages
     assert one_chunk < 40, one_chunk  # with the WAL pinned: 265 pages
     assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (1000,)  # as it was
+
+
+def _marks(cache: Cache) -> dict[str, int]:
+    return dict(cache.conn.execute("SELECT contact_id, seq FROM push_dirty"))
+
+
+def test_a_rescore_marks_each_contact_it_wrote_once_for_every_model(cache: Cache) -> None:
+    from scoring.models import ContactModel, ModelSet
+
+    model = loads(MODEL)
+    challenger = loads(MODEL.replace('version = "1"', 'version = "2"'))
+    models = ModelSet((ContactModel("main", model, drives_stages=True),
+                       ContactModel("challenger", challenger, shadow=True)))
+    cache.conn.execute("INSERT INTO push_dirty (contact_id) VALUES ('2')")  # an older mark
+    before = _marks(cache)["2"]
+    rescore(cache, models, AS_OF)
+    marks = _marks(cache)
+    # two score rows and two history rows each, one mark each, renewed after the older one
+    assert sorted(marks) == ["1", "2"] and marks["2"] > before
+    assert cache.conn.execute("SELECT count(*) FROM scores").fetchone()[0] == 4
+    assert cache.conn.execute(
+        "SELECT count(*) FROM push_plan_state WHERE key = 'defer_marks'").fetchone()[0] == 0
+    cache.conn.execute("DELETE FROM push_dirty")
+    rescore(cache, models, AS_OF)  # nothing changed: nothing written, nobody marked
+    assert _marks(cache) == {}
+    # another writer (no rescore transaction) is still marked by the triggers, row by row
+    cache.conn.execute("UPDATE scores SET total = 1 WHERE contact_id = '1' AND model = 'main'")
+    assert sorted(_marks(cache)) == ["1"]
+
+
+def test_a_rescore_that_fails_mid_write_leaves_neither_rows_nor_the_deferral_flag(
+        cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+    import analysis.rescore as rescore_module
+
+    original = rescore_module._Store.flush
+
+    def failing(self, conn, now, touched):
+        original(self, conn, now, touched)
+        raise KeyboardInterrupt  # Ctrl-C after the rows went in, before the commit
+
+    monkeypatch.setattr(rescore_module._Store, "flush", failing)
+    with pytest.raises(KeyboardInterrupt):
+        rescore(cache, loads(MODEL), AS_OF)
+    conn = cache.conn
+    assert conn.execute("SELECT count(*) FROM scores").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM push_plan_state").fetchone()[0] == 0
+    assert _marks(cache) == {}
+    monkeypatch.undo()
+    rescore(cache, loads(MODEL), AS_OF)
+    assert sorted(_marks(cache)) == ["1", "2"]
