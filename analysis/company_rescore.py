@@ -26,10 +26,11 @@ from foundation.errors import ConfigError
 from foundation.moments import iso
 from foundation.settings import Settings
 from scoring import Model, ScoringError
-from scoring.company import CompanyScore, company_scorer, explain_company
+from scoring.company import CompanyScore, company_marks, company_scorer, explain_company
 from scoring.company_model import CompanyModel, load_company_model
 from scoring.conditions import COMBINATORS, OPERATORS, is_namespace
 from scoring.engine import epoch
+from scoring.members import MemberMarks
 from scoring.models import DEFAULT, ContactModel, primary_of
 from scoring.reasons import dumps as reasons_json
 
@@ -133,22 +134,26 @@ def condition_names(spec: Any, prefix: str = "") -> list[str]:
 
 def rescore_companies(cache: Cache, model: CompanyModel, as_of: datetime, *,
                       company_ids: Sequence[str] | None = None, trigger: str = "score",
-                      run_id: int | None = None,
-                      engagement_model: str = DEFAULT) -> CompanyRescoreSummary:
+                      run_id: int | None = None, engagement_model: str = DEFAULT,
+                      marks: MemberMarks | None = None) -> CompanyRescoreSummary:
     """Score every live cached company (or just `company_ids`) and store what changed.
     Contacts' engagement is `engagement_model`'s stored score (the model set's model in
-    charge, `ModelSet.engagement_source`)."""
+    charge, `ModelSet.engagement_source`). `marks`: the members a full contacts' pass just
+    gathered (scoring/members.py; used when complete and every company is scored), instead
+    of reading them again."""
     started = time.perf_counter()
-    score = company_scorer(model, as_of)
+    mark, score_marks = company_marks(model, as_of)
     reader = CompanyReader(cache, model, epoch(as_of), engagement_model=engagement_model)
+    gathered = marks if marks is not None and marks.complete and company_ids is None else None
     stamp = iso(as_of)
     scored = updated = 0
     grades: Counter = Counter()
     changed: list[str] = []
-    for rows in reader.companies(company_ids):
+    for rows in reader.companies(company_ids, members=gathered is None):
         writes, history = [], []
         for company_id, properties, members, stored in rows:
-            result = score(properties, members)
+            result = score_marks(properties, gathered.of(company_id) if gathered is not None
+                                 else [mark(member) for member in members])
             scored += 1
             grades[result.grade or "none"] += 1
             new = (model.name, model.version, result.fit, result.engagement, result.total,

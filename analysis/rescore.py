@@ -33,6 +33,7 @@ from foundation.settings import Settings
 from scoring import models as scoring_models
 from scoring.batch import BatchScorer, Chunk, Scores, batch_scorer
 from scoring.engine import epoch
+from scoring.members import MemberMarks
 from scoring.models import ContactModel, ModelSet, subset
 from scoring.reasons import fragment as reason_fragment
 from scoring.sla import FollowUp, iso_state
@@ -157,21 +158,25 @@ def rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
             run_id: int | None = None, chunk_size: int = CHUNK,
             progress: Progress | None = None,
-            company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
+            company_scores: Mapping[str, str] | None = None,
+            members: MemberMarks | None = None) -> RescoreSummary:
     """Score every live cached contact (or just `contact_ids`) with every model and store
     what changed (a bare Model is the one default model).
 
     Without `run_id` the rescore is recorded as its own 'score' run; callers inside a run of
     their own (sync, the webhook worker) pass theirs. `company_scores` (company property ->
     `company_scores` column) makes rules reading those company properties see the stored
-    company score (analysis/company_rescore.py) instead of the pulled value.
+    company score (analysis/company_rescore.py) instead of the pulled value. `members`: a
+    full pass also gathers the company model's members there (scoring/members.py), so the
+    companies are scored without reading their contacts again (`members.complete` says
+    whether it could).
     """
     if run_id is not None:
         return _rescore(cache, model, as_of, contact_ids, trigger, run_id, chunk_size, progress,
-                        company_scores)
+                        company_scores, members)
     with cache.run("score") as run:
         summary = _rescore(cache, model, as_of, contact_ids, trigger, run.id, chunk_size,
-                           progress, company_scores)
+                           progress, company_scores, members)
         run.records = summary.scored
         run.details = summary.as_dict()
     return summary
@@ -207,16 +212,18 @@ def _checkpoints_spaced(cache: Cache) -> Iterator[None]:
 def _rescore(cache: Cache, model: Model | ModelSet, as_of: datetime,
              contact_ids: Sequence[str] | None, trigger: str, run_id: int, chunk_size: int,
              progress: Progress | None,
-             company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
+             company_scores: Mapping[str, str] | None = None,
+             members: MemberMarks | None = None) -> RescoreSummary:
     with _cycle_collection_paused(), _checkpoints_spaced(cache):
         return _rescore_all(cache, model, as_of, contact_ids, trigger, run_id, chunk_size,
-                            progress, company_scores)
+                            progress, company_scores, members)
 
 
 def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
                  contact_ids: Sequence[str] | None, trigger: str, run_id: int,
                  chunk_size: int, progress: Progress | None,
-                 company_scores: Mapping[str, str] | None = None) -> RescoreSummary:
+                 company_scores: Mapping[str, str] | None = None,
+                 members: MemberMarks | None = None) -> RescoreSummary:
     started = time.perf_counter()
     total = None
     if progress is not None:
@@ -227,6 +234,8 @@ def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
     batches = [batch_scorer(m.model, as_of) for m in models.contacts]
     now = batches[0].now
     contacts, companies = models.segment_properties()
+    if members is not None:
+        contacts = (*contacts, *members.names)
     # One read of the cache for all models: the union of what they read, once per chunk.
     reader = ContactReader(cache, models.models(), now, stored=models.names, contacts=contacts,
                            companies=companies, company_scores=company_scores)
@@ -234,21 +243,46 @@ def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
                 for m in models.contacts]
     stores = [_Store(m, iso(as_of), trigger, run_id) for m in models.contacts]
     work = list(zip(models.contacts, batches, segments, stores))
+    gather = members is not None and contact_ids is None and _can_gather(reader, members)
+    reader.links = gather
+    if members is not None:
+        members.restart()
+    source = models.names.index(models.engagement_source.name) if gather else -1
+    same_activity = gather and members.same_activity(models.engagement_source.model)
     seen: set[str] = set()
-    for ids, chunk, _, stored_by in reader.column_chunks(contact_ids, chunk_size):
+    for columns in reader.column_chunks(contact_ids, chunk_size):
+        ids, chunk, stored_by = columns.ids, columns.chunk, columns.stored_by
         if contact_ids is not None:
             seen.update(ids)
-        for contact_model, batch, segment, store in work:
+        for index, (contact_model, batch, segment, store) in enumerate(work):
             inside = segment(chunk) if segment is not None else None
             if inside is None or inside.all():
-                store.add(ids, batch.score(chunk), stored_by[contact_model.name])
+                result = batch.score(chunk)
+                store.add(ids, result, stored_by[contact_model.name])
+                engagement, days = result.engagement, result.days_since
             else:
-                store.add_segment(ids, chunk, inside, batch, stored_by[contact_model.name])
+                engagement, days = store.add_segment(ids, chunk, inside, batch,
+                                                     stored_by[contact_model.name])
+            if index == source:
+                members.add(ids, chunk.contacts, engagement, chunk.latest, columns.links,
+                            (days.tolist() if isinstance(days, np.ndarray) else days)
+                            if same_activity else None)
         _flush(cache, stores)
         if progress is not None:
             progress(stores[0].read, total)
+    if gather:
+        members.complete = True
     missing = tuple(sorted(set(contact_ids) - seen)) if contact_ids is not None else ()
     return _summary(models, stores, missing, time.perf_counter() - started)
+
+
+def _can_gather(reader: ContactReader, members: MemberMarks) -> bool:
+    """Whether the contacts' pass can gather the company model's members: it reads them in
+    columns (clustered events) and, when the company model reads recency, each contact's
+    latest activity of the same kinds."""
+    if not reader.clustered:
+        return False
+    return not members.recency or (reader.now is not None and reader.activity == members.kinds)
 
 
 def _flush(cache: Cache, stores: list["_Store"]) -> None:
@@ -307,15 +341,20 @@ class _Store:
         return bool(self.scores or self.removed)
 
     def add_segment(self, ids: list[str], chunk: Chunk, inside: np.ndarray, batch: BatchScorer,
-                    stored: list[tuple | None]) -> None:
+                    stored: list[tuple | None]) -> tuple[list, list]:
         """A chunk where only `inside` contacts are in the model's segment: score those; the
-        stored scores of the others are removed (their HubSpot values are then cleared)."""
+        stored scores of the others are removed (their HubSpot values are then cleared).
+        Returns the chunk's engagement and days-since-activity columns (None: outside)."""
         self.read += len(ids) - int(inside.sum())
         where = np.flatnonzero(inside)
+        engagement: list[float | None] = [None] * len(ids)
+        days: list[float | None] = [None] * len(ids)
         if len(where):
             picked = where.tolist()
-            self.add([ids[i] for i in picked], batch.score(subset(chunk, where)),
-                     [stored[i] for i in picked])
+            result = batch.score(subset(chunk, where))
+            self.add([ids[i] for i in picked], result, [stored[i] for i in picked])
+            for i, value, since in zip(picked, result.engagement, result.days_since.tolist()):
+                engagement[i], days[i] = value, since
         key, as_of, trigger, run_id = self.key, self.as_of, self.trigger, self.run_id
         for i in np.flatnonzero(~inside).tolist():
             old = stored[i]
@@ -324,6 +363,7 @@ class _Store:
             self.removed.append((ids[i], key))
             self.history.append((ids[i], key, as_of, old[0], old[1], trigger, old[4], None,
                                  old[5], None, old[6], None, "[]", run_id))
+        return engagement, days
 
     def add(self, ids: list[str], result: Scores, stored: list[tuple | None]) -> None:
         """A chunk's scores: count them, and keep the rows that changed for `flush`."""

@@ -41,6 +41,7 @@ from cache.schema import MIGRATIONS  # noqa: E402
 from scoring import Model, load, loads  # noqa: E402
 from scoring.batch import batch_scorer  # noqa: E402
 from scoring.company_model import CompanyModel, load_company_model  # noqa: E402
+from scoring.members import MemberMarks  # noqa: E402
 from scoring.models import ContactModel, ModelSet, segment  # noqa: E402
 
 AS_OF = datetime(2026, 11, 22, tzinfo=timezone.utc)
@@ -298,11 +299,14 @@ def compare_several(cache, model: Model, company: CompanyModel | None) -> None:
             cache.conn.execute(f"DELETE FROM {table}")
         cache.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         for when, as_of in (("full", AS_OF), ("next-day", AS_OF + timedelta(days=1))):
-            summary = rescore(cache, chosen, as_of)
+            # as a sync does: the contacts' pass gathers the company model's members
+            marks = MemberMarks(chosen.company, as_of) if chosen.company is not None else None
+            summary = rescore(cache, chosen, as_of, members=marks)
             seconds, companies = summary.seconds, ""
             if chosen.company is not None:
                 scored = rescore_companies(cache, chosen.company, as_of,
-                                           engagement_model=chosen.engagement_source.name)
+                                           engagement_model=chosen.engagement_source.name,
+                                           marks=marks)
                 seconds += scored.seconds
                 companies = (f"; {scored.scored:,} companies in {scored.seconds:.2f} s, "
                              f"{scored.changed:,} changed")

@@ -5,6 +5,8 @@ with the properties the model's buying-group conditions read, the contact's stor
 score (`scores.engagement` of one contact model, the one in charge: contacts are scored first) and, when a condition reads
 `days_since_last_engagement`, the time of its latest activity at or before as-of (events of
 the model's activity kinds in `contact_events`, and its activity date properties).
+A full rescore gathers the members during the contacts' pass instead (scoring/members.py)
+and reads only the companies here.
 """
 from __future__ import annotations
 
@@ -16,9 +18,8 @@ from cache.database import Cache
 from foundation.errors import ConfigError
 from scoring.company import Member
 from scoring.company_model import CompanyModel
-from scoring.engine import DAY
+from scoring.members import activity_dates, activity_kinds, days_since, member_names
 from scoring.models import DEFAULT
-from scoring.properties import ENGAGEMENT_KINDS, to_epoch
 
 ID_BATCH = 500
 # (id, properties, members, stored score or None)
@@ -35,16 +36,17 @@ class CompanyReader:
         self.engagement_model = engagement_model
         self.company_names = tuple(sorted({*model.properties_used.get("companies", ()),
                                            "name", "domain"}))
-        self.kinds = tuple(a for a in model.activity if a in ENGAGEMENT_KINDS)
-        self.dates = tuple(a for a in model.activity if a not in ENGAGEMENT_KINDS)
+        self.kinds = activity_kinds(model)
+        self.dates = activity_dates(model)
         self.recency = model.reads_recency
-        names = set(model.properties_used.get("contacts", ()))
-        if self.recency:
-            names.update(self.dates)
-        self.contact_names = tuple(sorted(names | {"email"}))
+        self.contact_names = member_names(model)
+        self.with_members = True
 
-    def companies(self, company_ids: Sequence[str] | None = None) -> Iterator[list[Row]]:
-        """Lists of companies: all live ones, or the chosen ones, ID_BATCH at a time."""
+    def companies(self, company_ids: Sequence[str] | None = None, *,
+                  members: bool = True) -> Iterator[list[Row]]:
+        """Lists of companies: all live ones, or the chosen ones, ID_BATCH at a time; without
+        `members`, each with an empty member list (a full rescore gathered them already)."""
+        self.with_members = members
         if company_ids is None:
             ids = [r[0] for r in self.conn.execute(
                 "SELECT id FROM companies WHERE archived = 0 AND merged_into IS NULL ORDER BY id")]
@@ -63,7 +65,7 @@ class CompanyReader:
             WHERE c.archived = 0 AND c.merged_into IS NULL AND c.id IN ({marks})
             ORDER BY c.id""", [*_paths(self.company_names), *ids]).fetchall()
         members = {company: list(rows) for company, rows in groupby(
-            self._members(ids, marks), key=lambda m: m[0])}
+            self._members(ids, marks), key=lambda m: m[0])} if self.with_members else {}
         rows = []
         for company_id, values, *stored in companies:
             properties = dict(zip(self.company_names, json.loads(values)))
@@ -93,13 +95,7 @@ class CompanyReader:
         for company_id, contact_id, engagement, values, last in rows:
             properties = dict(zip(self.contact_names, json.loads(values)))
             properties["id"] = contact_id
-            days = None
-            if self.recency:
-                for name in self.dates:
-                    at = to_epoch(properties.get(name))
-                    if at is not None and at <= self.now and (last is None or at > last):
-                        last = at
-                days = None if last is None else (self.now - last) / DAY
+            days = days_since(properties, self.dates, last, self.now) if self.recency else None
             yield company_id, Member(contact_id, properties, engagement, days)
 
 

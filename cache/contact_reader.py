@@ -57,6 +57,8 @@ class Columns(NamedTuple):
     chunk: Chunk
     stored: list["tuple | None"]
     stored_by: Mapping[str, list["tuple | None"]] = {}
+    # With `links`: each contact's associated company ids, comma-separated (None: none).
+    links: "list[str | None] | None" = None
 
 
 class ContactReader:
@@ -70,10 +72,15 @@ class ContactReader:
     def __init__(self, cache: Cache, model: Model | Sequence[Model], now: float | None = None,
                  *, stored: Sequence[str] = (DEFAULT_MODEL,), contacts: Sequence[str] = (),
                  companies: Sequence[str] = (),
-                 company_scores: Mapping[str, str] | None = None) -> None:
+                 company_scores: Mapping[str, str] | None = None,
+                 links: bool = False) -> None:
         models = [model] if isinstance(model, Model) else list(model)
         self.conn = cache.conn
         self.stored_keys = tuple(stored)
+        # `links`: column_chunks also reads every contact's associated companies (any label,
+        # each once), for the company model's members (analysis/rescore.py).
+        self.links = links
+        self.links_at = 4 + max(1, _STORED * len(self.stored_keys))
         self.contact_names = tuple(sorted({n for m in models for n in contact_properties(m)}
                                           | set(contacts)))
         self.company_names = tuple(sorted({n for m in models
@@ -216,9 +223,14 @@ class ContactReader:
             for i in range(len(self.stored_keys))) or "NULL"
         joins = " ".join(f"LEFT JOIN scores s{i} ON s{i}.contact_id = c.id AND s{i}.model = "
                          f"{_quoted([key])}" for i, key in enumerate(self.stored_keys))
+        links = ""
+        if self.links:
+            links = """, (SELECT group_concat(DISTINCT a.to_id) FROM associations a
+                WHERE a.from_type = 'contacts' AND a.from_id = c.id
+                  AND a.to_type = 'companies')"""
         return f"""
             SELECT c.id, json_extract(c.properties, {_marks(self.contact_names)}), {company},
-                   {latest}, {stored}
+                   {latest}, {stored}{links}
             FROM contacts c {joins}
             WHERE c.archived = 0 AND c.merged_into IS NULL AND {where}
             ORDER BY c.id {f'LIMIT {int(limit)}' if limit else ''}"""
@@ -307,10 +319,11 @@ class ContactReader:
         latest = None
         if self.now is not None:
             latest = np.array([row[3] for row in contacts], np.float64)  # None -> NaN
+        links = [row[self.links_at] for row in contacts] if self.links else None
         if not events:
             no_events = Events(np.empty(0, np.intp), np.empty(0, np.int8), np.empty(0), [])
             return Columns(ids, Chunk(n, columns, company_columns, no_events, latest), stored,
-                           stored_by)
+                           stored_by, links)
         contact_ids, kinds, ats, texts = (list(map(column, events)) for column in _COLUMNS)
         # Rows of archived or merged-away contacts are in the stream too: they get no owner.
         position = _Positions(zip(ids, range(n)))
@@ -323,7 +336,7 @@ class ContactReader:
             np.array(ats, np.float64)[kept], texts,
             self.parsed.__getitem__)  # texts are parsed only if a `where` needs them
         return Columns(ids, Chunk(n, columns, company_columns, chunk_events, latest), stored,
-                       stored_by)
+                       stored_by, links)
 
     def _merge_extracted(self, contacts: list[tuple], events: list[tuple]) -> Iterator[Row]:
         loads, parse_time = json.loads, _seconds

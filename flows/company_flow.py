@@ -25,6 +25,7 @@ from connector.company_push import (CompanyPushSummary, plan_companies, push_com
 from foundation.settings import Settings
 from mappings.company_writeback import company_names
 from scoring.company_model import CompanyModel
+from scoring.members import MemberMarks
 from scoring.models import ModelSet
 
 
@@ -88,17 +89,23 @@ class CompanyStep:
     def require_setup(self, cache: Cache) -> None:
         require_company_setup(cache.conn, self.names, self.group)
 
+    def marks(self, as_of: datetime) -> MemberMarks:
+        """Where a full contacts' pass files the company model's members (pass it to
+        `rescore(..., members=)` and then to `rescore` here)."""
+        return MemberMarks(self.model, as_of)
+
     def rescore(self, cache: Cache, models: ModelSet, as_of: datetime, *, trigger: str,
                 run_id: int | None, contact_ids: Sequence[str] | None = None,
-                company_ids: Sequence[str] = ()) -> CompanyRun:
+                company_ids: Sequence[str] = (), marks: MemberMarks | None = None) -> CompanyRun:
         """Companies (all, or those of `contact_ids` plus `company_ids`), then the contacts
-        that read a changed company's score."""
+        that read a changed company's score. `marks`: the members the contacts' pass
+        gathered (a full one), else the companies read their members."""
         wanted = None
         if contact_ids is not None:
             wanted = sorted(set(companies_of(cache, contact_ids)) | set(company_ids))
         scored = rescore_companies(cache, self.model, as_of, company_ids=wanted,
                                    trigger=trigger, run_id=run_id,
-                                   engagement_model=models.engagement_source.name)
+                                   engagement_model=models.engagement_source.name, marks=marks)
         again = None
         if self.reads_score and scored.changed_ids:
             again = rescore(cache, models, as_of, trigger=trigger, run_id=run_id,

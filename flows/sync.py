@@ -264,13 +264,15 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                         pulled.owners = refresh_owners(cache, client)
                         pulled.api_calls = client.counters.calls
                     as_of = now() if now else datetime.now(timezone.utc)
+                    marks = company.marks(as_of) if company is not None else None
                     scored = rescore(cache, models, as_of, trigger="sync", run_id=run.id,
                                      progress=progress and progress.step("score"),
-                                     company_scores=company.overlay if company else None)
+                                     company_scores=company.overlay if company else None,
+                                     members=marks)
                     companies = None
                     if company is not None:
                         companies = company.rescore(cache, models, as_of, trigger="sync",
-                                                    run_id=run.id)
+                                                    run_id=run.id, marks=marks)
                     pushed = push(cache, client, targets, stage_policy(cache, settings, models),
                                   max_changes=settings.max_changes if max_changes is None else max_changes,
                                   concurrency=settings.concurrency, run_id=run.id,

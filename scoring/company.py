@@ -2,8 +2,10 @@
 
 `company_scorer(model, as_of)(company, members)` scores one company from its properties and
 its associated contacts (`Member`: properties, engagement score, days since last activity).
-A full rescore and a per-company one (webhooks, `explain --company`) call the same function,
-so they cannot disagree. The order:
+It is two steps, `company_marks`: each member reduced to its `Mark` (engagement, and which
+buying-group rules it matches), then the company scored from its marks. A full rescore marks
+contacts as the contacts' pass reads them; a per-company one (webhooks, `explain
+--company`) marks the members it reads: the same two functions, so they cannot disagree. The order:
 
     fit rules (the contact engine's conditions and tables, on company properties) → fit
     min/max; contacts' engagement (each up to contact_cap) → sum | max | top N → cap →
@@ -57,10 +59,29 @@ def score_company(company: Mapping[str, Any], members: Sequence[Member], model: 
     return company_scorer(model, as_of)(company, members)
 
 
-@lru_cache(maxsize=8)
+# What a company's score needs of one member: its engagement (None: not scored) and, per
+# buying-group rule in model order, whether the member matches it.
+Mark = tuple["float | None", tuple[bool, ...]]
+
+
 def company_scorer(model: CompanyModel, as_of: datetime) -> Callable[..., CompanyScore]:
     """The model compiled for `as_of`: f(company, members) -> CompanyScore."""
-    return _Compiled(model, epoch(as_of)).score
+    return _compiled(model, as_of).score
+
+
+def company_marks(model: CompanyModel, as_of: datetime) -> tuple[Callable[[Member], Mark],
+                                                                 Callable[..., CompanyScore]]:
+    """The model compiled for `as_of`, in two steps: (mark(member) -> Mark,
+    f(company, marks) -> CompanyScore). A full rescore marks each contact once as it passes
+    (analysis/rescore.py) and scores companies from the marks; `company_scorer` is the same
+    two steps over a company's members."""
+    compiled = _compiled(model, as_of)
+    return compiled.mark, compiled.score_marks
+
+
+@lru_cache(maxsize=8)
+def _compiled(model: CompanyModel, as_of: datetime) -> "_Compiled":
+    return _Compiled(model, epoch(as_of))
 
 
 class _Compiled:
@@ -82,7 +103,16 @@ class _Compiled:
                                       _COUNT, now)
             self.groups.append((group, test, bands))
 
+    def mark(self, member: Member) -> Mark:
+        if not self.groups:
+            return member.engagement, ()
+        facts = _facts(member)
+        return member.engagement, tuple(bool(test(facts)) for _, test, _ in self.groups)
+
     def score(self, company: Mapping[str, Any], members: Sequence[Member]) -> CompanyScore:
+        return self.score_marks(company, [self.mark(member) for member in members])
+
+    def score_marks(self, company: Mapping[str, Any], marks: Sequence[Mark]) -> CompanyScore:
         model, reasons = self.model, []
         fit = 0.0
         for run in self.fit_rules:
@@ -95,14 +125,13 @@ class _Compiled:
         fit = _bounded(round(fit, 1), "fit", model.fit.min, model.fit.max, reasons)
         engagement = 0.0
         if model.rollup is not None:
-            found = _rollup(model.rollup, members)
+            found = _rollup(model.rollup, [engaged for engaged, _ in marks])
             if found is not None:
                 reasons.append(Reason(model.rollup.reason, "engagement", found[0], found[1]))
                 engagement += found[0]
         if self.groups:
-            facts = [_facts(member) for member in members]
-            for group, test, bands in self.groups:
-                count = sum(1 for f in facts if test(f))
+            for i, (group, _, bands) in enumerate(self.groups):
+                count = sum(1 for _, matches in marks if matches[i])
                 found = _group_points(group, count, bands)
                 if found is not None:
                     reasons.append(Reason(found[0], "engagement", found[1], count))
@@ -115,7 +144,7 @@ class _Compiled:
         if grades is not None:
             grade = ("A" if fit >= grades.a else "B" if fit >= grades.b else "C") + (
                 "1" if engagement >= grades.one else "2" if engagement >= grades.two else "3")
-        return CompanyScore(fit, engagement, total, grade, tuple(reasons), len(members))
+        return CompanyScore(fit, engagement, total, grade, tuple(reasons), len(marks))
 
 
 _COUNT = Field("contacts", NUMBER, lambda count: count)
@@ -154,9 +183,9 @@ def _fit_rule(rule: Rule, ctx: Context, now: float) -> Callable:
     return plain
 
 
-def _rollup(rollup: Rollup, members: Sequence[Member]) -> tuple[float, int] | None:
+def _rollup(rollup: Rollup, engagements: Sequence[float | None]) -> tuple[float, int] | None:
     """(points, contacts counted) of the contacts' engagement, or None when none engaged."""
-    values = [m.engagement for m in members if m.engagement is not None and m.engagement > 0]
+    values = [e for e in engagements if e is not None and e > 0]
     if not values:
         return None
     if rollup.contact_cap is not None:
