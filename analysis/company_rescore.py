@@ -142,7 +142,8 @@ def rescore_companies(cache: Cache, model: CompanyModel, as_of: datetime, *,
     gathered (scoring/members.py; used when complete and every company is scored), instead
     of reading them again."""
     started = time.perf_counter()
-    mark, score_marks = company_marks(model, as_of)
+    compiled = company_marks(model, as_of)
+    mark, score_marks = compiled.mark, compiled.score_marks
     reader = CompanyReader(cache, model, epoch(as_of), engagement_model=engagement_model)
     gathered = marks if marks is not None and marks.complete and company_ids is None else None
     stamp = iso(as_of)

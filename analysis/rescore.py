@@ -248,7 +248,6 @@ def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
     if members is not None:
         members.restart()
     source = models.names.index(models.engagement_source.name) if gather else -1
-    same_activity = gather and members.same_activity(models.engagement_source.model)
     seen: set[str] = set()
     for columns in reader.column_chunks(contact_ids, chunk_size):
         ids, chunk, stored_by = columns.ids, columns.chunk, columns.stored_by
@@ -259,14 +258,12 @@ def _rescore_all(cache: Cache, model: Model | ModelSet, as_of: datetime,
             if inside is None or inside.all():
                 result = batch.score(chunk)
                 store.add(ids, result, stored_by[contact_model.name])
-                engagement, days = result.engagement, result.days_since
+                engagement = result.engagement
             else:
-                engagement, days = store.add_segment(ids, chunk, inside, batch,
-                                                     stored_by[contact_model.name])
+                engagement = store.add_segment(ids, chunk, inside, batch,
+                                               stored_by[contact_model.name])
             if index == source:
-                members.add(ids, chunk.contacts, engagement, chunk.latest, columns.links,
-                            (days.tolist() if isinstance(days, np.ndarray) else days)
-                            if same_activity else None)
+                members.add(ids, chunk, engagement, columns.links)
         _flush(cache, stores)
         if progress is not None:
             progress(stores[0].read, total)
@@ -341,20 +338,19 @@ class _Store:
         return bool(self.scores or self.removed)
 
     def add_segment(self, ids: list[str], chunk: Chunk, inside: np.ndarray, batch: BatchScorer,
-                    stored: list[tuple | None]) -> tuple[list, list]:
+                    stored: list[tuple | None]) -> list[float | None]:
         """A chunk where only `inside` contacts are in the model's segment: score those; the
         stored scores of the others are removed (their HubSpot values are then cleared).
-        Returns the chunk's engagement and days-since-activity columns (None: outside)."""
+        Returns the chunk's engagement column (None: outside the segment)."""
         self.read += len(ids) - int(inside.sum())
         where = np.flatnonzero(inside)
         engagement: list[float | None] = [None] * len(ids)
-        days: list[float | None] = [None] * len(ids)
         if len(where):
             picked = where.tolist()
             result = batch.score(subset(chunk, where))
             self.add([ids[i] for i in picked], result, [stored[i] for i in picked])
-            for i, value, since in zip(picked, result.engagement, result.days_since.tolist()):
-                engagement[i], days[i] = value, since
+            for i, value in zip(picked, result.engagement):
+                engagement[i] = value
         key, as_of, trigger, run_id = self.key, self.as_of, self.trigger, self.run_id
         for i in np.flatnonzero(~inside).tolist():
             old = stored[i]
@@ -363,7 +359,7 @@ class _Store:
             self.removed.append((ids[i], key))
             self.history.append((ids[i], key, as_of, old[0], old[1], trigger, old[4], None,
                                  old[5], None, old[6], None, "[]", run_id))
-        return engagement, days
+        return engagement
 
     def add(self, ids: list[str], result: Scores, stored: list[tuple | None]) -> None:
         """A chunk's scores: count them, and keep the rows that changed for `flush`."""

@@ -19,7 +19,9 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-from scoring.conditions import Context, Field, compile_condition, placeholders_as_missing
+from scoring.batch import Chunk, Frame, compile_mask
+from scoring.conditions import (Context, Field, compile_condition, email_domain,
+                                placeholders_as_missing)
 from scoring.company_model import CompanyModel, Rollup, company_resolver, member_resolver
 from scoring.engine import Reason, _bounded, _capped, epoch, rule_context
 from scoring.inputs import Facts
@@ -69,14 +71,13 @@ def company_scorer(model: CompanyModel, as_of: datetime) -> Callable[..., Compan
     return _compiled(model, as_of).score
 
 
-def company_marks(model: CompanyModel, as_of: datetime) -> tuple[Callable[[Member], Mark],
-                                                                 Callable[..., CompanyScore]]:
-    """The model compiled for `as_of`, in two steps: (mark(member) -> Mark,
-    f(company, marks) -> CompanyScore). A full rescore marks each contact once as it passes
-    (analysis/rescore.py) and scores companies from the marks; `company_scorer` is the same
+def company_marks(model: CompanyModel, as_of: datetime) -> "_Compiled":
+    """The model compiled for `as_of`, in two steps: `.mark(member)` or, for a chunk of
+    contacts, `.mark_chunk(chunk, engagement, days)` -> Marks; `.score_marks(company,
+    marks)` -> CompanyScore. A full rescore marks each contact once as it passes
+    (scoring/members.py) and scores companies from the marks; `company_scorer` is the same
     two steps over a company's members."""
-    compiled = _compiled(model, as_of)
-    return compiled.mark, compiled.score_marks
+    return _compiled(model, as_of)
 
 
 @lru_cache(maxsize=8)
@@ -94,9 +95,12 @@ class _Compiled:
         member_ctx = Context(member_resolver(types, model.lists.get("free_email", FREE_EMAIL)),
                              model.lists, now)
         self.groups = []
+        self.masks: list[Callable[[Frame], Any]] = []  # the groups' tests, on a chunk
+        self.free = model.lists.get("free_email", FREE_EMAIL)
         for group in model.groups:
             ctx = member_ctx._replace(case_sensitive=True) if group.case_sensitive else member_ctx
             test = compile_condition(group.when, ctx, "when")
+            self.masks.append(compile_mask(group.when, ctx, "when"))
             bands = None
             if group.bands:
                 bands = compile_table(group.name, Table("contacts", bands=group.bands),
@@ -108,6 +112,29 @@ class _Compiled:
             return member.engagement, ()
         facts = _facts(member)
         return member.engagement, tuple(bool(test(facts)) for _, test, _ in self.groups)
+
+    def mark_chunk(self, chunk: Chunk, engagement: Sequence[float | None],
+                   days: Sequence[float | None]) -> list[Mark]:
+        """Every contact of a chunk as its Mark (`mark`'s batch twin: the groups' conditions
+        as masks over the chunk's columns, as the batch scorer tests rules)."""
+        if not self.masks:
+            return [(engaged, ()) for engaged in engagement]
+        emails = chunk.contacts.get("email") or [None] * chunk.size
+        domains: list = []
+
+        def domain_list() -> list:
+            if not domains:
+                domains.extend(email_domain(e) for e in emails)
+            return domains
+
+        frame = Frame(chunk, {
+            "days_since_last_engagement": lambda: list(days),
+            "engagement": lambda: list(engagement),
+            "email_domain": domain_list,
+            "is_free_email": lambda: [None if d is None else d in self.free
+                                      for d in domain_list()]})
+        matches = zip(*[mask(frame).tolist() for mask in self.masks])
+        return list(zip(engagement, matches))
 
     def score(self, company: Mapping[str, Any], members: Sequence[Member]) -> CompanyScore:
         return self.score_marks(company, [self.mark(member) for member in members])

@@ -5,17 +5,21 @@ With a company model, that same pass reduces each contact to its `Mark` (scoring
 its engagement from the model in charge, and which buying-group rules it matches) and files
 it under each company the contact is associated with. The companies are then scored from
 their marks without reading their contacts again. A per-company rescore (webhooks, `explain
---company`) reads the members of the companies it scores (cache/company_reader.py); both
-compute a member's days since its last activity with `days_since` and mark it with the same
-function.
+--company`) reads the members of the companies it scores (cache/company_reader.py) and marks
+them one by one (`days_since`, then the buying-group conditions); the pass marks a chunk at a
+time (`MemberMarks._days`, then the same conditions as masks over the chunk's columns: the
+batch scorer's twin of the engine's conditions, as for contact rules).
+tests/analysis/test_company_members.py checks that both give the same company scores.
 """
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
-from scoring.company import Mark, Member, company_marks
+import numpy as np
+
+from scoring.batch import Chunk, Frame
+from scoring.company import Mark, company_marks
 from scoring.company_model import CompanyModel
 from scoring.engine import DAY, epoch
 from scoring.properties import ENGAGEMENT_KINDS, to_epoch
@@ -60,7 +64,7 @@ class MemberMarks:
     their members from the cache instead."""
 
     def __init__(self, model: CompanyModel, as_of: datetime) -> None:
-        self.mark, _ = company_marks(model, as_of)
+        self.compiled = company_marks(model, as_of)
         self.now = epoch(as_of)
         self.names = member_names(model)
         self.kinds = activity_kinds(model)
@@ -74,40 +78,33 @@ class MemberMarks:
         self.by_company.clear()
         self.complete = False
 
-    def same_activity(self, model: Any) -> bool:
-        """Whether a contact model counts the same activity (event kinds and date
-        properties): then its days since last activity are the members' too."""
-        return set(model.activity) == set(self.kinds) | set(self.dates)
+    def add(self, ids: Sequence[str], chunk: Chunk, engagement: Sequence[float | None],
+            links: Sequence[str | None]) -> None:
+        """One chunk of the contacts' pass: its contacts (columns with the member properties,
+        `latest`: each one's latest activity event of the model's kinds, NaN: none), their
+        engagement (None: not scored by the model in charge) and company ids."""
+        days: Sequence[float | None] = [None] * len(ids)
+        if self.recency:
+            days = [None if d != d else d for d in self._days(chunk).tolist()]
+        marks = self.compiled.mark_chunk(chunk, engagement, days)
+        files = self.by_company
+        for companies, marked in zip(links, marks):
+            if companies:
+                for company_id in companies.split(","):
+                    files.setdefault(company_id, []).append(marked)
 
-    def add(self, ids: Sequence[str], contacts: Mapping[str, Sequence[Any]],
-            engagement: Sequence[float | None], latest: Sequence[float] | None,
-            links: Sequence[str | None], days: Sequence[float | None] | None = None) -> None:
-        """One chunk: contact ids, their property columns, engagement (None: not scored by
-        the model in charge), latest activity event (NaN: none) and company ids. `days`:
-        days since last activity where a contact model with the same activity computed them
-        (NaN: never active; None: not computed, so computed here)."""
-        nothing = [None] * len(ids)
-        columns = [(name, contacts.get(name, nothing)) for name in self.names]
-        files, mark, recency = self.by_company, self.mark, self.recency
-        for i, companies in enumerate(links):
-            if not companies:
+    def _days(self, chunk: Chunk) -> np.ndarray:
+        """`days_since` over a chunk (NaN: never active)."""
+        last = (chunk.latest.copy() if chunk.latest is not None
+                else np.full(chunk.size, np.nan))
+        frame = Frame(chunk, {})
+        for name in self.dates:
+            at = frame.epochs(name)
+            if at is None:
                 continue
-            contact_id = ids[i]
-            properties = {name: column[i] for name, column in columns}
-            properties["id"] = contact_id
-            since = None
-            if recency:
-                known = None if days is None else days[i]
-                if known is not None:
-                    since = None if math.isnan(known) else known
-                else:
-                    last = None if latest is None else latest[i]
-                    since = days_since(properties, self.dates,
-                                       None if last is None or math.isnan(last) else float(last),
-                                       self.now)
-            marked = mark(Member(contact_id, properties, engagement[i], since))
-            for company_id in companies.split(","):
-                files.setdefault(company_id, []).append(marked)
+            later = (at <= self.now) & (np.isnan(last) | (at > last))  # NaN compares false
+            last[later] = at[later]
+        return (self.now - last) / DAY
 
     def of(self, company_id: str) -> list[Mark]:
         return self.by_company.get(company_id, [])

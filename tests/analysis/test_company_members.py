@@ -44,8 +44,7 @@ bands = [{ from = 1, below = 3, points = 2 }, { from = 3, points = 6 }]
 fit = { A = 20, B = 1 }
 engagement = { 1 = 20, 2 = 5 }
 """
-# the starter's activity (days since are the contact model's), and the same kinds without
-# its email-open date (days since computed in the pass, from the same latest event)
+# the starter's activity, and the same event kinds with fewer date properties
 SAME_ACTIVITY = ('"meetings", "calls", "emails", "recent_conversion_date", '
                  '"hs_email_last_open_date"')
 SAME_KINDS = '"calls", "emails", "meetings", "recent_conversion_date"'
@@ -108,7 +107,6 @@ def test_companies_scored_from_the_pass_equal_companies_scored_from_their_member
     chosen = models(activity)
     marks, gathered, read = gathered_then_read(cache, chosen)
     assert marks.complete
-    assert marks.same_activity(chosen.engagement_source.model) == (activity == SAME_ACTIVITY)
     assert gathered == read and len(read) > 50
     reasons = " ".join(row[5] for row in read)
     # the data exercises every part: roll-up, both buying groups, several contacts each
