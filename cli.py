@@ -565,15 +565,18 @@ def promote_command(g: Globals, name: str, yes: bool, as_json: bool) -> None:
 @click.option("--random-baseline", is_flag=True, help="Add a random model for reference (AUC ~0.5).")
 @click.option("--export", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write each contact's scores and outcome to FILE (.csv or .json).")
+@click.option("--company-model", "company_path", default=None, type=click.Path(dir_okay=False),
+              help="Backtest this company model too [default: scoring.company_model, if set].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def backtest_command(g: Globals, model_path: str | None, compare_path: str | None,
                      as_of: str | None, horizon: int, capacity: int | None,
                      mql_score: float | None, random_baseline: bool, export: str | None,
-                     quiet: bool, as_json: bool) -> None:
-    """Score contacts as of a past date with only what was known then, and measure how well
-    the scores ranked those who became opportunities or customers afterwards."""
+                     company_path: str | None, quiet: bool, as_json: bool) -> None:
+    """Score contacts (and, with a company model, companies) as of a past date with only
+    what was known then, and measure how well the scores ranked those who became
+    opportunities or customers afterwards (a company: one of its contacts)."""
     from analysis.backtests import run_backtest
     from flows.progress import terminal_progress
     from foundation.moments import parse_moment
@@ -585,7 +588,8 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
                               compare_path=compare_path, as_of=moment, horizon_days=horizon,
                               capacity=capacity, mql_score=mql_score,
                               random_baseline=random_baseline, export=export,
-                              progress=bars and bars.step("backtest"))
+                              progress=bars and bars.step("backtest"),
+                              company_model_path=company_path)
     emit(result.as_dict(), as_json, render(result))
 
 

@@ -29,16 +29,18 @@ class CompanyReader:
     """Reads live companies with their members and stored score, in id order."""
 
     def __init__(self, cache: Cache, model: CompanyModel, now: float, *,
-                 engagement_model: str = DEFAULT) -> None:
+                 engagement_model: str = DEFAULT, contacts: Sequence[str] = (),
+                 companies: Sequence[str] = ()) -> None:
+        """`contacts`, `companies`: properties to read beyond the model's (a backtest's dates)."""
         self.conn, self.now = cache.conn, now
         # whose stored engagement is rolled up: scores hold a row per (contact, model)
         self.engagement_model = engagement_model
         self.company_names = tuple(sorted({*model.properties_used.get("companies", ()),
-                                           "name", "domain"}))
+                                           "name", "domain", *companies}))
         self.kinds = tuple(a for a in model.activity if a in ENGAGEMENT_KINDS)
         self.dates = tuple(a for a in model.activity if a not in ENGAGEMENT_KINDS)
         self.recency = model.reads_recency
-        names = set(model.properties_used.get("contacts", ()))
+        names = set(model.properties_used.get("contacts", ())) | set(contacts)
         if self.recency:
             names.update(self.dates)
         self.contact_names = tuple(sorted(names | {"email"}))
