@@ -156,3 +156,25 @@ def test_a_bad_company_model_exits_2_with_one_line(world: dict, path: str, messa
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message.format(dir=world["dir"])), lines
+
+
+def test_with_several_models_the_model_in_charge_feeds_the_companies(world: dict) -> None:
+    """A shadow listed first doubles meeting points; the companies still roll up the
+    engagement of the model driving stages, so their figures are the one-model figures."""
+    import scoring
+    doubled = scoring.load(None).text.replace('version = "2026-11-22"', 'version = "doubled"')
+    doubled = doubled.replace('points = 15\ncount = "each"\ncap = 30',
+                              'points = 30\ncount = "each"\ncap = 60')
+    assert "doubled" in doubled and "points = 30\ncount" in doubled
+    (world["dir"] / "doubled.toml").write_text(doubled, encoding="utf-8")
+    (world["dir"] / "models.toml").write_text(
+        f'[scoring]\ncompany_model = "{FIXTURE}"\n'
+        f'[[models]]\nname = "next"\nshadow = true\npath = "doubled.toml"\n'
+        f'[[models]]\nname = "core"\ndrives_stages = true\n', encoding="utf-8")
+    one = json.loads(backtest(world, "--json").output)["company"]
+    result = backtest(world, "--json", config="models.toml")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [e["model"] for e in data["evaluations"]] == ["starter doubled", "starter 2026-11-22"]
+    assert data["company"]["engagement_model"] == "starter 2026-11-22"
+    assert data["company"]["evaluation"] == one["evaluation"]
