@@ -461,26 +461,44 @@ def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, qu
 
 
 @cli.command("simulate")
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
-              help="The candidate model file.")
+@click.option("--model", "model_path", default=None, type=click.Path(dir_okay=False),
+              help="A candidate contact model file.")
+@click.option("--company-model", "company_path", default=None, type=click.Path(dir_okay=False),
+              help="A candidate company model file, compared with the stored company scores.")
 @click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
 @click.option("--movers", default=10, show_default=True, type=click.IntRange(0),
-              help="How many of the contacts that move most to show side by side.")
+              help="How many of the contacts (companies) that move most to show side by side.")
 @click.option("--against", default=None, metavar="NAME",
-              help="The configured model ([[models]] name) the candidate would replace "
+              help="The configured model ([[models]] name) the --model candidate would replace "
                    "[default: the one driving lifecycle stages].")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON (for CI).")
 @click.pass_obj
-def simulate_command(g: Globals, model_path: str, as_of: str | None, movers: int,
-                     against: str | None, as_json: bool) -> None:
-    """Compare a candidate model with the current scores on the cache, writing nothing:
-    grade and stage transitions, score distributions, top movers, and what a push would send."""
+def simulate_command(g: Globals, model_path: str | None, company_path: str | None,
+                     as_of: str | None, movers: int, against: str | None, as_json: bool) -> None:
+    """Compare a candidate model (--model; --company-model for companies; or both) with the
+    current scores on the cache, writing nothing: grade (and stage) transitions, score
+    distributions, top movers, and what a push would send."""
+    from analysis.company_simulation import run_company_simulate
     from analysis.simulation import run_simulate
     from foundation.moments import parse_moment
 
-    report = run_simulate(g.existing_db(), g.settings(), model_path, parse_moment(as_of),
-                          movers=movers, against=against)
-    emit(report.as_dict(), as_json, report.render())
+    if model_path is None and company_path is None:
+        raise ConfigError("name a candidate: --model FILE (contacts), --company-model FILE "
+                          "(companies), or both")
+    if against is not None and model_path is None:
+        raise ConfigError("--against names the contact model --model would replace; "
+                          "add --model FILE")
+    moment, data, text = parse_moment(as_of), {}, []
+    if model_path is not None:
+        report = run_simulate(g.existing_db(), g.settings(), model_path, moment,
+                              movers=movers, against=against)
+        data, text = report.as_dict(), [report.render()]
+    if company_path is not None:
+        companies = run_company_simulate(g.existing_db(), g.settings(), company_path, moment,
+                                         movers=movers)
+        data["company"] = companies.as_dict()
+        text.append(companies.render())
+    emit(data, as_json, "\n\n".join(text))
 
 
 @cli.command("compare")
@@ -547,15 +565,18 @@ def promote_command(g: Globals, name: str, yes: bool, as_json: bool) -> None:
 @click.option("--random-baseline", is_flag=True, help="Add a random model for reference (AUC ~0.5).")
 @click.option("--export", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write each contact's scores and outcome to FILE (.csv or .json).")
+@click.option("--company-model", "company_path", default=None, type=click.Path(dir_okay=False),
+              help="Backtest this company model too [default: scoring.company_model, if set].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def backtest_command(g: Globals, model_path: str | None, compare_path: str | None,
                      as_of: str | None, horizon: int, capacity: int | None,
                      mql_score: float | None, random_baseline: bool, export: str | None,
-                     quiet: bool, as_json: bool) -> None:
-    """Score contacts as of a past date with only what was known then, and measure how well
-    the scores ranked those who became opportunities or customers afterwards."""
+                     company_path: str | None, quiet: bool, as_json: bool) -> None:
+    """Score contacts (and, with a company model, companies) as of a past date with only
+    what was known then, and measure how well the scores ranked those who became
+    opportunities or customers afterwards (a company: one of its contacts)."""
     from analysis.backtests import run_backtest
     from flows.progress import terminal_progress
     from foundation.moments import parse_moment
@@ -567,7 +588,8 @@ def backtest_command(g: Globals, model_path: str | None, compare_path: str | Non
                               compare_path=compare_path, as_of=moment, horizon_days=horizon,
                               capacity=capacity, mql_score=mql_score,
                               random_baseline=random_baseline, export=export,
-                              progress=bars and bars.step("backtest"))
+                              progress=bars and bars.step("backtest"),
+                              company_model_path=company_path)
     emit(result.as_dict(), as_json, render(result))
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from analysis.company_backtests import backtest_companies
+from analysis.company_rescore import load_company
 from analysis.rescore import load_model, load_models
 from cache.database import Cache, open_cache, utcnow
 from cache.model_inputs import read_contacts
@@ -33,30 +36,50 @@ def run_backtest(db_path: str, settings: Settings, *, model_path: str | None,
                  compare_path: str | None, as_of: datetime, horizon_days: int,
                  capacity: int | None = None, mql_score: float | None = None,
                  random_baseline: bool = False, export: str | None = None,
-                 progress: Callable[[int, int | None], None] | None = None) -> Backtest:
+                 progress: Callable[[int, int | None], None] | None = None,
+                 company_model_path: str | None = None) -> Backtest:
     """`leadsync backtest`: one recorded run whose result is saved in `backtests`
-    (`export`: also write per-contact scores and outcomes to that .csv or .json file)."""
+    (`export`: also write per-contact scores and outcomes to that .csv or .json file).
+    With a company model (`company_model_path`, else the config's) the companies are
+    backtested too, rolling up the engagement of the config's model in charge (with
+    `model_path`: of that model)."""
     if export is not None:
         export_format(export)  # a bad name fails before any work
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
     cache = open_cache(db_path)
     try:
+        source, company = 0, None
         if model_path is None and settings.configured_models:
-            models = load_models(settings, cache).models()  # every model of the config
+            model_set = load_models(settings, cache)
+            models = model_set.models()  # every model of the config
+            source = model_set.contacts.index(model_set.engagement_source)
+            company = model_set.company
         else:
             models = [load_model(model_path or settings.model_path, cache)]
+            if settings.company_model_path:
+                company = load_company(settings.company_model_path, cache)
+        if company_model_path:
+            company = load_company(company_model_path, cache)
         if compare_path:
             models.append(load_model(compare_path, cache))
         conversion = conversion_of(settings, models[0])
         with cache.run("backtest") as run:
             result = backtest_cache(cache, models, as_of, horizon_days, capacity=capacity,
                                     mql_score=mql_score, random_baseline=random_baseline,
-                                    conversion=conversion, progress=progress)
+                                    conversion=conversion, progress=progress,
+                                    engagement_of=source if company is not None else None)
+            if company is not None:
+                result = replace(result, company=backtest_companies(
+                    cache, company, result, as_of, horizon_days, conversion=conversion,
+                    contact_properties=CONTACT_EXTRA, company_properties=COMPANY_EXTRA,
+                    engagement_model=result.evaluations[source].model))
             save_backtest(cache, result, run_id=run.id)
             run.records = result.population["evaluated"]
             run.details = {"as_of": result.as_of, "horizon_days": horizon_days,
                            "auc": {e.model: e.auc for e in result.evaluations}}
+            if result.company is not None:
+                run.details["company_auc"] = result.company.evaluation.auc
         if export is not None:
             export_scores(result, export)
         return result

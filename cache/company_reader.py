@@ -30,16 +30,18 @@ class CompanyReader:
     """Reads live companies with their members and stored score, in id order."""
 
     def __init__(self, cache: Cache, model: CompanyModel, now: float, *,
-                 engagement_model: str = DEFAULT) -> None:
+                 engagement_model: str = DEFAULT, contacts: Sequence[str] = (),
+                 companies: Sequence[str] = ()) -> None:
+        """`contacts`, `companies`: properties to read beyond the model's (a backtest's dates)."""
         self.conn, self.now = cache.conn, now
         # whose stored engagement is rolled up: scores hold a row per (contact, model)
         self.engagement_model = engagement_model
         self.company_names = tuple(sorted({*model.properties_used.get("companies", ()),
-                                           "name", "domain"}))
+                                           "name", "domain", *companies}))
         self.kinds = activity_kinds(model)
         self.dates = activity_dates(model)
         self.recency = model.reads_recency
-        self.contact_names = member_names(model)
+        self.contact_names = tuple(sorted({*member_names(model), *contacts}))
         self.with_members = True
 
     def companies(self, company_ids: Sequence[str] | None = None, *,

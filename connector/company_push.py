@@ -8,7 +8,8 @@ next push resends before planning anything else. A retriable per-input failure i
 in the next round, up to MAX_SENDS; a whole-batch 400 is split in halves to find the record.
 
 The tables are the company twins of `outbox` and `pushed`: company ids and contact ids come
-from different id spaces, and the contact push is planned from the contact tables alone.
+from different id spaces, and the contact push is planned from the contact tables alone. The
+plan is read in cache/company_write_plan.py, where `simulate --company-model` reads it too.
 """
 from __future__ import annotations
 
@@ -18,32 +19,17 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
+from cache.company_write_plan import CompanyPlan, plan_companies
 from cache.database import Cache, utcnow
 from connector.client import BATCH_LIMIT, BatchResult, HubSpot
 from connector.push import MAX_SENDS, RETRIABLE_CATEGORIES
 from foundation.errors import AuthError, HubSpotError, MissingScopes, NotSetUp, ValidationFailed
-from mappings.company_writeback import (CompanyChange, company_property_definitions,
-                                        plan_company)
-from mappings.writeback import current_values, definition_mismatch
+from mappings.company_writeback import company_property_definitions
+from mappings.writeback import definition_mismatch
 
 _CHUNK = 500
-
-
-@dataclass
-class CompanyPlan:
-    """Every company write a push would make, and what it left alone."""
-
-    changes: list[CompanyChange] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: int = 0  # archived, merged or not cached
-    history_upto: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def as_dict(self, sample: int | None = None) -> dict:
-        shown = self.changes if sample is None else self.changes[:sample]
-        return {"companies": len(self.changes), "unchanged": self.unchanged,
-                "skipped": self.skipped, "changes": [c.as_dict() for c in shown]}
 
 
 @dataclass
@@ -90,52 +76,6 @@ def require_company_setup(conn: sqlite3.Connection, names: Mapping[str, str], gr
         if why:
             raise NotSetUp(f"HubSpot company property {definition['name']} {why}; run "
                            f"`leadsync setup` to see what to fix")
-
-
-def plan_companies(conn: sqlite3.Connection, names: Mapping[str, str], *,
-                   company_ids: Sequence[str] | None = None,
-                   exclude: Iterable[str] = ()) -> CompanyPlan:
-    """Desired values of scored companies diffed against what HubSpot has (pull or ledger)."""
-    plan, skip = CompanyPlan(), set(exclude)
-    watched = list(names.values())
-    extract = "json_extract(c.properties, " + ", ".join(f"'$.\"{n}\"'" for n in watched) + ")"
-    sql = f"""
-        SELECT s.company_id, s.total, s.grade, s.reasons, c.id IS NOT NULL, c.archived,
-               c.merged_into, c.pulled_at, {extract},
-               (SELECT json_group_object(p.property, json_array(p.value, p.pushed_at))
-                FROM company_pushed p WHERE p.company_id = s.company_id
-                  AND (c.pulled_at IS NULL OR p.pushed_at > c.pulled_at)),
-               (SELECT max(h.id) FROM company_score_history h WHERE h.company_id = s.company_id)
-        FROM company_scores s LEFT JOIN companies c ON c.id = s.company_id"""
-    for rows in _chunks(conn, sql, company_ids):
-        for (company_id, total, grade, reasons, known, archived, merged, pulled_at, values,
-             ledger, history_id) in rows:
-            if company_id in skip:
-                continue
-            if not known or archived or merged:
-                plan.skipped += 1
-                continue
-            pulled = dict(zip(watched, json.loads(values)))
-            newer = {k: tuple(v) for k, v in json.loads(ledger).items()} if ledger else {}
-            change = plan_company(company_id, total, grade, reasons,
-                                  current_values(pulled, pulled_at, newer), names)
-            if change is None:
-                plan.unchanged += 1
-            else:
-                plan.changes.append(change)
-                plan.history_upto[company_id] = history_id
-    return plan
-
-
-def _chunks(conn: sqlite3.Connection, sql: str, ids: Sequence[str] | None):
-    if ids is None:
-        yield conn.execute(f"{sql} ORDER BY s.company_id").fetchall()
-        return
-    ids = sorted(set(ids))
-    for start in range(0, len(ids), _CHUNK):
-        part = ids[start:start + _CHUNK]
-        yield conn.execute(f"{sql} WHERE s.company_id IN ({','.join('?' * len(part))}) "
-                           f"ORDER BY s.company_id", part).fetchall()
 
 
 def push_companies(cache: Cache, client: HubSpot, names: Mapping[str, str], *,

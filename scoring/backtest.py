@@ -160,6 +160,7 @@ class _Kept(NamedTuple):
     total: float
     grade: str | None
     matched_stage: str | None
+    engagement: float
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,10 @@ class Backtest:
     limitations: tuple[str, ...] = LIMITATIONS
     scores: Mapping[str, Any] = field(default_factory=dict, repr=False)
     conversion: str = DEFAULT_OUTCOME.description
+    # contact id -> engagement as of then, of the model `backtest(engagement_of=)` names
+    # (what a company backtest rolls up); not saved
+    engagement: Mapping[str, float] = field(default_factory=dict, repr=False)
+    company: Any = None  # a CompanyBacktest (scoring/company_backtest.py), with a company model
 
     def as_dict(self, *, with_scores: bool = False) -> dict:
         data = {"as_of": self.as_of, "horizon_days": self.horizon_days,
@@ -204,6 +209,8 @@ class Backtest:
                 "evaluations": [e.as_dict() for e in self.evaluations],
                 "warnings": separation_warnings(self.evaluations),
                 "limitations": list(self.limitations)}
+        if self.company is not None:
+            data["company"] = self.company.as_dict()
         if with_scores:
             data["scores"] = dict(self.scores)
         return data
@@ -215,7 +222,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
              horizon_days: int, *, capacity: int | None = None,
              mql_score: float | None = None, random_baseline: bool = False,
              conversion: Outcome = DEFAULT_OUTCOME,
-             progress: Callable[[int], None] | None = None) -> Backtest:
+             progress: Callable[[int], None] | None = None,
+             engagement_of: int | None = None) -> Backtest:
     """Score every contact (id, properties, events, company, …) as known at `as_of` with each
     model and evaluate against conversions in (as_of, as_of + horizon_days].
 
@@ -223,6 +231,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
     `random_baseline`: add a model scoring each contact by a hash of its id (AUC ≈ 0.5).
     `conversion`: what counts as converting (a static label ignores the horizon).
     `progress(contacts read)`: called every 1,000 contacts and at the end.
+    `engagement_of`: keep the engagement of the evaluated contacts by `models[engagement_of]`
+    (`Backtest.engagement`: what a company backtest rolls up).
     """
     if horizon_days < 1:
         raise ValueError("the horizon must be at least one day")
@@ -252,7 +262,8 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
         for i, score in enumerate(scorers):
             result = score(snap.contact, snap.events, snap.company)
             # Only what the metrics read: a million full Scores with reasons would not fit.
-            results[i].append(_Kept(result.total, result.grade, result.matched_stage))
+            results[i].append(_Kept(result.total, result.grade, result.matched_stage,
+                                    result.engagement))
     if progress is not None:
         progress(population["contacts"])
     population["evaluated"] = len(ids)
@@ -267,11 +278,13 @@ def backtest(contacts: Iterable[tuple], models: Sequence[Model], as_of: datetime
         evaluations.append(evaluate("random baseline", noise, labels, wanted=wanted))
         scores["random baseline"] = noise
     limits = LIMITATIONS + ((STATIC_LIMITATION,) if conversion.static else ())
+    kept = ({} if engagement_of is None else
+            {i: r.engagement for i, r in zip(ids, results[engagement_of])})
     return Backtest(as_of=_iso(now), horizon_days=horizon_days, window_end=_iso(end),
                     capacity_per_month=capacity, population=population,
                     evaluations=tuple(evaluations), limitations=limits,
                     scores={"contact_ids": ids, "converted": labels, **scores},
-                    conversion=conversion.description)
+                    conversion=conversion.description, engagement=kept)
 
 
 def _distinct(labels: list[str]) -> list[str]:
@@ -407,9 +420,13 @@ def render(result: Backtest) -> str:
     width = 2 + max(len(c) for row in rows if isinstance(row, tuple) for c in row[1])
     lines = head + [row if isinstance(row, str) else
                     f"{row[0]:<20}" + "".join(f"{c:>{width}}" for c in row[1]) for row in rows]
+    if result.company is not None:  # the company model's figures, beside the contacts'
+        lines += result.company.render_lines()
     lines += [f"Warning: {text}" for text in separation_warnings(evals)]
     lines.append("Limitations:")
     lines += [f"  - {text}" for text in result.limitations]
+    if result.company is not None:
+        lines += [f"  - Companies: {text}" for text in result.company.limitations]
     return "\n".join(lines)
 
 
