@@ -360,7 +360,8 @@ def model_show(g: Globals) -> None:
 
 @cli.command("score")
 @click.option("--contact", "contacts", multiple=True, metavar="ID|EMAIL",
-              help="Score only this contact (repeatable) [default: every cached contact].")
+              help="Score only this contact (repeatable), and its companies with a company "
+                   "model [default: every cached contact and company].")
 @click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
@@ -369,9 +370,11 @@ def model_show(g: Globals) -> None:
 @click.pass_obj
 def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait: float,
                   quiet: bool, as_json: bool) -> None:
-    """Rescore cached contacts; store scores, and history rows where total, grade or stage changed."""
-    from analysis.rescore import run_score
+    """Rescore cached contacts (every model), then, with a company model, their companies and
+    the contacts whose rules read a changed company score; store scores, and history rows
+    where total, grade or stage changed."""
     from flows.progress import terminal_progress
+    from flows.score import run_score
     from foundation.moments import parse_moment
 
     with terminal_progress(quiet or as_json) as bars:
