@@ -676,8 +676,11 @@ def browse_command(ctx: click.Context, port: int, open_browser: bool | None) -> 
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed for the demo data.")
 @click.option("--dir", "workdir", default="leadsync-demo", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the demo's cache and report (replaced).")
-def demo(contacts: int, seed: int, workdir: str) -> None:
-    """Run the whole loop against a local HubSpot sandbox: setup, pull, score, push, report."""
+@click.pass_obj
+def demo(g: Globals, contacts: int, seed: int, workdir: str) -> None:
+    """Run the whole loop against a local HubSpot sandbox: setup, pull, score, push, report.
+    With a config (--config, or leadsync.toml here), its models and company model score the
+    sandbox (top accounts too); its portal settings are not used."""
     from flows.demo import Portal, run_demo
     from sandbox import Sandbox
 
@@ -686,7 +689,8 @@ def demo(contacts: int, seed: int, workdir: str) -> None:
                    f"(seed {seed}); your real portal is never touched.")
         stages = lambda: [r["properties"].get("lifecyclestage") for r in sb.portal.truth("contacts")  # noqa: E731
                           if not r["archived"] and not r["mergedInto"]]
-        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo, runnable())
+        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo, runnable(),
+                 settings=g.settings())
 
 
 def runnable(argv0: str | None = None) -> str:
