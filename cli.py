@@ -643,8 +643,8 @@ def leakage_command(g: Globals, csv_path: str | None, as_json: bool) -> None:
 @click.pass_obj
 def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     """Write one self-contained HTML report: funnel, score and grade distributions, lift chart
-    of a backtest, conversion by source, score trend and top rules (needs matplotlib:
-    pip install 'leadsync[report]')."""
+    of a backtest, conversion by source, score trend and top rules, and top accounts with a
+    company model (needs matplotlib: pip install 'leadsync[report]')."""
     from analysis.report import run_report
 
     written = run_report(g.existing_db(), out, backtest_id=backtest_id,

@@ -144,6 +144,6 @@ def test_demo_with_a_config_scores_its_models_and_lists_top_accounts(tmp_path):
         f"  {total:>5g} {grade or '--':<3} {name} ({domain})  (fit ")
     assert out[accounts_at + 1].endswith(f", {contacts:,} contacts)")
     assert len(out[accounts_at + 1:out.index("", accounts_at)]) == 10
-    assert f"explain --company <domain>, " in out[-1]
+    assert "explain --company <domain>, " in out[-1]
     page = (workdir / "report.html").read_text()
     assert '<section id="accounts">' in page and '<section id="challenger">' in page
