@@ -110,5 +110,5 @@ def section(found: Accounts) -> str:
         f'<td class="reasons">{e(a.why)}</td></tr>' for a in found.top)
     table = (f"<table><caption>The {len(found.top)} best-scored accounts</caption>"
              f"<tr><th>company</th><th>score</th><th>grade</th><th>fit</th><th>engagement</th>"
-             f"<th>contacts</th><th>top reasons</th></tr>{rows}</table>")
+             f'<th>contacts</th><th class="reasons">top reasons</th></tr>{rows}</table>')
     return head + f'<figure id="chart-accounts">{charts_html}{table}</figure></section>\n'

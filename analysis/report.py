@@ -287,7 +287,7 @@ figure svg { max-width: 100%; height: auto; }
 .empty { color: #6b7280; font-style: italic; }
 table { border-collapse: collapse; font-size: 13px; margin-top: 8px; }
 th, td { text-align: right; padding: 3px 10px; border-bottom: 1px solid #e5e7eb; }
-th:first-child, td:first-child, td.reasons { text-align: left; }
+th:first-child, td:first-child, .reasons { text-align: left; }
 footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
 """
 
