@@ -360,7 +360,8 @@ def model_show(g: Globals) -> None:
 
 @cli.command("score")
 @click.option("--contact", "contacts", multiple=True, metavar="ID|EMAIL",
-              help="Score only this contact (repeatable) [default: every cached contact].")
+              help="Score only this contact (repeatable), and its companies with a company "
+                   "model [default: every cached contact and company].")
 @click.option("--as-of", default=None, metavar="DATE", help="Score as of this date or ISO time, UTC [default: now].")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
@@ -369,9 +370,11 @@ def model_show(g: Globals) -> None:
 @click.pass_obj
 def score_command(g: Globals, contacts: tuple[str, ...], as_of: str | None, wait: float,
                   quiet: bool, as_json: bool) -> None:
-    """Rescore cached contacts; store scores, and history rows where total, grade or stage changed."""
-    from analysis.rescore import run_score
+    """Rescore cached contacts (every model), then, with a company model, their companies and
+    the contacts whose rules read a changed company score; store scores, and history rows
+    where total, grade or stage changed."""
     from flows.progress import terminal_progress
+    from flows.score import run_score
     from foundation.moments import parse_moment
 
     with terminal_progress(quiet or as_json) as bars:
@@ -662,8 +665,8 @@ def leakage_command(g: Globals, csv_path: str | None, as_json: bool) -> None:
 @click.pass_obj
 def report_command(g: Globals, out: str, backtest_id: int | None) -> None:
     """Write one self-contained HTML report: funnel, score and grade distributions, lift chart
-    of a backtest, conversion by source, score trend and top rules (needs matplotlib:
-    pip install 'leadsync[report]')."""
+    of a backtest, conversion by source, score trend and top rules, and top accounts with a
+    company model (needs matplotlib: pip install 'leadsync[report]')."""
     from analysis.report import run_report
 
     written = run_report(g.existing_db(), out, backtest_id=backtest_id,
@@ -695,8 +698,11 @@ def browse_command(ctx: click.Context, port: int, open_browser: bool | None) -> 
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed for the demo data.")
 @click.option("--dir", "workdir", default="leadsync-demo", show_default=True,
               type=click.Path(file_okay=False), help="Folder for the demo's cache and report (replaced).")
-def demo(contacts: int, seed: int, workdir: str) -> None:
-    """Run the whole loop against a local HubSpot sandbox: setup, pull, score, push, report."""
+@click.pass_obj
+def demo(g: Globals, contacts: int, seed: int, workdir: str) -> None:
+    """Run the whole loop against a local HubSpot sandbox: setup, pull, score, push, report.
+    With a config (--config, or leadsync.toml here), its models and company model score the
+    sandbox (top accounts too); its portal settings are not used."""
     from flows.demo import Portal, run_demo
     from sandbox import Sandbox
 
@@ -705,7 +711,8 @@ def demo(contacts: int, seed: int, workdir: str) -> None:
                    f"(seed {seed}); your real portal is never touched.")
         stages = lambda: [r["properties"].get("lifecyclestage") for r in sb.portal.truth("contacts")  # noqa: E731
                           if not r["archived"] and not r["mergedInto"]]
-        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo, runnable())
+        run_demo(Portal(sb.base_url, sb.token, stages), Path(workdir), click.echo, runnable(),
+                 settings=g.settings())
 
 
 def runnable(argv0: str | None = None) -> str:

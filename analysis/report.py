@@ -2,7 +2,7 @@
 
 Funnel by stage, score and grade distributions, the lift chart of the last backtest,
 conversion by source channel, scores over time from the history, and the rules that
-contribute most points. Charts are matplotlib SVG inlined in the page with the CSS: no
+contribute most points; with a company model, the top accounts (analysis/company_report.py). Charts are matplotlib SVG inlined in the page with the CSS: no
 scripts, no external URLs, nothing to install to read it. matplotlib is an optional extra
 (`pip install 'leadsync[report]'`).
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.backtests import pick_backtest
+from analysis.company_report import accounts
 from analysis.leakage import leakage
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
@@ -58,15 +59,18 @@ class ReportData:
     leakage: Any = None  # analysis.leakage.Leakage: its own section (analysis/leakage_report.py)
     model: str = DEFAULT_MODEL  # the config's model shown (the one in charge)
     comparison: Any = None  # analysis.compare.Comparison: champion vs challenger, if any
+    accounts: Any = None  # analysis.company_report.Accounts: with a company model only
 
 
 def run_report(db_path: str, out: str | os.PathLike, *, backtest_id: int | None = None,
                portal: str | None = None, settings: Settings | None = None) -> Path:
     """`leadsync report`: write the report of the cache at `db_path` to `out`: the scores of
-    the config's model in charge, and champion vs challenger when the config has a shadow."""
+    the config's model in charge, champion vs challenger when the config has a shadow, and the
+    top accounts when it has a company model."""
     if db_path != ":memory:" and not Path(db_path).is_file():
         raise ConfigError(f"no cache at {db_path}; run `leadsync pull` first (or pass --db)")
     model, comparison = DEFAULT_MODEL, None
+    companies = settings is not None and bool(settings.company_model_path)
     if settings is not None and settings.configured_models:
         from analysis.compare import run_compare
         from analysis.rescore import load_models
@@ -83,7 +87,7 @@ def run_report(db_path: str, out: str | os.PathLike, *, backtest_id: int | None 
     cache = open_cache(db_path)
     try:
         return write_report(cache, out, backtest_id=backtest_id, portal=portal, model=model,
-                            comparison=comparison)
+                            comparison=comparison, companies=companies)
     finally:
         cache.close()
 
@@ -91,8 +95,9 @@ def run_report(db_path: str, out: str | os.PathLike, *, backtest_id: int | None 
 def write_report(cache: Cache, path: str | os.PathLike, *,
                  generated_at: datetime | None = None, backtest_id: int | None = None,
                  portal: str | None = None, model: str = DEFAULT_MODEL,
-                 comparison: Any = None) -> Path:
-    """Write the HTML report of `cache` to `path` (replacing it); returns the absolute path."""
+                 comparison: Any = None, companies: bool = False) -> Path:
+    """Write the HTML report of `cache` to `path` (replacing it); returns the absolute path.
+    `companies`: a company model is configured, so the report has its "Top accounts"."""
     try:
         import analysis.report_charts  # noqa: F401  (matplotlib is an optional extra)
     except ModuleNotFoundError as exc:
@@ -111,7 +116,8 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
     try:
         with handle:
             data = gather(cache, generated_at or datetime.now(timezone.utc),
-                          backtest_id=backtest_id, portal=portal, model=model)
+                          backtest_id=backtest_id, portal=portal, model=model,
+                          companies=companies)
             data.comparison = comparison
             handle.write(render(data))
         os.replace(partial, target)
@@ -125,10 +131,11 @@ def write_report(cache: Cache, path: str | os.PathLike, *,
 # ---- reading the cache ------------------------------------------------------------------------
 
 def gather(cache: Cache, generated_at: datetime, *, backtest_id: int | None = None,
-           portal: str | None = None, model: str = DEFAULT_MODEL) -> ReportData:
-    """Read what the report shows (live contacts only; scores of the config's `model`). The
-    backtest is `backtest_id`, else the newest non-empty one of the model that scored most
-    contacts."""
+           portal: str | None = None, model: str = DEFAULT_MODEL,
+           companies: bool = False) -> ReportData:
+    """Read what the report shows (live contacts only; scores of the config's `model`; the
+    company scores when `companies`). The backtest is `backtest_id`, else the newest non-empty
+    one of the model that scored most contacts."""
     data = ReportData(generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                       model=model)
     data.portal = _portal(cache, portal)
@@ -138,7 +145,9 @@ def gather(cache: Cache, generated_at: datetime, *, backtest_id: int | None = No
     picked = pick_backtest(cache, backtest_id, model=data.models[0] if data.models else None)
     if picked is not None:
         data.backtest_id, data.backtest = picked
-    data.leakage = leakage(cache)
+    data.leakage = leakage(cache, model)
+    if companies:
+        data.accounts = accounts(cache)
     return data
 
 
@@ -278,7 +287,7 @@ figure svg { max-width: 100%; height: auto; }
 .empty { color: #6b7280; font-style: italic; }
 table { border-collapse: collapse; font-size: 13px; margin-top: 8px; }
 th, td { text-align: right; padding: 3px 10px; border-bottom: 1px solid #e5e7eb; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, .reasons { text-align: left; }
 footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
 """
 
@@ -286,6 +295,7 @@ footer { color: #6b7280; font-size: 12px; margin-top: 24px; }
 def render(data: ReportData) -> str:
     """The page, every chart drawn now and inlined (needs matplotlib)."""
     from analysis import report_charts as charts
+    from analysis.company_report import section as accounts_section
     from analysis.leakage_report import section as leakage_section
 
     e = html.escape
@@ -328,6 +338,8 @@ def render(data: ReportData) -> str:
                  f"{TOP_RULES} by size.",
                  charts.rules(data.rules) if data.rules else None, "Nothing scored yet."),
     ]
+    if data.accounts is not None:
+        sections.append(accounts_section(data.accounts))
     if data.comparison is not None:
         sections.append(_comparison_section(data.comparison))
     qualified = sum(n for name, n in data.funnel if name == "MQL")

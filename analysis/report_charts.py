@@ -74,27 +74,28 @@ def funnel(stages: Sequence[tuple[str, int]]) -> str:
         return _svg(fig, "funnel")
 
 
-def score_histogram(bins: Sequence[dict]) -> str:
-    """Contacts per 10-point score band."""
+def score_histogram(bins: Sequence[dict], unit: str = "contacts", name: str = "scores") -> str:
+    """Contacts (or `unit`: companies) per 10-point score band; `name` prefixes the SVG ids."""
     with matplotlib.rc_context(_STYLE):
         fig = _figure(5.2, 3.2)
         ax = fig.subplots()
         lefts = [b["from"] for b in bins]
         ax.bar(lefts, [b["contacts"] for b in bins], width=[b["to"] - b["from"] for b in bins],
-               align="edge", color=BLUE, edgecolor="white", label="contacts per score band")
+               align="edge", color=BLUE, edgecolor="white", label=f"{unit} per score band")
         if bins:  # fitted to the bands that hold scores, not a fixed 0-100
             ax.set_xlim(min(lefts), max(b["to"] for b in bins))
         ax.set_ylim(0, max([b["contacts"] for b in bins] + [1]) * 1.15)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="upper right", fontsize=8, frameon=False)
         ax.set_xlabel("score")
-        ax.set_ylabel("contacts")
+        ax.set_ylabel(unit)
         ax.set_title("Score distribution")
-        return _svg(fig, "scores")
+        return _svg(fig, name)
 
 
-def grade_matrix(counts: dict[str, int]) -> str:
-    """A1…C3 as the 3×3 grid they come from: fit letter (rows) × engagement number."""
+def grade_matrix(counts: dict[str, int], unit: str = "contacts", name: str = "grades") -> str:
+    """A1…C3 as the 3×3 grid they come from: fit letter (rows) × engagement number; `unit`
+    labels the counts (companies for the company model), `name` prefixes the SVG ids."""
     with matplotlib.rc_context(_STYLE):
         fig = _figure(4.2, 3.2)
         ax = fig.subplots()
@@ -110,10 +111,10 @@ def grade_matrix(counts: dict[str, int]) -> str:
         ax.set_xlabel("engagement (1 = most engaged)")
         ax.set_ylabel("fit (A = best)")
         ax.set_title("Grades")
-        fig.colorbar(image, ax=ax, shrink=0.8, label="contacts")
-        ax.legend(handles=[Patch(color="#1e40af", label="darker: more contacts")],
+        fig.colorbar(image, ax=ax, shrink=0.8, label=unit)
+        ax.legend(handles=[Patch(color="#1e40af", label=f"darker: more {unit}")],
                   loc="upper center", bbox_to_anchor=(0.5, -0.22), fontsize=8, frameon=False)
-        return _svg(fig, "grades")
+        return _svg(fig, name)
 
 
 def lift(evaluations: Sequence[dict]) -> str:

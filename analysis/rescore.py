@@ -23,8 +23,7 @@ import scoring
 from analysis.company_rescore import load_company
 from cache.catalog import cached_catalog
 from cache.contact_reader import CHUNK, ContactReader, find_contact, read_contact
-from cache.database import Cache, open_cache, utcnow
-from cache.lock import run_lock
+from cache.database import Cache, utcnow
 from cache.push_dirty import marks_deferred
 from foundation.errors import ConfigError
 from foundation.moments import iso
@@ -105,22 +104,6 @@ class RescoreSummary:
 
 
 Progress = Callable[[int, "int | None"], None]  # (contacts scored so far, of how many)
-
-
-def run_score(db_path: str, settings: Settings | str | None, as_of: datetime, *,
-              contacts: Sequence[str] = (), wait: float = 0.0,
-              progress: Progress | None = None) -> RescoreSummary:
-    """`leadsync score`: one locked, recorded rescore of all (or the named) contacts, with
-    every model of `settings` (or the one model file at that path)."""
-    with run_lock(db_path, "score", wait=wait):
-        cache = open_cache(db_path)
-        try:
-            model = (load_models(settings, cache) if isinstance(settings, Settings)
-                     else load_model(settings, cache))
-            ids = [find_contact(cache, reference) for reference in contacts] or None
-            return rescore(cache, model, as_of, contact_ids=ids, progress=progress)
-        finally:
-            cache.close()
 
 
 def load_model(path: str | None, cache: Cache | None = None) -> Model:
