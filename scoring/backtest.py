@@ -87,7 +87,7 @@ def known_at(contact: Mapping[str, Any], events: Iterable, company: Mapping[str,
     created = to_epoch(contact.get("createdate"))
     if created is not None and created > as_of:
         return None
-    past = _before(contact, as_of, times.get("contacts", frozenset()))
+    past = known_before(contact, as_of, times.get("contacts", frozenset()))
     stage = stage_at(contact, as_of, order)
     if stage is None:
         past.pop("lifecyclestage", None)
@@ -96,11 +96,11 @@ def known_at(contact: Mapping[str, Any], events: Iterable, company: Mapping[str,
     if company is not None:
         company_created = to_epoch(company.get("createdate"))
         company = (None if company_created is not None and company_created > as_of
-                   else _before(company, as_of, times.get("companies", frozenset())))
+                   else known_before(company, as_of, times.get("companies", frozenset())))
     return Snapshot(past, tuple(e for e in events if e[1] <= as_of), company)
 
 
-def _before(record: Mapping[str, Any], as_of: float, times: frozenset[str]) -> dict[str, Any]:
+def known_before(record: Mapping[str, Any], as_of: float, times: frozenset[str]) -> dict[str, Any]:
     kept = {}
     for name, value in record.items():
         if name in times or name.startswith(ENTERED) or name.startswith("hs_v2_date_exited_"):
@@ -394,8 +394,8 @@ def render(result: Backtest) -> str:
             f"later, {pop['already_converted']:,} already converted"]
     rows: list[tuple[str, list[str]] | str] = [
         ("", [e.model for e in evals]),
-        ("ROC AUC", [_num(e.auc, "{:.3f}") for e in evals]),
-        ("top-decile lift", [_num(e.top_decile_lift, "{:.2f}x") for e in evals])]
+        ("ROC AUC", [number_or_dash(e.auc, "{:.3f}") for e in evals]),
+        ("top-decile lift", [number_or_dash(e.top_decile_lift, "{:.2f}x") for e in evals])]
     if any(e.mql is not None for e in evals):
         rows.append("MQL: precision = converted among the selected / selected; "
                     "recall = converted among the selected / all converted")
@@ -404,7 +404,7 @@ def render(result: Backtest) -> str:
     if result.capacity_per_month and evals and evals[0].capacity is not None:
         rows.append(f"Sales capacity {result.capacity_per_month:,}/month over "
                     f"{result.horizon_days} days: the top {evals[0].capacity.wanted:,} contacts")
-        rows.append(("  score threshold", [_num(e.capacity and e.capacity.threshold, "{:g}")
+        rows.append(("  score threshold", [number_or_dash(e.capacity and e.capacity.threshold, "{:g}")
                                            for e in evals]))
         rows += _confusion_rows([e.capacity and e.capacity.selected for e in evals])
     rows.append("Conversion by score decile (1 = highest): contacts / converted / rate")
@@ -412,11 +412,11 @@ def render(result: Backtest) -> str:
         rows.append("  (a fractional count: contacts with equal scores straddle two deciles, "
                     "and their conversions are shared between them in proportion)")
     for i in range(len(evals[0].deciles) if evals else 0):
-        rows.append((f"  decile {i + 1}", [_bucket(e.deciles[i]) for e in evals]))
+        rows.append((f"  decile {i + 1}", [bucket_text(e.deciles[i]) for e in evals]))
     names = list(dict.fromkeys(g.name for e in evals for g in e.by_grade))
     if names:
         rows.append("Conversion by grade: contacts / converted / rate")
-        rows += [(f"  {name}", [_group(e.by_grade, name) for e in evals]) for name in names]
+        rows += [(f"  {name}", [group_text(e.by_grade, name) for e in evals]) for name in names]
     width = 2 + max(len(c) for row in rows if isinstance(row, tuple) for c in row[1])
     lines = head + [row if isinstance(row, str) else
                     f"{row[0]:<20}" + "".join(f"{c:>{width}}" for c in row[1]) for row in rows]
@@ -431,22 +431,22 @@ def render(result: Backtest) -> str:
 
 
 def _confusion_rows(results: Sequence[Confusion | None]) -> list[tuple[str, list[str]]]:
-    return [("  selected", [_num(r and r.selected, "{:,}") for r in results]),
-            ("  precision", [_num(r and r.precision, "{:.1%}") for r in results]),
-            ("  recall", [_num(r and r.recall, "{:.1%}") for r in results])]
+    return [("  selected", [number_or_dash(r and r.selected, "{:,}") for r in results]),
+            ("  precision", [number_or_dash(r and r.precision, "{:.1%}") for r in results]),
+            ("  recall", [number_or_dash(r and r.recall, "{:.1%}") for r in results])]
 
 
-def _num(value: Any, form: str) -> str:
+def number_or_dash(value: Any, form: str) -> str:
     return "-" if value is None else form.format(value)
 
 
-def _bucket(bucket: Bucket) -> str:
+def bucket_text(bucket: Bucket) -> str:
     rate = "-" if bucket.rate is None else f"{bucket.rate:.1%}"
     return f"{bucket.contacts:,} / {round(bucket.converted, 1):g} / {rate}"
 
 
-def _group(groups: Sequence[Group], name: str) -> str:
+def group_text(groups: Sequence[Group], name: str) -> str:
     for group in groups:
         if group.name == name:
-            return f"{group.contacts:,} / {group.converted:,} / {_num(group.rate, '{:.1%}')}"
+            return f"{group.contacts:,} / {group.converted:,} / {number_or_dash(group.rate, '{:.1%}')}"
     return "-"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
-from scoring.backtest import (Evaluation, _before, _bucket, _group, _num,
+from scoring.backtest import (Evaluation, known_before, bucket_text, group_text, number_or_dash,
                               evaluate, known_at, time_properties)
 from scoring.company import Member, company_scorer
 from scoring.company_model import CompanyModel
@@ -63,13 +63,13 @@ class CompanyBacktest:
                  f"(a contact converted; {rate}); left out: {pop['created_later']:,} created "
                  f"later, {pop['already_converted']:,} with a contact already converted; "
                  f"{pop['without_contacts']:,} evaluated had no contact then",
-                 f"{'ROC AUC':<20}{_num(e.auc, '{:.3f}'):>24}",
-                 f"{'top-decile lift':<20}{_num(e.top_decile_lift, '{:.2f}x'):>24}",
+                 f"{'ROC AUC':<20}{number_or_dash(e.auc, '{:.3f}'):>24}",
+                 f"{'top-decile lift':<20}{number_or_dash(e.top_decile_lift, '{:.2f}x'):>24}",
                  "Conversion by score decile (1 = highest): companies / converted / rate"]
-        lines += [f"{f'  decile {b.index}':<20}{_bucket(b):>24}" for b in e.deciles]
+        lines += [f"{f'  decile {b.index}':<20}{bucket_text(b):>24}" for b in e.deciles]
         if e.by_grade:
             lines.append("Conversion by grade: companies / converted / rate")
-            lines += [f"{f'  {g.name}':<20}{_group(e.by_grade, g.name):>24}"
+            lines += [f"{f'  {g.name}':<20}{group_text(e.by_grade, g.name):>24}"
                       for g in e.by_grade]
         return lines
 
@@ -111,7 +111,7 @@ def company_backtest(companies: Iterable[tuple[str, Mapping, Sequence[Member]]],
         if already:
             population["already_converted"] += 1
             continue
-        result = score(_before(properties, now, times["companies"]), then)
+        result = score(known_before(properties, now, times["companies"]), then)
         population["without_contacts"] += not then
         totals.append(result.total)
         grades.append(result.grade)

@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 from scoring.company import CompanyScore
 from scoring.reasons import parse as parse_reasons
-from scoring.simulate import (NONE, UNSCORED, Distribution, _id_order, _matrix,
-                              _render_distributions, _render_matrix, distribution)
+from scoring.simulate import (NONE, UNSCORED, Distribution, id_order, transition_matrix,
+                              render_distributions, render_matrix, distribution)
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class CompanyComparison:
         if before is not None and self.top > 0:
             mover = CompanyMover(company_id, name, domain, before, after)
             # Biggest |delta| first; ties go to the higher company id, so output is stable.
-            item = ((abs(mover.delta), _id_order(company_id)), company_id, mover)
+            item = ((abs(mover.delta), id_order(company_id)), company_id, mover)
             if len(self.heap) < self.top:
                 heapq.heappush(self.heap, item)
             elif item[0] > self.heap[0][0]:
@@ -139,7 +139,7 @@ class CompanyComparison:
                   if m.delta != 0]
         return CompanySimulation(
             baseline=self.baseline, candidate=self.candidate, as_of=self.as_of,
-            companies=self.companies, changed=self.changed, grades=_matrix(self.grades),
+            companies=self.companies, changed=self.changed, grades=transition_matrix(self.grades),
             before=distribution(self.before_totals), after=distribution(self.after_totals),
             movers=movers)
 
@@ -154,8 +154,8 @@ def render_companies(sim: CompanySimulation, push_lines: Sequence[str] = ()) -> 
     lines += [f"note: {note}" for note in sim.notes]
     lines += ["", "Company grades (rows: before, columns: after)",
               *[line.replace("(no contacts)", "(no companies)")
-                for line in _render_matrix(sim.grades)]]
-    lines += ["", "Company score distribution", *_render_distributions(sim.before, sim.after)]
+                for line in render_matrix(sim.grades)]]
+    lines += ["", "Company score distribution", *render_distributions(sim.before, sim.after)]
     if sim.movers:
         lines += ["", f"Companies that move most (top {len(sim.movers)})"]
         for mover in sim.movers:

@@ -169,7 +169,7 @@ class Comparison:
         if self.top <= 0 or mover.before is None:
             return
         # Biggest |delta| first; ties go to the higher contact id, so output is stable.
-        key = (abs(mover.delta), _id_order(mover.contact_id))
+        key = (abs(mover.delta), id_order(mover.contact_id))
         item = (key, mover.contact_id, mover)
         if len(self.heap) < self.top:
             heapq.heappush(self.heap, item)
@@ -182,16 +182,16 @@ class Comparison:
         return Simulation(
             baseline=self.baseline, candidate=self.candidate, as_of=self.as_of,
             contacts=self.contacts, changed=len(self.changes),
-            grades=_matrix(self.grades), stages=_matrix(self.stages),
+            grades=transition_matrix(self.grades), stages=transition_matrix(self.stages),
             before=distribution(self.before_totals), after=distribution(self.after_totals),
             movers=movers, changes=self.changes)
 
 
-def _id_order(contact_id: str) -> tuple:
+def id_order(contact_id: str) -> tuple:
     return (0, int(contact_id), "") if contact_id.isdigit() else (1, 0, contact_id)
 
 
-def _matrix(counts: Counter) -> dict[str, dict[str, int]]:
+def transition_matrix(counts: Counter) -> dict[str, dict[str, int]]:
     rows: dict[str, dict[str, int]] = {}
     for (old, new), n in sorted(counts.items()):
         rows.setdefault(old, {})[new] = n
@@ -225,9 +225,9 @@ def render(sim: Simulation, push_lines: Sequence[str] = ()) -> str:
              f"As of {sim.as_of}: {sim.contacts:,} contacts, {sim.changed:,} would change "
              f"total, grade or stage (the history rows `leadsync score` would write)"]
     lines += [f"note: {note}" for note in sim.notes]
-    lines += ["", "Grades (rows: before, columns: after)", *_render_matrix(sim.grades)]
-    lines += ["", "Stages (rows: before, columns: after)", *_render_matrix(sim.stages)]
-    lines += ["", "Score distribution", *_render_distributions(sim.before, sim.after)]
+    lines += ["", "Grades (rows: before, columns: after)", *render_matrix(sim.grades)]
+    lines += ["", "Stages (rows: before, columns: after)", *render_matrix(sim.stages)]
+    lines += ["", "Score distribution", *render_distributions(sim.before, sim.after)]
     if sim.movers:
         lines += ["", f"Contacts that move most (top {len(sim.movers)})"]
         for mover in sim.movers:
@@ -238,7 +238,7 @@ def render(sim: Simulation, push_lines: Sequence[str] = ()) -> str:
     return "\n".join(lines)
 
 
-def _render_matrix(matrix: Mapping[str, Mapping[str, int]]) -> list[str]:
+def render_matrix(matrix: Mapping[str, Mapping[str, int]]) -> list[str]:
     columns = sorted({c for row in matrix.values() for c in row})
     if not columns:
         return ["  (no contacts)"]
@@ -252,7 +252,7 @@ def _render_matrix(matrix: Mapping[str, Mapping[str, int]]) -> list[str]:
     return lines
 
 
-def _render_distributions(before: Distribution, after: Distribution) -> list[str]:
+def render_distributions(before: Distribution, after: Distribution) -> list[str]:
     lines = [f"  {'':<12}{'before':>10}{'after':>10}"]
     for name in ("count", "mean", "min", *(f"p{p}" for p in QUANTILES), "max"):
         lines.append(f"  {name:<12}{_stat(before, name):>10}{_stat(after, name):>10}")
