@@ -641,4 +641,10 @@ MIGRATIONS: list[tuple[str, str]] = [
                h.pushed_at
         FROM score_history h LEFT JOIN contacts c ON c.id = h.contact_id;
     """),
+    # Which models' history rows a contact's write stamps `pushed_at` (connector/outbox.py):
+    # a JSON list of model names, on the row that carries `history_upto`. Shadow models whose
+    # values are not written keep `pushed_at` empty. NULL (rows filed before): every model's.
+    ("0020_outbox_history_models", """
+        ALTER TABLE outbox ADD COLUMN history_models TEXT;
+    """),
 ]

@@ -220,13 +220,13 @@ def test_push_before_setup_explains_what_is_missing(tmp_path):
 
 
 def test_contacts_archived_before_their_row_goes_out_are_skipped(world):
-    from connector.push import PushSummary, Sender
+    from connector.push import PushSummary, contact_sender, entries
 
     ids = world.live_ids()[:5]
     score_all(world, ids)
     plan, _ = plan_push(world.cache, SETTINGS.write_back, world.policy())
-    Sender(world.cache, world.client, PushSummary(plan), run_id=None, concurrency=1,
-           after_send=None).enqueue(plan)  # a push that died right after enqueueing
+    contact_sender(world.cache, world.client, PushSummary(plan), run_id=None,
+                   concurrency=1).enqueue(entries(plan))  # a push that died right after enqueueing
     world.sb.portal.archive("contacts", ids[2])
     world.pull()
     world.sb.reset_stats()
