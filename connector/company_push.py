@@ -91,10 +91,15 @@ class CompanyPushSummary(Sent):
         return "\n".join(lines + backlog_lines(self.backlog, COMPANIES, dry_run=True))
 
     def render(self, sample: int = 10) -> str:
-        lines = backlog_lines(self.backlog, COMPANIES, dry_run=False)
-        lines.append(f"companies: {self.companies_written:,} written in {self.write_calls:,} "
-                     f"batch calls, {self.plan.unchanged:,} already up to date")
+        lines = [f"companies: {self.companies_written:,} written in {self.write_calls:,} "
+                 f"batch calls, {self.plan.unchanged:,} already up to date"]
+        lines += backlog_lines(self.backlog, COMPANIES, dry_run=False)
         return "\n".join(lines + self.outcome_lines(COMPANIES, sample))
+
+    def problems(self, sample: int = 5) -> list[str]:
+        """What `sync` prints under its company line when not everything was written."""
+        held = backlog_lines(Backlog(held=self.backlog.held), COMPANIES, dry_run=False)
+        return held + self.outcome_lines(COMPANIES, sample)
 
 
 def require_company_setup(conn: sqlite3.Connection, names: Mapping[str, str], group: str) -> None:

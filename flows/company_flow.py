@@ -50,6 +50,7 @@ class CompanyRun:
         if self.push is not None:
             line += (f"; {self.push.companies_written:,} written in {self.push.write_calls:,} "
                      f"batch calls, {len(self.push.failed):,} failed")
+            return "\n".join([line] + self.push.problems())
         return line
 
 
