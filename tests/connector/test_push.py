@@ -247,3 +247,21 @@ def test_history_rows_get_pushed_at_when_their_values_arrive(world):
     assert pending == (1,)
     world.push()
     assert world.cache.conn.execute("SELECT COUNT(*) FROM score_history WHERE pushed_at IS NULL").fetchone() == (0,)
+
+
+def test_a_write_stamps_only_the_history_rows_of_the_models_it_wrote(world):
+    ids = world.live_ids()[:3]
+    score_all(world, ids)
+    # a shadow model with no properties scored the same contacts: its values are never written
+    with world.cache.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO score_history (contact_id, changed_at, as_of, model_name, model_version, "
+            "trigger, new_total, model) VALUES (?, ?, ?, 'challenger', '1', 'score', 12, 'shadow')",
+            [(c, "2026-11-01T09:00:00.000Z", "2026-11-01T09:00:00.000Z") for c in ids])
+    world.push()
+    rows = world.cache.conn.execute(
+        "SELECT model, pushed_at IS NOT NULL, count(*) FROM score_history GROUP BY 1, 2 "
+        "ORDER BY 1, 2").fetchall()
+    assert rows == [("default", 1, 3), ("shadow", 0, 3)]
+    stamped = world.cache.conn.execute("SELECT history_models FROM outbox").fetchall()
+    assert stamped == [('["default"]',)] * 3
