@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from cache import push_dirty
 from cache.catalog import require_setup
@@ -19,15 +19,10 @@ from cache.database import Cache
 from cache.outboxes import CONTACTS, Backlog, read_backlog
 from cache.write_plan import Targets, absorb, build_plan, plan_names, plan_parts
 from connector.client import HubSpot
-from connector.outbox import (MAX_SENDS, RETRIABLE_CATEGORIES, AfterSend, Entry, Sender, Sent,
-                              backlog_lines)
+from connector.company_push import CompanyPushSummary
+from connector.outbox import AfterSend, Entry, Sender, Sent, backlog_lines
 from foundation.errors import TooManyChanges
 from mappings.writeback import LifecyclePolicy, Plan
-
-if TYPE_CHECKING:  # connector/company_push.py imports connector/outbox.py, not this module
-    from connector.company_push import CompanyPushSummary
-
-__all__ = ["MAX_SENDS", "RETRIABLE_CATEGORIES", "PushSummary", "entries", "push"]
 
 
 @dataclass
@@ -43,7 +38,7 @@ class PushSummary(Sent):
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     # `leadsync push` with a company model: the company scores' push (or its plan, dry run)
-    companies: "CompanyPushSummary | None" = None
+    companies: CompanyPushSummary | None = None
 
     def as_dict(self, sample: int | None = None) -> dict:
         data = {"dry_run": self.dry_run, "full_check": self.full_check,
