@@ -110,7 +110,8 @@ def exit_if_some_failed(summary, companies=None) -> None:
     model's) did not all succeed (cron notices)."""
     companies = companies if companies is not None else getattr(summary, "companies", None)
     if not summary.dry_run and (summary.failed or summary.unaccounted
-                                or (companies is not None and companies.failed)):
+                                or (companies is not None
+                                    and (companies.failed or companies.unaccounted))):
         click.get_current_context().exit(EXIT_SOME_FAILED)
 
 

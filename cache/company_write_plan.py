@@ -47,6 +47,13 @@ class CompanyPlan:
         return {"companies": len(self.changes), "unchanged": self.unchanged,
                 "skipped": self.skipped, "changes": [c.as_dict() for c in shown]}
 
+    def absorb(self, other: "CompanyPlan") -> None:
+        """Add another plan (the companies a resent backlog settled, planned again)."""
+        self.changes += other.changes
+        self.unchanged += other.unchanged
+        self.skipped += other.skipped
+        self.history_upto.update(other.history_upto)
+
 
 def _current_sql(names: Mapping[str, str], key: str) -> str:
     """Columns: c.pulled_at, the watched properties (a JSON array), the newer ledger rows."""

@@ -685,4 +685,10 @@ MIGRATIONS: list[tuple[str, str]] = [
             INSERT INTO push_dirty (contact_id) VALUES (NEW.contact_id);
         END;
     """),
+    # Which models' history rows a contact's write stamps `pushed_at` (connector/outbox.py):
+    # a JSON list of model names, on the row that carries `history_upto`. Shadow models whose
+    # values are not written keep `pushed_at` empty. NULL (rows filed before): every model's.
+    ("0021_outbox_history_models", """
+        ALTER TABLE outbox ADD COLUMN history_models TEXT;
+    """),
 ]

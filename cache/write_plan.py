@@ -9,28 +9,17 @@ the pushed ledger where newer).
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from cache import push_dirty
 from cache.database import Cache
+from cache.outboxes import Backlog, read_backlog
 from foundation.settings import DEFAULT_MODEL, WriteBack
-from mappings.writeback import (LIFECYCLE, DesiredScore, LifecyclePolicy, Plan, current_values,
-                                names_of, plan_models)
+from mappings.writeback import (LIFECYCLE, ContactChange, DesiredScore, LifecyclePolicy, Plan,
+                                current_values, names_of, plan_models)
 
 _CHUNK = 500
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """Outbox rows an earlier push left unfinished, and contacts held back by failures."""
-
-    resend: tuple[int, ...] = ()         # row ids to send before planning anything new
-    contacts: frozenset[str] = frozenset()  # the contacts of those rows
-    held: frozenset[str] = frozenset()   # failed for a non-retriable reason: --retry-failed
-    in_flight: frozenset[str] = frozenset()  # rows another live run has sent
 
 
 Targets = WriteBack | Sequence[WriteBack]
@@ -73,54 +62,17 @@ def plan_for(cache: Cache, names: Targets | Mapping[str, str], policy: Lifecycle
     (cache/push_dirty.py), or every scored contact with `full_check` or when the property
     names or stage policy changed since the marks were last reset."""
     ids = None if contact_ids is None else sorted({str(i) for i in contact_ids})
-    backlog = read_backlog(cache.conn, retry_failed=retry_failed, contact_ids=ids)
+    backlog = read_backlog(cache.conn, retry_failed=retry_failed, ids=ids)
     every = full_check or push_dirty.stored_plan_key(cache.conn) != push_dirty.plan_key(
         plan_names(names), policy)
     plan = build_plan(cache.conn, names, policy, contact_ids=ids,
                       dirty_only=ids is None and not every,
-                      exclude=backlog.contacts | backlog.held | backlog.in_flight)
+                      exclude=backlog.waiting)
     if backlog.held:
         plan.skipped["failed earlier"] += len(backlog.held)
     if backlog.in_flight:
         plan.skipped["in flight elsewhere"] += len(backlog.in_flight)
     return plan, backlog
-
-
-def read_backlog(conn: sqlite3.Connection, *, retry_failed: bool = False,
-                 contact_ids: Sequence[str] | None = None) -> Backlog:
-    """Unfinished outbox rows: which to resend, which contacts wait for --retry-failed."""
-    rows = conn.execute(
-        "SELECT o.id, o.contact_id, o.status, o.retriable, r.outcome, r.pid FROM outbox o "
-        "LEFT JOIN runs r ON r.id = o.run_id WHERE o.status IN ('pending', 'sent', 'failed') "
-        "ORDER BY o.id").fetchall()
-    wanted = None if contact_ids is None else set(contact_ids)
-    resend, contacts, held, flying = [], set(), set(), set()
-    for row_id, contact, status, retriable, outcome, pid in rows:
-        if wanted is not None and contact not in wanted:
-            continue
-        if status == "sent" and outcome == "running" and pid != os.getpid() and _alive(pid):
-            flying.add(contact)
-        elif status == "failed" and not retriable and not retry_failed:
-            held.add(contact)
-        else:
-            resend.append(row_id)
-            contacts.add(contact)
-    contacts -= held | flying
-    by_row = {row[0]: row[1] for row in rows}
-    resend = [r for r in resend if by_row[r] in contacts]
-    return Backlog(tuple(resend), frozenset(contacts), frozenset(held), frozenset(flying))
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def build_plan(conn: sqlite3.Connection, names: Targets | Mapping[str, str],
@@ -201,7 +153,20 @@ def _plan_rows(rows: list, watched: list[str], models: list[tuple[str, dict, boo
         plan.add(change, held)
         if change is not None:
             plan.history_upto[contact_id] = history_id
+            plan.history_models[contact_id] = written_models(change, models, stage_at)
     return plan
+
+
+def written_models(change: ContactChange, models: list[tuple[str, dict, bool]],
+                   stage_at: int) -> tuple[str, ...]:
+    """The cache keys of the models whose values `change` writes: a property of theirs, or
+    the lifecycle stage of the model it comes from. Shadow models with no properties (and
+    models whose values HubSpot already holds) are not among them."""
+    new = change.new
+    keys = [key for key, names, _ in models if not new.keys().isdisjoint(names.values())]
+    if change.stage is not None and models[stage_at][0] not in keys:
+        keys.append(models[stage_at][0])
+    return tuple(keys)
 
 
 def absorb(plan: Plan, part: Plan) -> None:
@@ -211,6 +176,7 @@ def absorb(plan: Plan, part: Plan) -> None:
     plan.skipped.update(part.skipped)
     plan.unchanged += part.unchanged
     plan.history_upto.update(part.history_upto)
+    plan.history_models.update(part.history_models)
     plan.dirty.update(part.dirty)
 
 

@@ -20,7 +20,7 @@ from analysis.rescore import RescoreSummary, rescore
 from cache.company_reader import companies_of, contacts_of
 from cache.database import Cache
 from connector.client import HubSpot
-from connector.company_push import (CompanyPushSummary, plan_companies, push_companies,
+from connector.company_push import (CompanyPushSummary, plan_company_push, push_companies,
                                     require_company_setup)
 from foundation.settings import Settings
 from mappings.company_writeback import company_names
@@ -51,6 +51,7 @@ class CompanyRun:
         if self.push is not None:
             line += (f"; {self.push.companies_written:,} written in {self.push.write_calls:,} "
                      f"batch calls, {len(self.push.failed):,} failed")
+            return "\n".join([line] + self.push.problems())
         return line
 
 
@@ -114,15 +115,20 @@ class CompanyStep:
         return CompanyRun(scored, again)
 
     def push(self, cache: Cache, client: HubSpot, run: CompanyRun, *,
-             run_id: int | None, company_ids: Sequence[str] | None = None) -> None:
-        run.push = self.write(cache, client, run_id=run_id, company_ids=company_ids)
+             run_id: int | None, company_ids: Sequence[str] | None = None,
+             concurrency: int = 8) -> None:
+        run.push = self.write(cache, client, run_id=run_id, company_ids=company_ids,
+                              concurrency=concurrency)
 
     def write(self, cache: Cache, client: HubSpot, *, run_id: int | None,
-              company_ids: Sequence[str] | None = None) -> CompanyPushSummary:
-        """Push the stored company scores that differ from HubSpot's (`leadsync push`)."""
+              company_ids: Sequence[str] | None = None, retry_failed: bool = False,
+              concurrency: int = 8) -> CompanyPushSummary:
+        """Push the stored company scores that differ from HubSpot's (`leadsync push`), after
+        what an earlier push left (`retry_failed`: non-retriable failures too)."""
         return push_companies(cache, client, self.names, company_ids=company_ids,
-                              run_id=run_id)
+                              run_id=run_id, retry_failed=retry_failed,
+                              concurrency=concurrency)
 
-    def plan(self, cache: Cache) -> CompanyPushSummary:
+    def plan(self, cache: Cache, *, retry_failed: bool = False) -> CompanyPushSummary:
         """What `write` would send (`push --dry-run`): no API call."""
-        return CompanyPushSummary(plan_companies(cache.conn, self.names))
+        return plan_company_push(cache.conn, self.names, retry_failed=retry_failed)

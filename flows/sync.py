@@ -159,7 +159,9 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                                    progress=progress and progress.step("push"))
                     if company is not None:
                         before = client.counters.calls
-                        summary.companies = company.write(cache, client, run_id=run.id)
+                        summary.companies = company.write(cache, client, run_id=run.id,
+                                                          retry_failed=retry_failed,
+                                                          concurrency=settings.concurrency)
                         summary.api_calls += client.counters.calls - before
                 finally:
                     if progress:
@@ -193,7 +195,7 @@ def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False
                 summary.notes.append(str(exc))
             company = CompanyStep.of(settings, models)
             if company is not None:
-                summary.companies = company.plan(cache)
+                summary.companies = company.plan(cache, retry_failed=retry_failed)
                 try:
                     company.require_setup(cache)
                 except NotSetUp as exc:
@@ -278,7 +280,8 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                                   concurrency=settings.concurrency, run_id=run.id,
                                   progress=progress and progress.step("push"))
                     if company is not None:
-                        company.push(cache, client, companies, run_id=run.id)
+                        company.push(cache, client, companies, run_id=run.id,
+                                     concurrency=settings.concurrency)
                 finally:
                     if progress:
                         progress.close()

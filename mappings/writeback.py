@@ -391,6 +391,9 @@ class Plan:
     unchanged: int = 0
     # contact → newest score-history row id a change covers (the caller's bookkeeping)
     history_upto: dict = field(default_factory=dict, repr=False)
+    # contact → the models whose values the change writes: only their history rows are
+    # stamped `pushed_at` when it lands (the caller's bookkeeping)
+    history_models: dict = field(default_factory=dict, repr=False)
     # contact → the `push_dirty` mark it was planned from, if any (the caller's bookkeeping)
     dirty: dict = field(default_factory=dict, repr=False)
 

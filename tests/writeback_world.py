@@ -25,10 +25,12 @@ NAMES = names_of(SETTINGS.write_back)
 BATCH_ROUTE = "POST /crm/v3/objects/contacts/batch/update"
 
 
-def make_client(sb: Sandbox, *, concurrency: int = 8) -> HubSpot:
+def make_client(sb: Sandbox, *, concurrency: int = 8, window: float = 10.0) -> HubSpot:
+    """`window`: the rolling window's seconds (a 429 waits it out; tests of 429s shorten it)."""
     retrying = Retrying(retry=retry_if_exception(failures.is_retriable), wait=wait_none(),
                         stop=stop_after_attempt(4), reraise=True)
-    return HubSpot(base_url=sb.base_url, token=sb.token, budget=Budget(Limiter(190, 10.0), Limiter(5, 1.0)),
+    return HubSpot(base_url=sb.base_url, token=sb.token,
+                   budget=Budget(Limiter(190, window), Limiter(5, 1.0)),
                    concurrency=concurrency, retrying=retrying)
 
 

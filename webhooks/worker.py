@@ -335,7 +335,8 @@ class Worker:
             report.written = pushed.contacts_written
             report.write_calls, report.write_failures = pushed.write_calls, len(pushed.failed)
         if company is not None and touched:
-            company.push(self.cache, self.client, run, run_id=run_id, company_ids=touched)
+            company.push(self.cache, self.client, run, run_id=run_id, company_ids=touched,
+                         concurrency=self.settings.concurrency)
             report.companies_written = run.push.companies_written
             outcome.failed.update({f"company:{f['company_id']}": f"write-back failed: {f['error']}"
                                    for f in run.push.failed})

@@ -220,13 +220,13 @@ def test_push_before_setup_explains_what_is_missing(tmp_path):
 
 
 def test_contacts_archived_before_their_row_goes_out_are_skipped(world):
-    from connector.push import PushSummary, Sender
+    from connector.push import PushSummary, contact_sender, entries
 
     ids = world.live_ids()[:5]
     score_all(world, ids)
     plan, _ = plan_push(world.cache, SETTINGS.write_back, world.policy())
-    Sender(world.cache, world.client, PushSummary(plan), run_id=None, concurrency=1,
-           after_send=None).enqueue(plan)  # a push that died right after enqueueing
+    contact_sender(world.cache, world.client, PushSummary(plan), run_id=None,
+                   concurrency=1).enqueue(entries(plan))  # a push that died right after enqueueing
     world.sb.portal.archive("contacts", ids[2])
     world.pull()
     world.sb.reset_stats()
@@ -247,3 +247,21 @@ def test_history_rows_get_pushed_at_when_their_values_arrive(world):
     assert pending == (1,)
     world.push()
     assert world.cache.conn.execute("SELECT COUNT(*) FROM score_history WHERE pushed_at IS NULL").fetchone() == (0,)
+
+
+def test_a_write_stamps_only_the_history_rows_of_the_models_it_wrote(world):
+    ids = world.live_ids()[:3]
+    score_all(world, ids)
+    # a shadow model with no properties scored the same contacts: its values are never written
+    with world.cache.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO score_history (contact_id, changed_at, as_of, model_name, model_version, "
+            "trigger, new_total, model) VALUES (?, ?, ?, 'challenger', '1', 'score', 12, 'shadow')",
+            [(c, "2026-11-01T09:00:00.000Z", "2026-11-01T09:00:00.000Z") for c in ids])
+    world.push()
+    rows = world.cache.conn.execute(
+        "SELECT model, pushed_at IS NOT NULL, count(*) FROM score_history GROUP BY 1, 2 "
+        "ORDER BY 1, 2").fetchall()
+    assert rows == [("default", 1, 3), ("shadow", 0, 3)]
+    stamped = world.cache.conn.execute("SELECT history_models FROM outbox").fetchall()
+    assert stamped == [('["default"]',)] * 3
