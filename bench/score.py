@@ -389,10 +389,11 @@ def main() -> None:
             one_model = summary.seconds
     for label in ("company rescore:", "company repeat:") if company_model else ():
         companies = rescore_companies(cache, company_model, AS_OF)
-        print(f"{label:18} {companies.seconds:6.2f} s  {companies.scored:,} companies from "
-              f"their contacts' engagement ({companies.changed:,} changed); one-model contact "
-              f"rescore + this = {(one_model + companies.seconds) / one_model:.2f}x the "
-              f"one-model rescore alone (three models + company against 2x: below)")
+        print(f"{label:18} {companies.seconds:6.2f} s  {companies.scored:,} companies, each "
+              f"reading its members from the cache ({companies.changed:,} changed): the "
+              f"per-company path (webhooks, explain), here for all; a full run gathers the "
+              f"members in its contacts' pass instead (below). One-model contact rescore + "
+              f"this = {(one_model + companies.seconds) / one_model:.2f}x the rescore alone")
     seconds = own_queries(cache, model, AS_OF + timedelta(days=1))
     print(f"its own queries:   {seconds:6.2f} s  {contacts / seconds:10,.0f} contacts/s (the "
           f"rescore's SQL alone, rows fetched and dropped: what scoring, comparing and writing "
