@@ -85,11 +85,17 @@ class Sent:
                          f"{plural}; they are marked failed (retriable) and resent next push")
         if self.failed:
             lines.append(f"{len(self.failed):,} {plural} failed:")
+            # in id order: batches answer in any order when several are in flight
+            shown = sorted(self.failed, key=lambda f: _id_order(f[outbox.key]))[:sample]
             lines += [f"  {noun} {f[outbox.key]}: {f['error']}"
-                      + (" (will be retried)" if f["retriable"] else "") for f in self.failed[:sample]]
+                      + (" (will be retried)" if f["retriable"] else "") for f in shown]
             if len(self.failed) > sample:
                 lines.append(f"  … and {len(self.failed) - sample:,} more (--json lists all)")
         return lines
+
+
+def _id_order(record_id: str) -> tuple:
+    return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
 
 
 def backlog_lines(backlog: Backlog, outbox: Outbox, *, dry_run: bool) -> list[str]:

@@ -71,11 +71,13 @@ class MemberMarks:
         self.dates = activity_dates(model)
         self.recency = model.reads_recency
         self.by_company: dict[str, list[Mark]] = {}
+        self._shared: dict[Mark, Mark] = {}
         self.complete = False
 
     def restart(self) -> None:
         """Forget what an earlier pass filed (a new pass is starting)."""
         self.by_company.clear()
+        self._shared.clear()
         self.complete = False
 
     def add(self, ids: Sequence[str], chunk: Chunk, engagement: Sequence[float | None],
@@ -87,9 +89,12 @@ class MemberMarks:
         if self.recency:
             days = [None if d != d else d for d in self._days(chunk).tolist()]
         marks = self.compiled.mark_chunk(chunk, engagement, days)
-        files = self.by_company
+        files, shared = self.by_company, self._shared
         for companies, marked in zip(links, marks):
             if companies:
+                # Marks repeat (engagement is rounded to 0.1): keep one object per value, so
+                # a million contacts cost their list slots, not a million tuples.
+                marked = shared.setdefault(marked, marked)
                 for company_id in companies.split(","):
                     files.setdefault(company_id, []).append(marked)
 
