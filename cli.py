@@ -399,7 +399,7 @@ def explain_command(g: Globals, contact: str | None, company: str | None, as_of:
     """Show why a contact (or, with --company, a company) scores what it does: every rule
     that fired, caps, grade and stage."""
     from analysis.company_rescore import explain_company_ref
-    from analysis.rescore import explain_contact
+    from analysis.explain import explain_contact
     from foundation.moments import parse_moment
 
     if (contact is None) == (company is None):

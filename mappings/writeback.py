@@ -5,6 +5,9 @@ Values are compared as HubSpot stores them (strings) in one canonical form per t
 Lifecycle stage follows HubSpot's rule: forward only; a demotion the model explicitly allows
 is two ordered writes (clear with "", then set); contacts at a stage later than the model
 manages (customers) are never touched.
+
+One module at about the usual size on purpose: the canonical forms, the stage rule and the
+plan that applies them are one decision (a value is written only where they all agree).
 """
 from __future__ import annotations
 

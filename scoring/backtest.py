@@ -15,6 +15,9 @@ views, and every non-date property such as a job title) keeps today's value: see
 A contact converts when it enters `opportunity` or `customer` in (as_of, as_of + horizon];
 contacts already at opportunity or later at `as_of` are not evaluated. Another definition
 (any stage, a dated condition, a static label) comes as an `Outcome` (scoring/outcomes.py).
+
+One module at about the usual size on purpose: the as-of rule, the evaluation and its text
+are read together when a figure looks wrong (the company backtest reuses all three).
 """
 from __future__ import annotations
 
