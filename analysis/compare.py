@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.backtests import backtest_cache
-from analysis.rescore import load_models
+from analysis.rescore import load_models, model_named
 from cache.database import Cache, open_cache
 from foundation.errors import ConfigError
 from foundation.settings import Settings
@@ -132,11 +132,7 @@ def pick(models: ModelSet, champion: str | None,
     """The champion (default: the model in charge) and the challenger (default: the one
     shadow model), or ConfigError saying what to name."""
     def named(name: str) -> ContactModel:
-        try:
-            return models.named(name)
-        except KeyError:
-            raise ConfigError(f"no model named {name!r} in the config; it has "
-                              f"{', '.join(models.names)}") from None
+        return model_named(models, name)
 
     first = named(champion) if champion else models.primary
     if challenger:

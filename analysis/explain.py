@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import Any, Callable
 
 import scoring
-from analysis.rescore import load_model, load_models
+from analysis.rescore import load_model, load_models, model_named
 from cache.contact_reader import ContactReader, find_contact, read_contact
 from cache.database import Cache
-from foundation.errors import ConfigError
 from foundation.moments import iso
 from foundation.settings import Settings
 from scoring import Model, Score, scorer
@@ -49,12 +48,7 @@ def explain_contact(cache: Cache, settings: Settings | str | None, reference: st
     """Score one cached contact (an id or email) as of `as_of` and explain it; writes nothing.
     `model`: the config's model to explain with (default: the one in charge)."""
     if isinstance(settings, Settings):
-        models = load_models(settings, cache)
-        try:
-            chosen = models.named(model) if model else models.primary
-        except KeyError:
-            raise ConfigError(f"no model named {model!r} in the config; it has "
-                              f"{', '.join(models.names)}") from None
+        chosen = model_named(load_models(settings, cache), model or None)
         scoring_model = chosen.model
     else:
         scoring_model = load_model(settings, cache)

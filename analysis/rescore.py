@@ -136,6 +136,18 @@ def load_models(settings: Settings, cache: Cache | None = None) -> ModelSet:
     return ModelSet(tuple(entries), company)
 
 
+def model_named(models: ModelSet, name: str | None) -> ContactModel:
+    """The config's contact model called `name` (None: the one in charge), or ConfigError
+    listing the names there are."""
+    if name is None:
+        return models.primary
+    try:
+        return models.named(name)
+    except KeyError:
+        raise ConfigError(f"no model named {name!r} in the config; it has "
+                          f"{', '.join(models.names)}") from None
+
+
 def rescore(cache: Cache, model: Model | ModelSet, as_of: datetime, *,
             contact_ids: Sequence[str] | None = None, trigger: str = "score",
             run_id: int | None = None, chunk_size: int = CHUNK,

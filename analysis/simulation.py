@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.rescore import load_model, load_models
+from analysis.rescore import load_model, load_models, model_named
 from cache.catalog import write_policy
 from cache.database import Cache, open_cache
 from cache.model_inputs import read_contacts
@@ -81,11 +81,7 @@ def run_simulate(db_path: str, settings: Settings, model_path: str, as_of: datet
     try:
         candidate = load_model(model_path, cache)
         models = load_models(settings, cache)
-        try:
-            target = models.named(against) if against else models.primary
-        except KeyError:
-            raise ConfigError(f"no model named {against!r} in the config; it has "
-                              f"{', '.join(models.names)}") from None
+        target = model_named(models, against or None)
         write_back = (settings.model_named(target.name).write_back
                       if settings.configured_models else settings.write_back)
         driving = target.drives_stages

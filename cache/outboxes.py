@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Sequence
 
+from cache.lock import alive
+
 
 @dataclass(frozen=True)
 class Outbox:
@@ -62,7 +64,7 @@ def read_backlog(conn: sqlite3.Connection, outbox: Outbox = CONTACTS, *,
     for row_id, record, status, retriable, outcome, pid in rows:
         if wanted is not None and record not in wanted:
             continue
-        if status == "sent" and outcome == "running" and pid != os.getpid() and _alive(pid):
+        if status == "sent" and outcome == "running" and pid != os.getpid() and alive(pid):
             flying.add(record)
         elif status == "failed" and not retriable and not retry_failed:
             held.add(record)
@@ -73,15 +75,4 @@ def read_backlog(conn: sqlite3.Connection, outbox: Outbox = CONTACTS, *,
     by_row = {row[0]: row[1] for row in rows}
     resend = [r for r in resend if by_row[r] in records]
     return Backlog(tuple(resend), frozenset(records), frozenset(held), frozenset(flying))
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
