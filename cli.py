@@ -297,6 +297,9 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan only: no API call, no token needed.")
 @click.option("--max-changes", type=click.IntRange(0), default=None,
               help="Stop before sending if more contacts would change [default: push.max_changes].")
+@click.option("--max-company-changes", type=click.IntRange(0), default=None,
+              help="Stop before sending if more companies would change (with a company model) "
+                   "[default: push.max_company_changes].")
 @click.option("--retry-failed", is_flag=True,
               help="Also resend contacts whose earlier writes failed for a non-retriable reason.")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
@@ -306,14 +309,15 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and summary as JSON (all changes).")
 @click.pass_obj
-def push(g: Globals, dry_run: bool, max_changes: int | None, retry_failed: bool, wait: float,
-         full_check: bool, quiet: bool, as_json: bool) -> None:
+def push(g: Globals, dry_run: bool, max_changes: int | None, max_company_changes: int | None,
+         retry_failed: bool, wait: float, full_check: bool, quiet: bool, as_json: bool) -> None:
     """Write scores, grades and lifecycle stages to HubSpot where they differ from what it has."""
     from flows.sync import run_push
 
     summary = run_push(g.existing_db(), g.settings(), lambda: g.client(), dry_run=dry_run,
-                       max_changes=max_changes, retry_failed=retry_failed, wait=wait,
-                       quiet=quiet or as_json, full_check=full_check)
+                       max_changes=max_changes, max_company_changes=max_company_changes,
+                       retry_failed=retry_failed, wait=wait, quiet=quiet or as_json,
+                       full_check=full_check)
     emit(summary.as_dict(), as_json, summary.render())
     exit_if_some_failed(summary)
 
@@ -444,6 +448,9 @@ def history_command(g: Globals, contact: str | None, since: str | None, model_re
 @cli.command()
 @click.option("--max-changes", type=click.IntRange(0), default=None,
               help="Stop before sending if more contacts would change [default: push.max_changes].")
+@click.option("--max-company-changes", type=click.IntRange(0), default=None,
+              help="Stop before sending if more companies would change (with a company model) "
+                   "[default: push.max_company_changes].")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
 @click.option("--as-of", default=None, metavar="DATE",
@@ -451,14 +458,15 @@ def history_command(g: Globals, contact: str | None, since: str | None, model_re
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def sync(g: Globals, max_changes: int | None, wait: float, as_of: str | None, quiet: bool,
-         as_json: bool) -> None:
+def sync(g: Globals, max_changes: int | None, max_company_changes: int | None, wait: float,
+         as_of: str | None, quiet: bool, as_json: bool) -> None:
     """Pull what changed, rescore every contact, and push what differs: one run, one summary."""
     from flows.sync import run_sync
     from foundation.moments import parse_moment
 
     moment = parse_moment(as_of) if as_of else None
-    summary = run_sync(g.db, g.settings(), lambda: g.client(), max_changes=max_changes, wait=wait,
+    summary = run_sync(g.db, g.settings(), lambda: g.client(), max_changes=max_changes,
+                       max_company_changes=max_company_changes, wait=wait,
                        quiet=quiet or as_json, now=(lambda: moment) if moment else None)
     emit(summary.as_dict(), as_json, summary.render())
     exit_if_some_failed(summary.push, summary.companies and summary.companies.push)

@@ -102,7 +102,8 @@ class CompanyReader:
 
 
 def companies_of(cache: Cache, contact_ids: Sequence[str]) -> list[str]:
-    """The live companies associated with these contacts."""
+    """The live companies associated with these contacts (not archived, not merged away: a
+    contact's cached link to a merged company lasts until its links are read again)."""
     found: set[str] = set()
     ids = sorted(set(contact_ids))
     for start in range(0, len(ids), ID_BATCH):
@@ -110,7 +111,7 @@ def companies_of(cache: Cache, contact_ids: Sequence[str]) -> list[str]:
         found.update(r[0] for r in cache.conn.execute(
             f"SELECT DISTINCT a.to_id FROM associations a JOIN companies c ON c.id = a.to_id "
             f"WHERE a.from_type = 'contacts' AND a.to_type = 'companies' AND c.archived = 0 "
-            f"AND a.from_id IN ({','.join('?' * len(part))})", part))
+            f"AND c.merged_into IS NULL AND a.from_id IN ({','.join('?' * len(part))})", part))
     return sorted(found)
 
 

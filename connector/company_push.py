@@ -22,7 +22,8 @@ from cache.company_write_plan import CompanyPlan, plan_companies
 from cache.database import Cache
 from cache.outboxes import COMPANIES, Backlog, read_backlog
 from connector.client import BATCH_LIMIT, HubSpot
-from connector.outbox import AfterSend, Entry, Sender, Sent, backlog_lines
+from connector.outbox import (AfterSend, Entry, Overflow, Sender, Sent, backlog_lines, guardrail,
+                              too_many_changes)
 from foundation.errors import NotSetUp
 from mappings.company_writeback import company_property_definitions
 from mappings.writeback import definition_mismatch
@@ -101,15 +102,37 @@ def plan_company_push(conn: sqlite3.Connection, names: Mapping[str, str], *,
     return CompanyPushSummary(plan, backlog)
 
 
+def company_guardrail(summary: CompanyPushSummary, max_changes: int | None) -> Overflow | None:
+    """The company push's guardrail over a plan (`plan_company_push`): the companies it would
+    write, backlog resends included, against `max_changes` (None: no limit)."""
+    return guardrail(COMPANIES, summary.backlog, (c.company_id for c in summary.plan.changes),
+                     max_changes, "--max-company-changes")
+
+
 def push_companies(cache: Cache, client: HubSpot, names: Mapping[str, str], *,
                    company_ids: Sequence[str] | None = None, run_id: int | None = None,
-                   retry_failed: bool = False, concurrency: int = 8,
-                   after_send: AfterSend | None = None) -> CompanyPushSummary:
+                   retry_failed: bool = False, max_changes: int | None = None,
+                   concurrency: int = 8, after_send: AfterSend | None = None
+                   ) -> CompanyPushSummary:
     """Resend what an earlier push left, then write every company whose values changed.
-    `after_send(batch_id, company_ids)` runs after each batch's HTTP call, before its answer
-    is recorded (a seam for crash tests)."""
+    Raises TooManyChanges, having sent nothing, when more than `max_changes` companies would
+    be written. `after_send(batch_id, company_ids)` runs after each batch's HTTP call, before
+    its answer is recorded (a seam for crash tests)."""
     summary = plan_company_push(cache.conn, names, retry_failed=retry_failed,
                                 company_ids=company_ids)
+    over = company_guardrail(summary, max_changes)
+    if over is not None:
+        raise too_many_changes([over])
+    return send_companies(cache, client, names, summary, run_id=run_id,
+                          concurrency=concurrency, after_send=after_send)
+
+
+def send_companies(cache: Cache, client: HubSpot, names: Mapping[str, str],
+                   summary: CompanyPushSummary, *, run_id: int | None = None,
+                   concurrency: int = 8, after_send: AfterSend | None = None
+                   ) -> CompanyPushSummary:
+    """Send a plan (`plan_company_push`, its guardrail checked by the caller): the backlog
+    first, then the changes; fills in and returns `summary`."""
     sender = Sender(cache, client, COMPANIES, summary, run_id=run_id, concurrency=concurrency,
                     after_send=after_send)
     backlog = summary.backlog

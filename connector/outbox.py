@@ -31,7 +31,8 @@ from cache.database import Cache, utcnow
 from cache.outboxes import Backlog, Outbox
 from connector.client import BATCH_LIMIT, BatchResult, HubSpot
 from connector.rejections import named_inputs
-from foundation.errors import AuthError, HubSpotError, MissingScopes, ValidationFailed
+from foundation.errors import (AuthError, HubSpotError, MissingScopes, TooManyChanges,
+                               ValidationFailed)
 from foundation.shutdown import thread_pool
 
 MAX_SENDS = 3  # sends of one row per run before a retriable failure is left `failed`
@@ -109,6 +110,37 @@ def backlog_lines(backlog: Backlog, outbox: Outbox, *, dry_run: bool) -> list[st
         lines.append(f"{len(backlog.held):,} {outbox.object_type} held back by earlier failures; "
                      f"fix the cause, then run `leadsync push --retry-failed`")
     return lines
+
+
+@dataclass(frozen=True)
+class Overflow:
+    """A tripped guardrail: a push would write `moving` records of `outbox`, more than `limit`;
+    `flag` is the option that raises the limit."""
+
+    outbox: Outbox
+    moving: int
+    limit: int
+    flag: str
+
+
+def guardrail(outbox: Outbox, backlog: Backlog, changing: Iterable[str], limit: int | None,
+              flag: str) -> Overflow | None:
+    """The records a push would write (the backlog's resends and the plan's changes, each
+    record once) against `limit` (None: no limit); the Overflow when they are more."""
+    if limit is None:
+        return None
+    moving = len(backlog.records | set(changing))
+    return Overflow(outbox, moving, limit, flag) if moving > limit else None
+
+
+def too_many_changes(over: Sequence[Overflow]) -> TooManyChanges:
+    """The one-line error of the tripped guardrails: each count with its limit, and the flags
+    that would let exactly this plan through."""
+    counts = ", and ".join(f"{o.moving:,} {o.outbox.object_type}, more than {o.flag} {o.limit:,}"
+                           for o in over)
+    flags = " ".join(f"{o.flag} {o.moving}" for o in over)
+    return TooManyChanges(f"push would update {counts}; nothing was sent. Check `leadsync push "
+                          f"--dry-run`, then rerun with {flags}")
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from cache.outboxes import CONTACTS, Backlog, read_backlog
 from cache.write_plan import Targets, absorb, build_plan, plan_names, plan_parts
 from connector.client import HubSpot
 from connector.company_push import CompanyPushSummary
-from connector.outbox import AfterSend, Entry, Sender, Sent, backlog_lines
-from foundation.errors import TooManyChanges
+from connector.outbox import (AfterSend, Entry, Overflow, Sender, Sent, backlog_lines, guardrail,
+                              too_many_changes)
 from mappings.writeback import LifecyclePolicy, Plan
 
 
@@ -77,10 +77,11 @@ def push(cache: Cache, client: HubSpot, write_back: Targets, policy: LifecyclePo
          *, max_changes: int | None = None, retry_failed: bool = False,
          contact_ids: Iterable[str] | None = None, concurrency: int = 8,
          run_id: int | None = None, after_send: AfterSend | None = None,
-         full_check: bool = False,
+         full_check: bool = False, tripped: Sequence[Overflow] = (),
          progress: Callable[[int, int | None], None] | None = None) -> PushSummary:
     """Send what changed. Raises NotSetUp before setup, TooManyChanges over the guardrail
-    (nothing is enqueued or sent then). Several models (`write_back` a sequence): one write
+    (nothing is enqueued or sent then) or when `tripped` names a guardrail the run's company
+    push tripped (planned first: the error names both). Several models (`write_back` a sequence): one write
     per contact carries all their properties. Plans the contacts marked since their last push
     (cache/push_dirty.py); `full_check` marks and plans every scored contact.
     `after_send(batch_id, contact_ids)` runs after each batch's HTTP call and before its
@@ -105,16 +106,18 @@ def push(cache: Cache, client: HubSpot, write_back: Targets, policy: LifecyclePo
     parts = plan_parts(cache.conn, names, policy, contact_ids=ids, dirty_only=ids is None,
                        exclude=backlog.waiting)
     most = len(ids) if ids is not None else push_dirty.marked(cache.conn)
-    if max_changes is not None and len(backlog.records) + most > max_changes:
+    whole = max_changes is not None and len(backlog.records) + most > max_changes
+    over = list(tripped)
+    if whole:
         for part in parts:  # the guardrail needs the whole plan before anything goes out
             absorb(plan, part)
         parts = iter(())
-        moving = len(backlog.records | {c.contact_id for c in plan.changes})
-        if moving > max_changes:
-            raise TooManyChanges(
-                f"push would update {moving:,} contacts, more than --max-changes "
-                f"{max_changes:,}; nothing was sent. Check `leadsync push --dry-run`, then "
-                f"rerun with --max-changes {moving}")
+        mine = guardrail(CONTACTS, backlog, (c.contact_id for c in plan.changes), max_changes,
+                         "--max-changes")
+        over[:0] = [mine] if mine else []
+    if over:
+        raise too_many_changes(over)
+    if whole:
         _clear_settled(cache, plan)
     summary = PushSummary(plan, backlog, full_check=full_check)
     sender = contact_sender(cache, client, summary, run_id=run_id, concurrency=concurrency,

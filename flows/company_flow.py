@@ -20,8 +20,9 @@ from analysis.rescore import RescoreSummary, rescore
 from cache.company_reader import companies_of, contacts_of
 from cache.database import Cache
 from connector.client import HubSpot
-from connector.company_push import (CompanyPushSummary, plan_company_push, push_companies,
-                                    require_company_setup)
+from connector.company_push import (CompanyPushSummary, company_guardrail, plan_company_push,
+                                    require_company_setup, send_companies)
+from connector.outbox import Overflow
 from foundation.settings import Settings
 from mappings.company_writeback import company_names
 from scoring.company_model import CompanyModel
@@ -116,19 +117,33 @@ class CompanyStep:
 
     def push(self, cache: Cache, client: HubSpot, run: CompanyRun, *,
              run_id: int | None, company_ids: Sequence[str] | None = None,
-             concurrency: int = 8) -> None:
+             concurrency: int = 8, planned: CompanyPushSummary | None = None) -> None:
         run.push = self.write(cache, client, run_id=run_id, company_ids=company_ids,
-                              concurrency=concurrency)
+                              concurrency=concurrency, planned=planned)
 
     def write(self, cache: Cache, client: HubSpot, *, run_id: int | None,
               company_ids: Sequence[str] | None = None, retry_failed: bool = False,
-              concurrency: int = 8) -> CompanyPushSummary:
+              concurrency: int = 8,
+              planned: CompanyPushSummary | None = None) -> CompanyPushSummary:
         """Push the stored company scores that differ from HubSpot's (`leadsync push`), after
-        what an earlier push left (`retry_failed`: non-retriable failures too)."""
-        return push_companies(cache, client, self.names, company_ids=company_ids,
-                              run_id=run_id, retry_failed=retry_failed,
+        what an earlier push left (`retry_failed`: non-retriable failures too). `planned`:
+        the plan `guarded_plan` checked, sent as it is (else it is planned here, unchecked)."""
+        if planned is None:
+            planned = self.plan(cache, retry_failed=retry_failed, company_ids=company_ids)
+        return send_companies(cache, client, self.names, planned, run_id=run_id,
                               concurrency=concurrency)
 
-    def plan(self, cache: Cache, *, retry_failed: bool = False) -> CompanyPushSummary:
+    def plan(self, cache: Cache, *, retry_failed: bool = False,
+             company_ids: Sequence[str] | None = None) -> CompanyPushSummary:
         """What `write` would send (`push --dry-run`): no API call."""
-        return plan_company_push(cache.conn, self.names, retry_failed=retry_failed)
+        return plan_company_push(cache.conn, self.names, retry_failed=retry_failed,
+                                 company_ids=company_ids)
+
+    def guarded_plan(self, cache: Cache, max_changes: int | None, *, retry_failed: bool = False
+                     ) -> tuple[CompanyPushSummary, tuple[Overflow, ...]]:
+        """The plan, and the guardrail it trips (none or one). `push` and `sync` plan the
+        companies before the contacts' push and hand it the tripped guardrail: the contacts'
+        push raises it (with its own, if that trips too) before anything is sent."""
+        planned = self.plan(cache, retry_failed=retry_failed)
+        over = company_guardrail(planned, max_changes)
+        return planned, () if over is None else (over,)

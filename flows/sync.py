@@ -131,10 +131,12 @@ def run_setup(db_path: str, settings: Settings, client_factory: Callable[[], Hub
 
 
 def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
-             dry_run: bool = False, max_changes: int | None = None, retry_failed: bool = False,
+             dry_run: bool = False, max_changes: int | None = None,
+             max_company_changes: int | None = None, retry_failed: bool = False,
              wait: float = 0.0, quiet: bool = True, full_check: bool = False) -> PushSummary:
     """`leadsync push`: the plan (--dry-run: no API call, no token needed) or the push; with a
-    company model, the company scores too (after the contacts, as `sync` does)."""
+    company model, the company scores too (after the contacts, as `sync` does). Both
+    guardrails are checked before anything is sent: either one tripped sends nothing."""
     if dry_run:
         return dry_run_push(db_path, settings, retry_failed=retry_failed, full_check=full_check)
     with run_lock(db_path, "push", wait=wait):
@@ -152,15 +154,20 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                 if progress:
                     progress.watch(client.budget.waiting)
                 try:
+                    planned, tripped = None, ()
+                    if company is not None:
+                        planned, tripped = company.guarded_plan(
+                            cache, _limit(max_company_changes, settings.max_company_changes),
+                            retry_failed=retry_failed)
                     summary = push(cache, client, targets, policy,
-                                   max_changes=settings.max_changes if max_changes is None else max_changes,
+                                   max_changes=_limit(max_changes, settings.max_changes),
                                    retry_failed=retry_failed, concurrency=settings.concurrency,
-                                   run_id=run.id, full_check=full_check,
+                                   run_id=run.id, full_check=full_check, tripped=tripped,
                                    progress=progress and progress.step("push"))
                     if company is not None:
                         before = client.counters.calls
                         summary.companies = company.write(cache, client, run_id=run.id,
-                                                          retry_failed=retry_failed,
+                                                          planned=planned,
                                                           concurrency=settings.concurrency)
                         summary.api_calls += client.counters.calls - before
                 finally:
@@ -172,6 +179,11 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
         finally:
             cache.close()
     return summary
+
+
+def _limit(flag: int | None, configured: int) -> int:
+    """A guardrail's limit: the command-line flag's, else leadsync.toml's."""
+    return configured if flag is None else flag
 
 
 def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False,
@@ -237,9 +249,12 @@ class SyncSummary:
 
 
 def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubSpot], *,
-             max_changes: int | None = None, wait: float = 0.0, quiet: bool = False,
+             max_changes: int | None = None, max_company_changes: int | None = None,
+             wait: float = 0.0, quiet: bool = False,
              now: Callable[[], datetime] | None = None) -> SyncSummary:
-    """`leadsync sync`: pull, rescore every contact, push what changed, as one recorded run."""
+    """`leadsync sync`: pull, rescore every contact, push what changed, as one recorded run.
+    With a company model, both push guardrails are checked after the rescore and before
+    anything is sent: either one tripped sends nothing (the pull and scores are kept)."""
     started = time.monotonic()
     chosen = select(tuple(settings.streams), write_back_extra(settings))
     with run_lock(db_path, "sync", wait=wait):
@@ -271,16 +286,18 @@ def run_sync(db_path: str, settings: Settings, client_factory: Callable[[], HubS
                                      progress=progress and progress.step("score"),
                                      company_scores=company.overlay if company else None,
                                      members=marks)
-                    companies = None
+                    companies, planned, tripped = None, None, ()
                     if company is not None:
                         companies = company.rescore(cache, models, as_of, trigger="sync",
                                                     run_id=run.id, marks=marks)
+                        planned, tripped = company.guarded_plan(
+                            cache, _limit(max_company_changes, settings.max_company_changes))
                     pushed = push(cache, client, targets, stage_policy(cache, settings, models),
-                                  max_changes=settings.max_changes if max_changes is None else max_changes,
+                                  max_changes=_limit(max_changes, settings.max_changes),
                                   concurrency=settings.concurrency, run_id=run.id,
-                                  progress=progress and progress.step("push"))
+                                  tripped=tripped, progress=progress and progress.step("push"))
                     if company is not None:
-                        company.push(cache, client, companies, run_id=run.id,
+                        company.push(cache, client, companies, run_id=run.id, planned=planned,
                                      concurrency=settings.concurrency)
                 finally:
                     if progress:

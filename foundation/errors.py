@@ -6,7 +6,8 @@
     │   ├── NoCache               a read-only command found no cache file to read
     │   ├── Unreachable           nothing answers at the base URL (refused, no such host)
     │   └── NotHubSpot            something answers at the base URL, but not HubSpot's API
-    ├── TooManyChanges            a push would change more contacts than --max-changes allows
+    ├── TooManyChanges            a push would change more contacts (companies) than --max-changes
+    │                             (--max-company-changes) allows
     ├── CacheError                the SQLite cache cannot be opened or used
     │   └── CacheBusy             another leadsync run holds the cache
     └── HubSpotError              HubSpot (or the sandbox) answered with an error
@@ -49,7 +50,8 @@ class NotHubSpot(ConfigError):
 
 
 class TooManyChanges(LeadsyncError):
-    """A push would change more contacts than the guardrail allows; nothing was sent."""
+    """A push would change more contacts or companies than its guardrail allows; nothing was
+    sent."""
 
 
 class CacheError(LeadsyncError):

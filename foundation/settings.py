@@ -91,6 +91,7 @@ class Settings:
     model_path: str | None = None
     company_model_path: str | None = None
     max_changes: int = 5_000
+    max_company_changes: int = 5_000
     write_back: WriteBack = WriteBack()
     company_write_back: CompanyWriteBack = CompanyWriteBack()
     webhook_public_url: str | None = None
@@ -149,6 +150,7 @@ archive_sweep_pages = 1
 
 [push]
 max_changes = 5000      # a push about to change more contacts than this stops (--max-changes overrides)
+max_company_changes = 5000  # the same for the company scores' write-back (--max-company-changes overrides)
 lifecycle_stage = true  # write lifecycle stages the model decides (forward only unless the model says so)
 
 [push.properties]       # HubSpot contact properties leadsync writes (created by `leadsync setup`)
@@ -202,7 +204,8 @@ _KNOWN = {
     "pull": {"streams", "overlap_minutes", "extra_properties", "association_audit_share",
              "archive_sweep_pages"},
     "scoring": {"model", "company_model"},
-    "push": {"max_changes", "lifecycle_stage", "properties", "company_properties"},
+    "push": {"max_changes", "max_company_changes", "lifecycle_stage", "properties",
+             "company_properties"},
     "webhooks": {"public_url", "batch_window_ms", "max_attempts"},
     "conversion": {"stages", "when", "dated_by", "label"},
 }
@@ -279,6 +282,7 @@ def _parse(raw: dict, source: str) -> Settings:
         model_path=model,
         company_model_path=company,
         max_changes=_int(push, "max_changes", 5_000, source, "push", low=0),
+        max_company_changes=_int(push, "max_company_changes", 5_000, source, "push", low=0),
         write_back=write_back,
         company_write_back=_company_write_back(push, source),
         webhook_public_url=hooks.get("public_url"),
