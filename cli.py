@@ -301,7 +301,7 @@ def setup(g: Globals, wait: float, as_json: bool) -> None:
               help="Stop before sending if more companies would change (with a company model) "
                    "[default: push.max_company_changes].")
 @click.option("--retry-failed", is_flag=True,
-              help="Also resend contacts whose earlier writes failed for a non-retriable reason.")
+              help="Also resend contacts and companies whose earlier writes failed for a non-retriable reason.")
 @click.option("--wait", default=0.0, type=click.FloatRange(0), show_default=True,
               help="Seconds to wait for another run holding the cache.")
 @click.option("--full-check", is_flag=True,
