@@ -15,6 +15,9 @@ from connector.client import HubSpot
 from connector.offline import load_export
 from connector.owners import refresh_owners
 from connector.pull import PullSummary, pull
+from cache.outboxes import CONTACTS
+from connector.company_push import company_guardrail
+from connector.outbox import guardrail
 from connector.push import PushSummary, push
 from connector.setup import SetupReport, setup
 from flows.company_flow import CompanyRun, CompanyStep
@@ -138,7 +141,10 @@ def run_push(db_path: str, settings: Settings, client_factory: Callable[[], HubS
     company model, the company scores too (after the contacts, as `sync` does). Both
     guardrails are checked before anything is sent: either one tripped sends nothing."""
     if dry_run:
-        return dry_run_push(db_path, settings, retry_failed=retry_failed, full_check=full_check)
+        return dry_run_push(db_path, settings, retry_failed=retry_failed, full_check=full_check,
+                            max_changes=_limit(max_changes, settings.max_changes),
+                            max_company_changes=_limit(max_company_changes,
+                                                       settings.max_company_changes))
     with run_lock(db_path, "push", wait=wait):
         cache = open_cache(db_path)
         try:
@@ -187,8 +193,10 @@ def _limit(flag: int | None, configured: int) -> int:
 
 
 def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False,
-                 full_check: bool = False) -> PushSummary:
-    """`leadsync push --dry-run`: the plan, read from one consistent snapshot of the cache.
+                 full_check: bool = False, max_changes: int | None = None,
+                 max_company_changes: int | None = None) -> PushSummary:
+    """`leadsync push --dry-run`: the plan, read from one consistent snapshot of the cache,
+    with a note for each guardrail the plan is over (a push would then send nothing).
 
     It writes nothing, so it takes no run lock: it works while a sync or the webhook worker
     is writing, and shows the cache as of one instant of theirs."""
@@ -205,13 +213,20 @@ def dry_run_push(db_path: str, settings: Settings, *, retry_failed: bool = False
                 require_setup(cache.conn, targets)
             except NotSetUp as exc:
                 summary.notes.append(str(exc))
+            over = [guardrail(CONTACTS, backlog, (c.contact_id for c in plan.changes),
+                              max_changes, "--max-changes")]
             company = CompanyStep.of(settings, models)
             if company is not None:
                 summary.companies = company.plan(cache, retry_failed=retry_failed)
+                over.append(company_guardrail(summary.companies, max_company_changes))
                 try:
                     company.require_setup(cache)
                 except NotSetUp as exc:
                     summary.notes.append(str(exc))
+            summary.notes += [f"over the guardrail: {o.moving:,} {o.outbox.object_type} would "
+                              f"change, more than {o.flag} {o.limit:,}; `leadsync push` would "
+                              f"stop and send nothing (if this plan is right: {o.flag} "
+                              f"{o.moving})" for o in over if o is not None]
     finally:
         cache.close()
     return summary

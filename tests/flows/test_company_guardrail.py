@@ -109,7 +109,7 @@ def test_push_over_the_company_guardrail_sends_nothing_and_names_the_flag(sb, tm
     assert_portal_holds_the_stored_scores(sb, db)
 
 
-def test_the_flag_overrides_the_config_and_dry_run_ignores_both(sb, tmp_path):
+def test_the_flag_overrides_the_config_and_dry_run_only_notes_it(sb, tmp_path):
     conf = config(tmp_path, "max_company_changes = 0")
     db = synced_then_every_company_moved(sb, tmp_path, conf)
 
@@ -126,6 +126,15 @@ def test_the_flag_overrides_the_config_and_dry_run_ignores_both(sb, tmp_path):
     lines = dry.output.splitlines()
     assert "companies: 150 to write, 0 already up to date" in lines
     assert lines[-1] == "dry run: nothing sent"
+    # ... with a note that a push would stop on it, and the flag that lets this plan through
+    notes = [line for line in lines if line.startswith("note: ")]
+    assert notes == ["note: over the guardrail: 150 companies would change, more than "
+                     "--max-company-changes 0; `leadsync push` would stop and send nothing (if "
+                     "this plan is right: --max-company-changes 150)"]
+    assert json.loads(leadsync(sb, db, conf, "push", "--dry-run", "--json").output)[
+        "notes"] == [notes[0].removeprefix("note: ")]
+    within = leadsync(sb, db, conf, "push", "--dry-run", "--max-company-changes", "150")
+    assert "note: " not in within.output
     assert sb.stats()["total"] == 0
 
     result = leadsync(sb, db, conf, "push", "--max-company-changes", "5000")
@@ -157,6 +166,11 @@ def test_both_guardrails_tripped_are_named_in_one_line(sb, tmp_path):
     assert result.output == (
         f"Error: push would update {contacts:,} contacts, more than --max-changes 10; nothing "
         f"was sent. {RERUN} --max-changes {contacts}\n")
+    dry = leadsync(sb, db, conf, "push", "--dry-run", "--max-changes", "10")
+    assert [line for line in dry.output.splitlines() if line.startswith("note: ")] == [
+        f"note: over the guardrail: {contacts:,} contacts would change, more than --max-changes "
+        f"10; `leadsync push` would stop and send nothing (if this plan is right: --max-changes "
+        f"{contacts})"]
     assert sb.stats()["total"] == 0
     assert query(db, "SELECT count(*) FROM outbox") == [(0,)]
     assert query(db, "SELECT count(*) FROM company_outbox") == [(0,)]
