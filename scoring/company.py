@@ -4,8 +4,10 @@
 its associated contacts (`Member`: properties, engagement score, days since last activity).
 It is two steps, `company_marks`: each member reduced to its `Mark` (engagement, and which
 buying-group rules it matches), then the company scored from its marks. A full rescore marks
-contacts as the contacts' pass reads them; a per-company one (webhooks, `explain
---company`) marks the members it reads: the same two functions, so they cannot disagree. The order:
+contacts a chunk at a time as the contacts' pass reads them (`mark_chunk`, the conditions as
+masks, as the batch scorer tests rules); a per-company one (webhooks, `explain --company`)
+marks the members it reads one by one (`mark`); both score with `score_marks`, and
+tests/analysis/test_company_members.py checks the two markings agree. The order:
 
     fit rules (the contact engine's conditions and tables, on company properties) → fit
     min/max; contacts' engagement (each up to contact_cap) → sum | max | top N → cap →
