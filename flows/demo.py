@@ -184,8 +184,13 @@ def _backtest(db: str, settings: Settings) -> str:
     as_of = default_as_of(datetime.now(timezone.utc), 90)
     result = run_backtest(db, settings, model_path=None, compare_path=None, as_of=as_of,
                           horizon_days=90, random_baseline=True)
-    aucs = ", ".join(f"{e.model}: {e.auc:.3f}" for e in result.evaluations if e.auc is not None)
-    return (f"Backtest as of {as_of:%Y-%m-%d}, 90-day horizon: ROC AUC {aucs} "
+    # With [[models]] the evaluations come in the config's order: show its names
+    names = [m.name for m in settings.models] if settings.configured_models else []
+    aucs = [f"{names[i] if i < len(names) else e.model}: {e.auc:.3f}"
+            for i, e in enumerate(result.evaluations) if e.auc is not None]
+    if result.company is not None and result.company.evaluation.auc is not None:
+        aucs.append(f"companies: {result.company.evaluation.auc:.3f}")
+    return (f"Backtest as of {as_of:%Y-%m-%d}, 90-day horizon: ROC AUC {', '.join(aucs)} "
             f"(0.5 = chance; run `leadsync backtest` for the full table)")
 
 

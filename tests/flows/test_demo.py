@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -145,5 +146,9 @@ def test_demo_with_a_config_scores_its_models_and_lists_top_accounts(tmp_path):
     assert out[accounts_at + 1].endswith(f", {contacts:,} contacts)")
     assert len(out[accounts_at + 1:out.index("", accounts_at)]) == 10
     assert "explain --company <domain>, " in out[-1]
+    # the backtest line names the config's models, and adds the companies' figure
+    backtest = next(line for line in out if line.startswith("Backtest as of "))
+    assert re.search(r"ROC AUC core: 0\.\d{3}, next: 0\.\d{3}, random baseline: 0\.\d{3}, "
+                     r"companies: 0\.\d{3} \(0\.5 = chance", backtest), backtest
     page = (workdir / "report.html").read_text()
     assert '<section id="accounts">' in page and '<section id="challenger">' in page
