@@ -388,13 +388,7 @@ class BatchScorer:
             if len(owners):
                 starts = _starts(owners)
                 last[owners[starts]] = np.maximum.reduceat(events.at[chosen], starts)
-        for name in self.activity_dates:
-            at = frame.epochs(name)
-            if at is None:
-                continue
-            later = (at <= self.now) & (np.isnan(last) | (at > last))  # NaN compares false
-            last[later] = at[later]
-        return last
+        return later_dates(frame, last, self.activity_dates, self.now)
 
     def _derived(self, chunk: Chunk, values: dict) -> dict[str, Callable[[], list]]:
         emails = chunk.contacts.get("email") or [None] * chunk.size
@@ -664,6 +658,18 @@ def _cut(values: np.ndarray, beyond: np.ndarray, limit: float, name: str, sectio
     values = values.copy()
     values[who] = limit
     return values
+
+
+def later_dates(frame: Frame, last: np.ndarray, names: Sequence[str], now: float) -> np.ndarray:
+    """`last` (each contact's latest activity event, NaN: none) moved to the later of it and
+    the contact's date properties `names` at or before `now`; in place, and returned."""
+    for name in names:
+        at = frame.epochs(name)
+        if at is None:
+            continue
+        later = (at <= now) & (np.isnan(last) | (at > last))  # NaN compares false
+        last[later] = at[later]
+    return last
 
 
 def _epochs(raw: Sequence[Any] | None) -> np.ndarray | None:

@@ -17,7 +17,8 @@ from typing import Any, Sequence
 from scoring.company import CompanyScore
 from scoring.reasons import parse as parse_reasons
 from scoring.simulate import (NONE, UNSCORED, Distribution, id_order, transition_matrix,
-                              render_distributions, render_matrix, distribution)
+                              render_distributions, render_matrix, distribution,
+                              side_dict)
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,7 @@ class CompanySide:
                    tuple((r.rule, r.section, r.points) for r in parse_reasons(row[6])))
 
     def as_dict(self) -> dict:
-        data = asdict(self)
-        data["reasons"] = [{"rule": r, "section": s, "points": p} for r, s, p in self.reasons]
-        return data
+        return side_dict(self)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from scoring.batch import Chunk, Frame
+from scoring.batch import Chunk, Frame, later_dates
 from scoring.company import Mark, company_marks
 from scoring.company_model import CompanyModel
 from scoring.engine import DAY, epoch
@@ -102,14 +102,7 @@ class MemberMarks:
         """`days_since` over a chunk (NaN: never active)."""
         last = (chunk.latest.copy() if chunk.latest is not None
                 else np.full(chunk.size, np.nan))
-        frame = Frame(chunk, {})
-        for name in self.dates:
-            at = frame.epochs(name)
-            if at is None:
-                continue
-            later = (at <= self.now) & (np.isnan(last) | (at > last))  # NaN compares false
-            last[later] = at[later]
-        return (self.now - last) / DAY
+        return (self.now - later_dates(Frame(chunk, {}), last, self.dates, self.now)) / DAY
 
     def of(self, company_id: str) -> list[Mark]:
         return self.by_company.get(company_id, [])

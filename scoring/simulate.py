@@ -81,11 +81,12 @@ class Mover:
 
     def as_dict(self) -> dict:
         return {"contact_id": self.contact_id, "email": self.email, "delta": self.delta,
-                "before": None if self.before is None else _side_dict(self.before),
-                "after": _side_dict(self.after)}
+                "before": None if self.before is None else side_dict(self.before),
+                "after": side_dict(self.after)}
 
 
-def _side_dict(side: Side) -> dict:
+def side_dict(side: Any) -> dict:
+    """A side (contact or company) as JSON: its fields, reasons as rule/section/points."""
     data = asdict(side)
     data["reasons"] = [{"rule": r, "section": s, "points": p} for r, s, p in side.reasons]
     return data
